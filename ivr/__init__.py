@@ -1,0 +1,1 @@
+"""Numero Unico: one city phone number, end to end."""
