@@ -1,0 +1,61 @@
+"""Settings from the environment, with embedded defaults that run on one machine.
+
+Every knob has one name (``NU_*``) and one default here; nothing else reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where things are and how the service listens. Build with :func:`load`."""
+
+    var_dir: Path = field(default_factory=lambda: Path(_env("NU_VAR_DIR", str(ROOT / "var"))))
+    dialplan_path: Path = field(
+        default_factory=lambda: Path(
+            _env("NU_DIALPLAN", str(ROOT / "dialplans" / "example-city.yaml"))
+        )
+    )
+    prompts_dir: Path = field(
+        default_factory=lambda: Path(_env("NU_PROMPTS_DIR", str(ROOT / "prompts")))
+    )
+    # Where `ivr prompts build` writes audio, and where Asterisk (maybe in a chroot) reads it.
+    sounds_dir: Path | None = None
+    asterisk_sounds_dir: str = field(
+        default_factory=lambda: _env("NU_ASTERISK_SOUNDS_DIR", "/var/lib/numero-unico/sounds")
+    )
+    agi_host: str = field(default_factory=lambda: _env("NU_AGI_HOST", "127.0.0.1"))
+    agi_port: int = field(default_factory=lambda: int(_env("NU_AGI_PORT", "4573")))
+    max_calls: int = field(default_factory=lambda: int(_env("NU_MAX_CALLS", "400")))
+    # Empty URL means live state kept in memory (single process, tests, console phone).
+    redis_url: str = field(default_factory=lambda: _env("NU_REDIS_URL", "redis://127.0.0.1:6379/0"))
+    database_url: str = field(default_factory=lambda: _env("NU_DATABASE_URL", ""))
+    asterisk_root: Path = field(
+        default_factory=lambda: Path(
+            _env("NU_ASTERISK_ROOT", "/var/cache/numero-unico/asterisk-sid")
+        )
+    )
+
+    def __post_init__(self) -> None:
+        if self.sounds_dir is None:
+            sounds = _env("NU_SOUNDS_DIR", str(self.var_dir / "sounds"))
+            object.__setattr__(self, "sounds_dir", Path(sounds))
+        if not self.database_url:
+            object.__setattr__(
+                self, "database_url", f"sqlite:///{self.var_dir / 'numero-unico.db'}"
+            )
+
+
+def load() -> Settings:
+    """Read the settings from the environment now (tests set ``NU_*`` before calling)."""
+    return Settings()
