@@ -1,0 +1,221 @@
+"""The city's call flow as plain immutable data: departments, calendar and nodes.
+
+Built by :mod:`ivr.flow.loader` from YAML, checked by :mod:`ivr.flow.validate`, run by
+:mod:`ivr.flow.engine`. Immutable so a call keeps the version it started with while a new one is
+published.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, time
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+# Prompts the engine itself may play, whatever the nodes say. Every language needs them.
+ENGINE_PROMPTS = (
+    "invalid_choice",
+    "no_input",
+    "too_many_attempts",
+    "transferring",
+    "closed_now",
+    "goodbye",
+    "service_unavailable",
+)
+
+
+def hours_prompt(department_id: str) -> str:
+    """Key of the generated prompt that reads a department's opening hours."""
+    return f"hours_{department_id}"
+
+
+@dataclass(frozen=True)
+class TimeRange:
+    start: time
+    end: time
+
+    def contains(self, moment: time) -> bool:
+        return self.start <= moment < self.end
+
+
+@dataclass(frozen=True)
+class WeeklyHours:
+    """Opening hours by weekday (0 = Monday). ``always`` means 24/7."""
+
+    always: bool = False
+    days: tuple[tuple[TimeRange, ...], ...] = ((),) * 7
+
+
+@dataclass(frozen=True)
+class Closure:
+    """A one-off closure: the whole day, or from ``start`` (inclusive) to ``end``."""
+
+    day: date
+    start: time | None = None
+    end: time | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class CityCalendar:
+    """What closes every office: the patron saint's day and city-wide closures."""
+
+    patron_saint: tuple[int, int] | None = None  # (month, day)
+    patron_saint_name: str = ""
+    closures: tuple[Closure, ...] = ()
+
+
+@dataclass(frozen=True)
+class Department:
+    id: str
+    queue: str
+    names: dict[str, str]
+    hours: WeeklyHours
+    holidays_open: bool = False
+    closures: tuple[Closure, ...] = ()
+
+
+@dataclass(frozen=True)
+class Node:
+    id: str
+    line: int
+
+    def targets(self) -> tuple[str, ...]:
+        """Node ids this node can lead to."""
+        return ()
+
+    def prompt_keys(self) -> tuple[str, ...]:
+        return ()
+
+    @property
+    def kind(self) -> str:
+        return KIND_OF[type(self)]
+
+    @property
+    def waits_for_caller(self) -> bool:
+        """True when the caller must act before the flow moves on (breaks automatic loops)."""
+        return False
+
+
+@dataclass(frozen=True)
+class LanguageNode(Node):
+    """Offers languages; ``prompt`` is played once in each offered language, in option order."""
+
+    prompt: str = ""
+    options: dict[str, str] = field(default_factory=dict)  # digit -> language
+    next: str = ""
+    retries: int = 3
+    timeout_ms: int = 5000
+
+    def targets(self) -> tuple[str, ...]:
+        return (self.next,)
+
+    def prompt_keys(self) -> tuple[str, ...]:
+        return (self.prompt,)
+
+    @property
+    def waits_for_caller(self) -> bool:
+        return True
+
+
+@dataclass(frozen=True)
+class MenuNode(Node):
+    prompt: str = ""
+    options: dict[str, str] = field(default_factory=dict)  # digit -> node id
+    repeat: str | None = None
+    retries: int = 3
+    timeout_ms: int = 5000
+
+    def targets(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(self.options.values()))
+
+    def prompt_keys(self) -> tuple[str, ...]:
+        return (self.prompt,)
+
+    @property
+    def waits_for_caller(self) -> bool:
+        return True
+
+
+@dataclass(frozen=True)
+class PlayNode(Node):
+    prompts: tuple[str, ...] = ()
+    next: str = ""
+
+    def targets(self) -> tuple[str, ...]:
+        return (self.next,)
+
+    def prompt_keys(self) -> tuple[str, ...]:
+        return self.prompts
+
+
+@dataclass(frozen=True)
+class HoursNode(Node):
+    """Time condition: ``open`` when the department is open now, else its hours then ``closed``."""
+
+    department: str = ""
+    open: str = ""
+    closed: str = ""
+
+    def targets(self) -> tuple[str, ...]:
+        return (self.open, self.closed)
+
+    def prompt_keys(self) -> tuple[str, ...]:
+        return ("closed_now", hours_prompt(self.department))
+
+
+@dataclass(frozen=True)
+class TransferNode(Node):
+    department: str = ""
+    prompt: str | None = "transferring"
+
+    def prompt_keys(self) -> tuple[str, ...]:
+        return (self.prompt,) if self.prompt else ()
+
+
+@dataclass(frozen=True)
+class GotoNode(Node):
+    next: str = ""
+
+    def targets(self) -> tuple[str, ...]:
+        return (self.next,)
+
+
+@dataclass(frozen=True)
+class HangupNode(Node):
+    prompts: tuple[str, ...] = ("goodbye",)
+
+    def prompt_keys(self) -> tuple[str, ...]:
+        return self.prompts
+
+
+KIND_OF: dict[type[Node], str] = {
+    LanguageNode: "language",
+    MenuNode: "menu",
+    PlayNode: "play",
+    HoursNode: "hours",
+    TransferNode: "transfer",
+    GotoNode: "goto",
+    HangupNode: "hangup",
+}
+NODE_TYPES: dict[str, type[Node]] = {kind: cls for cls, kind in KIND_OF.items()}
+
+
+@dataclass(frozen=True)
+class Dialplan:
+    city: str
+    number: str
+    timezone: str
+    languages: tuple[str, ...]
+    default_language: str
+    general_operator: str
+    calendar: CityCalendar
+    departments: dict[str, Department]
+    start: str
+    nodes: dict[str, Node]
+    source: str = "<dialplan>"
+
+    @property
+    def operator(self) -> Department:
+        """The general operator department: where every failure ends up."""
+        return self.departments[self.general_operator]
