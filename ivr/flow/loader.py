@@ -393,7 +393,7 @@ def parse_dialplan(text: str, source: str = "<dialplan>") -> tuple[Dialplan | No
                 nodes[built.id] = built
     start = b.text(doc, "start", default=next(iter(nodes), ""))
     dialplan = Dialplan(
-        city=b.text(doc, "city"),
+        city=b.text(doc, "city", default=""),
         number=number,
         timezone=b.text(doc, "timezone", default="Europe/Rome"),
         languages=languages,

@@ -1,0 +1,140 @@
+"""The ``ivr`` command: one entry point for running, checking and building the city number."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from ivr import config
+
+
+def _dialplan_check(args: argparse.Namespace, settings: config.Settings) -> int:
+    from ivr.flow.issues import DialplanError
+    from ivr.flow.loader import load_dialplan
+
+    prompts = None if args.no_prompts else Path(args.prompts or settings.prompts_dir)
+    try:
+        dialplan = load_dialplan(args.file, prompts_dir=prompts)
+    except DialplanError as err:
+        for issue in err.issues:
+            print(issue)
+        print(f"{args.file}: {len(err.issues)} problem(s)", file=sys.stderr)
+        return 1
+    except OSError as err:
+        print(f"{args.file}: cannot read: {err.strerror}", file=sys.stderr)
+        return 2
+    print(f"{args.file}: ok ({len(dialplan.nodes)} nodes, {len(dialplan.departments)} departments)")
+    return 0
+
+
+def _serve(args: argparse.Namespace, settings: config.Settings) -> int:
+    from ivr.service import serve_forever
+
+    return serve_forever(settings, host=args.host, port=args.port, max_calls=args.max_calls)
+
+
+def _call(args: argparse.Namespace, settings: config.Settings) -> int:
+    from ivr.console import run_console
+
+    return run_console(settings, host=args.host, port=args.port, keys=args.keys)
+
+
+def _render(args: argparse.Namespace, settings: config.Settings) -> int:
+    from ivr.asterisk.render import render
+    from ivr.flow.loader import load_dialplan
+
+    dialplan = load_dialplan(args.dialplan or settings.dialplan_path)
+    written = render(dialplan, settings, Path(args.out))
+    print(f"wrote {len(written)} files to {args.out}")
+    return 0
+
+
+def _prompts_build(args: argparse.Namespace, settings: config.Settings) -> int:
+    from ivr.flow.loader import load_dialplan
+    from ivr.prompts.build import build_prompts
+
+    dialplan = load_dialplan(args.dialplan or settings.dialplan_path)
+    report = build_prompts(
+        dialplan, settings.prompts_dir, settings.sounds_dir, progress=lambda line: print(line)
+    )
+    print(report.summary())
+    return 0 if report.ok else 1
+
+
+def _switch(args: argparse.Namespace, settings: config.Settings) -> int:
+    from ivr.flow.calendar import CITY_SWITCH
+    from ivr.live import open_state
+
+    target = CITY_SWITCH if args.target == "city" else args.target
+    state = open_state(settings.redis_url)
+    state.set_switch(target, args.state == "on")
+    print(f"switch {args.target}: {args.state}")
+    return 0
+
+
+def _up(args: argparse.Namespace, settings: config.Settings) -> int:
+    from ivr.devenv.up import run_system
+
+    return run_system(settings)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ivr", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="start the whole system on the embedded defaults")
+    up.set_defaults(func=_up)
+
+    serve = sub.add_parser("serve", help="run the FastAGI service")
+    serve.add_argument("--host", default=None)
+    serve.add_argument("--port", type=int, default=None)
+    serve.add_argument("--max-calls", type=int, default=None)
+    serve.set_defaults(func=_serve)
+
+    call = sub.add_parser("call", help="console phone: call the running FastAGI service")
+    call.add_argument("--host", default=None)
+    call.add_argument("--port", type=int, default=None)
+    call.add_argument("--keys", default=None, help="scripted keys, e.g. '1,2' ('-' = silence)")
+    call.set_defaults(func=_call)
+
+    dialplan = sub.add_parser("dialplan", help="dialplan tools").add_subparsers(
+        dest="action", required=True
+    )
+    check = dialplan.add_parser("check", help="validate a dialplan YAML file")
+    check.add_argument("file")
+    check.add_argument("--prompts", default=None, help="prompt texts folder (default prompts/)")
+    check.add_argument("--no-prompts", action="store_true", help="skip the prompt checks")
+    check.set_defaults(func=_dialplan_check)
+
+    asterisk = sub.add_parser("asterisk", help="Asterisk configuration").add_subparsers(
+        dest="action", required=True
+    )
+    render = asterisk.add_parser("render", help="render asterisk-conf for the dialplan")
+    render.add_argument("--out", required=True)
+    render.add_argument("--dialplan", default=None)
+    render.set_defaults(func=_render)
+
+    prompts = sub.add_parser("prompts", help="prompt audio").add_subparsers(
+        dest="action", required=True
+    )
+    build = prompts.add_parser("build", help="synthesise changed prompts to 8 kHz audio")
+    build.add_argument("--dialplan", default=None)
+    build.set_defaults(func=_prompts_build)
+
+    switch = sub.add_parser("switch", help="manual night/emergency switch")
+    switch.add_argument("target", help="a department id, or 'city' for every department")
+    switch.add_argument("state", choices=["on", "off"])
+    switch.set_defaults(func=_switch)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    return int(args.func(args, config.load()) or 0)
