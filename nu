@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The two commands of the README:  ./nu up   (run the system)   ./nu test   (run every test).
+set -euo pipefail
+cd "$(dirname "$0")"
+case "${1:-}" in
+  up)
+    scripts/bootstrap.sh
+    exec .venv/bin/ivr up ;;
+  test)
+    scripts/bootstrap.sh
+    shift
+    .venv/bin/ruff check ivr booking tests bench
+    exec .venv/bin/python -m pytest "$@" ;;
+  *)
+    echo "usage: ./nu up | ./nu test [pytest args]" >&2
+    exit 2 ;;
+esac
