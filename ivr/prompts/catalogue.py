@@ -21,7 +21,10 @@ def load_texts(prompts_dir: str | Path) -> Catalogue:
     """Read every ``<lang>.yaml`` in the folder. Raises ValueError naming a malformed file."""
     result: Catalogue = {}
     for path in sorted(Path(prompts_dir).glob("*.yaml")):
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise ValueError(f"{path}: not valid YAML: {exc}") from exc
         if not isinstance(data, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in data.items()
         ):
