@@ -1,0 +1,78 @@
+"""Local AGI entry point (``AGI(ivr-agi)``): the same call handler over stdin/stdout.
+
+Asterisk reads every line the script writes to stdout as a command, so a stray ``print()`` from
+any library would become a ``510`` and shift every later reply. We keep a private handle on the
+real stdout, then point fd 1 and ``sys.stdout`` at stderr (which Asterisk only logs).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable
+from typing import Any, BinaryIO
+
+from ivr.agi.adapter import AGIHangup, CityAGI
+
+log = logging.getLogger("ivr.agi.local")
+
+
+def take_stdio() -> tuple[BinaryIO, BinaryIO]:
+    """Return (commands in, commands out) and make fd 1 / ``sys.stdout`` go to stderr."""
+    out = os.fdopen(os.dup(1), "wb")
+    rfile = os.fdopen(os.dup(0), "rb")
+    sys.stdout.flush()
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return rfile, out
+
+
+def serve_local(handler: Callable[[CityAGI], Any]) -> int:
+    """Run one call over the process's stdio; exit status 0 unless the handler itself failed."""
+    rfile, wfile = take_stdio()
+    agi = None
+    try:
+        agi = CityAGI(rfile, wfile, handle_sighup=True)
+        handler(agi)
+        return 0
+    except AGIHangup:
+        return 0
+    except Exception:  # noqa: BLE001 - report and let AGISTATUS=FAILURE route to the operator
+        log.exception("local AGI call failed")
+        return 1
+    finally:
+        if agi is not None:
+            agi.close()
+        else:
+            rfile.close()
+            wfile.close()
+
+
+def city_handler(settings: Any) -> Callable[[CityAGI], Any]:
+    """The production handler: the city dialplan, prompts under the Asterisk sounds dir."""
+    from ivr.agi.runner import city_session_factory, make_handler
+
+    switches = None
+    try:
+        from ivr.live import open_state
+
+        state = open_state(settings.redis_url)
+        switches = getattr(state, "switches", None)
+    except Exception:  # noqa: BLE001 - no live state: run with no switch on
+        log.warning("live switches unavailable; running with none on")
+    factory = city_session_factory(str(settings.dialplan_path), switches=switches)
+    return make_handler(factory, settings.asterisk_sounds_dir)
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s"
+    )
+    from ivr import config
+
+    return serve_local(city_handler(config.load()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
