@@ -45,25 +45,35 @@ def test_weekdays_with_same_hours_are_grouped_italian():
 def test_weekdays_with_same_hours_are_grouped_english():
     week = hours(mon=SPLIT, tue=SPLIT, wed=SPLIT, thu=SPLIT, fri=SPLIT, sat=[("08:30", "12:00")])
     assert describe_hours("Registry office", week, "en") == (
-        "Registry office: open from Monday to Friday from 8:30 to 12:30 and from 14 to 16; "
-        "on Saturday from 8:30 to 12."
+        "Registry office: open from Monday to Friday from 8:30 a.m. to 12:30 p.m. and "
+        "from 2 p.m. to 4 p.m.; on Saturday from 8:30 a.m. to noon."
     )
 
 
-def test_only_consecutive_days_with_identical_hours_are_grouped():
+def test_days_are_grouped_by_time_range():
     week = hours(mon=MORNING, tue=MORNING, wed=SPLIT, thu=MORNING, sat=MORNING)
     text = describe_hours("Tributi", week, "it")
     assert text == (
-        "Tributi: aperto dal lunedì al martedì dalle 8 e 30 alle 12 e 30; "
-        "il mercoledì dalle 8 e 30 alle 12 e 30 e dalle 14 alle 16; "
-        "il giovedì dalle 8 e 30 alle 12 e 30; il sabato dalle 8 e 30 alle 12 e 30."
+        "Tributi: aperto dal lunedì al giovedì e il sabato dalle 8 e 30 alle 12 e 30; "
+        "il mercoledì dalle 14 alle 16."
+    )
+    tributi = hours(
+        mon=[("09:00", "13:00")],
+        tue=[("09:00", "13:00"), ("14:30", "16:30")],
+        wed=[("09:00", "13:00")],
+        thu=[("09:00", "13:00"), ("14:30", "16:30")],
+        fri=[("09:00", "13:00")],
+    )
+    assert describe_hours("Local taxes", tributi, "en") == (
+        "Local taxes: open from Monday to Friday from 9 a.m. to 1 p.m.; "
+        "on Tuesday and on Thursday from 2:30 p.m. to 4:30 p.m."
     )
 
 
 def test_weekend_only_and_sunday():
     week = hours(sat=MORNING, sun=MORNING)
     assert describe_hours("Musei", week, "en") == (
-        "Musei: open from Saturday to Sunday from 8:30 to 12:30."
+        "Musei: open on Saturday and on Sunday from 8:30 a.m. to 12:30 p.m."
     )
 
 
@@ -142,8 +152,8 @@ def test_hours_are_generated_for_every_department_and_language():
             text = generated[lang][f"hours_{dept.id}"]
             assert text == describe_hours(dept.names[lang], dept.hours, lang)
             assert text.startswith(dept.names[lang] + ":")
-    assert generated["it"]["hours_tributi"].count("dalle 14 e 30 alle 16 e 30") == 2
-    assert "from Monday to Saturday from 7:30 to 19:30" in generated["en"]["hours_rifiuti"]
+    assert generated["it"]["hours_tributi"].count("dalle 14 e 30 alle 16 e 30") == 1
+    assert "from Monday to Saturday from 7:30 a.m. to 7:30 p.m." in generated["en"]["hours_rifiuti"]
 
 
 SMALL_CITY = """

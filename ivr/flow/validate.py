@@ -50,7 +50,7 @@ def validate(dialplan: Dialplan, prompts_dir: str | Path | None = None) -> list[
                 if lang not in dialplan.languages:
                     fail(node, f"option {digit} offers language '{lang}' not in languages")
 
-    reachable = _reachable(dialplan)
+    reachable = reachable_nodes(dialplan)
     for node in nodes.values():
         if node.id not in reachable:
             fail(node, f"unreachable: no path leads here from start node '{dialplan.start}'")
@@ -67,7 +67,7 @@ def validate(dialplan: Dialplan, prompts_dir: str | Path | None = None) -> list[
     return sorted(set(issues))
 
 
-def _reachable(dialplan: Dialplan) -> set[str]:
+def reachable_nodes(dialplan: Dialplan) -> set[str]:
     seen: set[str] = set()
     stack = [dialplan.start] if dialplan.start in dialplan.nodes else []
     while stack:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ivr.flow.model import ENGINE_PROMPTS, Dialplan, LanguageNode
-from ivr.flow.validate import _reachable
+from ivr.flow.validate import reachable_nodes
 from ivr.prompts.audio import inspect_wav, speech_problems, telephone_problems
 from ivr.prompts.catalogue import full_catalogue
 
@@ -237,7 +237,7 @@ def missing_prompts(
 ) -> list[str]:
     """``<lang>/<key>`` the call flow can play (engine prompts, reachable nodes) with no text."""
     needed: dict[str, set[str]] = {lang: set(ENGINE_PROMPTS) for lang in dialplan.languages}
-    for node_id in _reachable(dialplan):
+    for node_id in reachable_nodes(dialplan):
         node = dialplan.nodes[node_id]
         spoken_in = (
             set(node.options.values()) if isinstance(node, LanguageNode) else dialplan.languages

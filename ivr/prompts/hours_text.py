@@ -37,41 +37,70 @@ _WORDS = {
 
 
 def _clock(moment: time, lang: str) -> str:
+    if lang == "en":  # callers in English expect a 12-hour clock
+        if moment == time(12):
+            return "noon"
+        if moment == time(0):
+            return "midnight"
+        hour = moment.hour % 12 or 12
+        suffix = "a.m." if moment.hour < 12 else "p.m."
+        minutes = f":{moment.minute:02d}" if moment.minute else ""
+        return f"{hour}{minutes} {suffix}"
     if moment.minute == 0:
         return str(moment.hour)
-    sep = " e " if lang == "it" else ":"
-    return f"{moment.hour}{sep}{moment.minute:02d}"
+    return f"{moment.hour} e {moment.minute:02d}"
 
 
-def _ranges(ranges: tuple[TimeRange, ...], lang: str) -> str:
+def _join(parts: list[str], lang: str) -> str:
+    if len(parts) == 1:
+        return parts[0]
+    return ", ".join(parts[:-1]) + _WORDS[lang]["and"] + parts[-1]
+
+
+def _days(days: tuple[int, ...], lang: str) -> str:
+    """Runs of three or more days become a range; the rest are named one by one."""
     w = _WORDS[lang]
-    parts = [w["from_to"].format(a=_clock(r.start, lang), b=_clock(r.end, lang)) for r in ranges]
-    return w["and"].join(parts)
+    runs: list[list[int]] = []
+    for day in days:
+        if runs and runs[-1][-1] == day - 1:
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    parts: list[str] = []
+    for run in runs:
+        if len(run) >= 3:
+            parts.append(w["range"].format(a=w["days"][run[0]], b=w["days"][run[-1]]))
+        else:
+            parts.extend(w["single"].format(a=w["days"][d]) for d in run)
+    return _join(parts, lang)
 
 
 def describe_hours(name: str, hours: WeeklyHours, lang: str) -> str | None:
-    """The sentence, or None when the language has no wording yet (the catalogue reports it)."""
+    """The sentence, or None when the language has no wording yet (the catalogue reports it).
+
+    Hours are grouped by time range, then ranges sharing the same days are said together:
+    "from Monday to Friday 9 a.m. to 1 p.m.; on Tuesday and on Thursday 2:30 to 4:30 p.m.".
+    """
     w = _WORDS.get(lang)
     if w is None:
         return None
     if hours.always:
         return w["always"].format(name=name)
-    groups: list[tuple[int, int, tuple[TimeRange, ...]]] = []
+    days_of: dict[TimeRange, list[int]] = {}
     for day, ranges in enumerate(hours.days):
-        if not ranges:
-            continue
-        if groups and groups[-1][1] == day - 1 and groups[-1][2] == ranges:
-            groups[-1] = (groups[-1][0], day, ranges)
-        else:
-            groups.append((day, day, ranges))
-    if not groups:
+        for r in ranges:
+            days_of.setdefault(r, []).append(day)
+    if not days_of:
         return w["never"].format(name=name)
+    groups: dict[tuple[int, ...], list[TimeRange]] = {}
+    for r in sorted(days_of, key=lambda r: (r.start, r.end)):
+        groups.setdefault(tuple(days_of[r]), []).append(r)
+    ordered = sorted(groups.items(), key=lambda g: (g[0][0], g[1][0].start))
     spans = []
-    for first, last, ranges in groups:
-        days = w["days"]
-        if first == last:
-            when = w["single"].format(a=days[first])
-        else:
-            when = w["range"].format(a=days[first], b=days[last])
-        spans.append(f"{when} {_ranges(ranges, lang)}")
-    return w["open"].format(name=name, spans=w["sep"].join(spans))
+    for days, ranges in ordered:
+        times = [
+            w["from_to"].format(a=_clock(r.start, lang), b=_clock(r.end, lang)) for r in ranges
+        ]
+        spans.append(f"{_days(days, lang)} {_join(times, lang)}")
+    sentence = w["open"].format(name=name, spans=w["sep"].join(spans))
+    return sentence.replace("..", ".")  # "p.m." closing the sentence
