@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any, BinaryIO
 
@@ -42,6 +44,10 @@ def serve_local(handler: Callable[[CityAGI], Any]) -> int:
         log.exception("local AGI call failed")
         return 1
     finally:
+        # Asterisk SIGHUPs a script still running after it closed stdout; Python restores the
+        # default (fatal) disposition while exiting, which would turn a clean end into FAILURE.
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGHUP, signal.SIG_IGN)
         if agi is not None:
             agi.close()
         else:

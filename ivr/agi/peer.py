@@ -673,7 +673,7 @@ class AsteriskPeer:
         return ["200 result=1"]
 
     def _cmd_gosub(self, argv: list[str]) -> list[str]:
-        if len(argv) not in (5, 6):
+        if len(argv) not in (4, 5):
             raise _Usage
         return ["100 result=0 Trying...", "200 result=0 Gosub complete"]
 
