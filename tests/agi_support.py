@@ -7,7 +7,7 @@ import signal
 import socket
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 from asterisk.agi import AGI
 
@@ -38,6 +38,8 @@ def peer_on_socket(peer: AsteriskPeer, timeout: float = 5.0) -> Iterator[socket.
     try:
         yield ours
     finally:
+        with suppress(OSError):
+            ours.shutdown(socket.SHUT_RDWR)  # EOF for the peer even if a makefile is still open
         ours.close()
         thread.join(timeout)
         theirs.close()

@@ -317,6 +317,7 @@ class AsteriskPeer:
             sock.close()
 
     def run_socket(self, sock: socket.socket) -> CallRecord:
+        """Run the session on a connected socket and close it at the end, as Asterisk does."""
         rfile, wfile = sock.makefile("rb"), sock.makefile("wb")
         try:
             return self.run(rfile, wfile)
@@ -324,6 +325,7 @@ class AsteriskPeer:
             for f in (rfile, wfile):
                 with contextlib.suppress(OSError, ValueError):
                     f.close()  # a final HANGUP the script didn't wait for may still be buffered
+            sock.close()
 
     def run(self, rfile: BinaryIO, wfile: BinaryIO) -> CallRecord:
         """Run the whole session; returns when the script closes (or on exit-on-hangup)."""
