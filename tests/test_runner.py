@@ -1,0 +1,223 @@
+"""run_call: each engine action becomes the right AGI commands, each reply the right event."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ivr.agi.peer import ScriptedCaller, drive
+from ivr.agi.runner import MAX_STEPS, city_session_factory, make_handler, run_call
+from ivr.flow.actions import (
+    Ask,
+    Digits,
+    Hangup,
+    NoInput,
+    Play,
+    Played,
+    Prompt,
+    PromptFailed,
+    Transfer,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+SND = "/snd"
+ESC = '"0123456789*#"'
+
+
+def P(key: str, lang: str = "it") -> Prompt:
+    return Prompt(key, lang)
+
+
+OPERATOR = Transfer("operatore", "operatore", "it", "menu", {"lang": "it"})
+
+
+class FakeSession:
+    """Hands out scripted actions (or callables of the event) and keeps the events it was fed."""
+
+    def __init__(self, *actions, language: str | None = "it") -> None:
+        self.actions = list(actions)
+        self.events: list = []
+        self.language = language
+        self.path: list[str] = []
+        self.fallbacks: list[str] = []
+
+    def _next(self, event=None):
+        self.path.append(f"n{len(self.path)}")
+        action = self.actions.pop(0)
+        return action(self, event) if callable(action) else action
+
+    def start(self):
+        return self._next()
+
+    def feed(self, event):
+        self.events.append(event)
+        return self._next(event)
+
+    def fallback(self, reason: str) -> Transfer:
+        self.fallbacks.append(reason)
+        return Transfer("operatore", "operatore", self.language or "it", reason, {})
+
+
+def run(session, caller=None, **peer):
+    return drive(lambda agi: run_call(agi, session, SND), caller or ScriptedCaller(), **peer)
+
+
+def media(record):
+    return [c for c in record.commands if c.split()[0] in ("STREAM", "GET", "HANGUP", "ANSWER")]
+
+
+def test_play_streams_each_prompt_to_the_end():
+    s = FakeSession(Play((P("welcome"), P("info"))), OPERATOR)
+    record, outcome = run(s)
+    assert record.commands[:4] == [
+        "ANSWER",
+        'SET VARIABLE "CHANNEL(language)" "it"',
+        'STREAM FILE "/snd/it/welcome" ""',
+        'STREAM FILE "/snd/it/info" ""',
+    ]
+    assert s.events == [Played()]
+    assert outcome.final == OPERATOR and not outcome.hung_up
+
+
+def test_ask_plays_prompts_with_barge_in_then_get_data():
+    s = FakeSession(Ask((P("sorry"), P("menu")), max_digits=1, timeout_ms=4000), OPERATOR)
+    record, _ = run(s, ScriptedCaller(["3"]))
+    assert media(record)[1:] == [
+        f'STREAM FILE "/snd/it/sorry" {ESC}',
+        'GET DATA "/snd/it/menu" 4000 1',
+    ]
+    assert s.events == [Digits("3")]
+
+
+def test_key_during_an_earlier_prompt_is_the_answer():
+    s = FakeSession(Ask((P("sorry"), P("menu"))), OPERATOR)
+    record, _ = run(s, ScriptedCaller(["^2"]))
+    assert not any(c.startswith("GET DATA") for c in record.commands)
+    assert s.events == [Digits("2")]
+
+
+def test_barge_in_then_rest_of_the_digits_with_get_data_on_no_file():
+    s = FakeSession(Ask((P("intro"), P("code")), max_digits=3, timeout_ms=3000), OPERATOR)
+    record, _ = run(s, ScriptedCaller(["^12#"]))
+    assert 'GET DATA "" 3000 2' in record.commands
+    assert s.events == [Digits("12")]
+
+
+def test_hash_first_and_timeouts():
+    ask = Ask((P("menu"),), max_digits=3)
+    s = FakeSession(ask, ask, ask, Ask((P("a"), P("menu"))), OPERATOR)
+    run(s, ScriptedCaller(["#", "", "12", "^#"]))
+    assert s.events == [Digits(""), NoInput(), Digits("12"), Digits("")]
+
+
+def test_missing_prompt_is_prompt_failed():
+    s = FakeSession(
+        Play((P("welcome"), P("gone"))),
+        Ask((P("gone"), P("menu"))),
+        Ask((P("menu"), P("gone"))),
+        OPERATOR,
+    )
+    record, outcome = run(s, ScriptedCaller(["", ""]), missing=["it/gone"])
+    assert s.events == [PromptFailed("gone")] * 3
+    assert not outcome.hung_up
+
+
+def test_language_is_set_on_the_channel_when_it_changes():
+    def choose_en(session, event):
+        session.language = "en"
+        return Play((P("welcome", "en"),))
+
+    s = FakeSession(Ask((P("lang"),)), choose_en, Play((P("more", "en"),)), OPERATOR)
+    record, _ = run(s, ScriptedCaller(["2"]))
+    langs = [c for c in record.commands if "CHANNEL(language)" in c]
+    assert langs == [
+        'SET VARIABLE "CHANNEL(language)" "it"',
+        'SET VARIABLE "CHANNEL(language)" "en"',
+    ]
+    assert record.commands.index(langs[1]) < record.commands.index(
+        'STREAM FILE "/snd/en/welcome" ""'
+    )
+    assert record.language == "en"
+
+
+def test_transfer_sets_the_dialplan_variables():
+    t = Transfer("anagrafe", "anagrafe", "en", "menu", {"lang": "en", "case-id": "A1"})
+    s = FakeSession(Play((P("x"),)), t)
+    record, outcome = run(s)
+    v = record.variables
+    assert (v["NU_QUEUE"], v["NU_DEPT"], v["NU_DEPARTMENT"], v["NU_LANG"], v["NU_REASON"]) == (
+        "anagrafe",
+        "anagrafe",
+        "anagrafe",
+        "en",
+        "menu",
+    )
+    assert v["NU_PATH"] == "n0>n1"
+    assert v["NU_CTX_LANG"] == "en" and v["NU_CTX_CASE_ID"] == "A1"
+    assert record.hung_up is None  # we return; Asterisk's dialplan runs Queue()
+    assert outcome.path == ["n0", "n1"]
+
+
+def test_hangup_plays_goodbye_then_hangs_up():
+    s = FakeSession(Hangup((P("goodbye"),)))
+    record, outcome = run(s)
+    assert record.commands[-3:] == [
+        'STREAM FILE "/snd/it/goodbye" ""',
+        'SET VARIABLE "NU_HANGUP" "yes"',
+        "HANGUP",
+    ]
+    assert record.hung_up == "script" and not outcome.hung_up
+    assert isinstance(outcome.final, Hangup)
+
+
+def test_engine_error_sends_the_caller_to_the_operator():
+    def boom(session, event):
+        raise RuntimeError("bug")
+
+    s = FakeSession(Play((P("welcome"),)), boom)
+    record, outcome = run(s)
+    assert s.fallbacks == ["error"]
+    assert record.variables["NU_QUEUE"] == "operatore"
+    assert record.variables["NU_REASON"] == "error"
+    assert outcome.error == "RuntimeError" and not outcome.hung_up
+
+
+def test_caller_hang_up_returns_quietly():
+    s = FakeSession(Play((P("welcome"), P("info"))), OPERATOR)
+    record, outcome = run(s, ScriptedCaller(hangup_during="welcome"))
+    assert outcome.hung_up and outcome.error is None
+    assert "NU_QUEUE" not in record.variables and s.fallbacks == []
+    assert not any("info" in c for c in record.commands)
+
+
+def test_caller_hang_up_during_input():
+    s = FakeSession(Ask((P("menu"),)), OPERATOR)
+    record, outcome = run(s, ScriptedCaller(["h"]))
+    assert outcome.hung_up and s.events == []
+
+
+def test_runaway_session_is_cut_to_the_operator():
+    s = FakeSession(*([Play((P("x"),))] * (MAX_STEPS + 1)))
+    record, outcome = run(s)
+    assert outcome.error == "RuntimeError" and record.variables["NU_QUEUE"] == "operatore"
+
+
+def test_handler_routes_to_operator_when_no_session_can_start():
+    def no_flow(agi):
+        raise OSError("dialplan unreadable")
+
+    record, outcome = drive(make_handler(no_flow, SND))
+    assert record.variables["NU_QUEUE"] == "operatore"
+    assert record.variables["NU_REASON"] == "error"
+
+
+def test_real_engine_on_the_example_city():
+    factory = city_session_factory(str(ROOT / "dialplans" / "example-city.yaml"))
+    seen = []
+    handler = make_handler(factory, SND, on_outcome=lambda agi, outcome: seen.append(outcome))
+    record, outcome = drive(handler, ScriptedCaller(["1", "9"]))
+    v = record.variables
+    assert v["NU_QUEUE"] == "operatore" and v["NU_LANG"] == "it"
+    assert v["NU_PATH"] == "lingua>benvenuto>principale>operatore"
+    assert 'STREAM FILE "/snd/it/welcome" ""' in record.commands
+    assert record.language == "it"
+    assert seen == [outcome] and outcome.path[-1] == "operatore"
