@@ -13,6 +13,7 @@ from asterisk.agi import AGI
 
 from ivr.agi.adapter import CityAGI
 from ivr.agi.peer import AsteriskPeer
+from ivr.flow.actions import Transfer
 
 ENV = "".join(
     f"{k}: {v}\n"
@@ -74,3 +75,30 @@ def canned(*replies: str, env: str = ENV) -> tuple[CityAGI, io.BytesIO]:
 
 def sent(out: io.BytesIO) -> list[str]:
     return out.getvalue().decode().splitlines()
+
+
+class FakeSession:
+    """Hands out scripted actions (or callables of the event) and keeps the events it was fed."""
+
+    def __init__(self, *actions, language: str | None = "it") -> None:
+        self.actions = list(actions)
+        self.events: list = []
+        self.language = language
+        self.path: list[str] = []
+        self.fallbacks: list[str] = []
+
+    def _next(self, event=None):
+        self.path.append(f"n{len(self.path)}")
+        action = self.actions.pop(0)
+        return action(self, event) if callable(action) else action
+
+    def start(self):
+        return self._next()
+
+    def feed(self, event):
+        self.events.append(event)
+        return self._next(event)
+
+    def fallback(self, reason: str) -> Transfer:
+        self.fallbacks.append(reason)
+        return Transfer("operatore", "operatore", self.language or "it", reason, {})

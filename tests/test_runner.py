@@ -17,6 +17,7 @@ from ivr.flow.actions import (
     PromptFailed,
     Transfer,
 )
+from tests.agi_support import FakeSession
 
 ROOT = Path(__file__).resolve().parent.parent
 SND = "/snd"
@@ -28,33 +29,6 @@ def P(key: str, lang: str = "it") -> Prompt:
 
 
 OPERATOR = Transfer("operatore", "operatore", "it", "menu", {"lang": "it"})
-
-
-class FakeSession:
-    """Hands out scripted actions (or callables of the event) and keeps the events it was fed."""
-
-    def __init__(self, *actions, language: str | None = "it") -> None:
-        self.actions = list(actions)
-        self.events: list = []
-        self.language = language
-        self.path: list[str] = []
-        self.fallbacks: list[str] = []
-
-    def _next(self, event=None):
-        self.path.append(f"n{len(self.path)}")
-        action = self.actions.pop(0)
-        return action(self, event) if callable(action) else action
-
-    def start(self):
-        return self._next()
-
-    def feed(self, event):
-        self.events.append(event)
-        return self._next(event)
-
-    def fallback(self, reason: str) -> Transfer:
-        self.fallbacks.append(reason)
-        return Transfer("operatore", "operatore", self.language or "it", reason, {})
 
 
 def run(session, caller=None, **peer):
