@@ -1,0 +1,479 @@
+"""A small, thread-safe Asterisk Manager Interface (AMI) client of our own.
+
+Why not pyst2's ``asterisk.manager`` (the usual choice, and already a dependency for AGI)?
+On Python 3 it is broken where we need it (shared/reference/agi-protocol.md, Appendix B):
+
+* any event carrying a ``ChanVariable`` header hits ``dict.has_key`` -> ``AttributeError``; the
+  message thread dies inside ``join()`` and every later action hangs for ever. Our
+  ``manager.conf`` sends ``channelvars`` with every channel event, so this would happen at once;
+* ``send_action(**kw)`` shares a mutable default dict, so ActionIDs and headers leak between
+  calls, and responses cannot be matched reliably from several threads;
+* only the last ``Output:`` line of a ``Command`` response is kept (Asterisk >= 14 sends one
+  header per line).
+
+This client is what the tests, ``ivr up`` (queue state, reloads) and tools use:
+
+* every action gets a unique ``ActionID``; its response is matched by that id, including
+  event-list responses (``EventList: start`` ... ``EventList: Complete``), whose events are
+  collected into :attr:`Response.events` instead of the event stream;
+* all other events go to a bounded history with sequence numbers: :meth:`AMIClient.event_mark`
+  then :meth:`AMIClient.wait_for` (predicate or header match, timeout) never misses an event
+  that arrived between the action and the wait; listeners can be added too;
+* one reader thread; sending is locked; any number of threads can call :meth:`action`;
+* reconnect-friendly: when the connection drops, pending actions fail with
+  :class:`AMIConnectionError`; :meth:`AMIClient.connect` (or ``auto_reconnect``) logs in again.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import itertools
+import logging
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+Headers = list[tuple[str, str]]
+
+
+class AMIError(RuntimeError):
+    """Asterisk answered ``Response: Error`` (``response`` has the details)."""
+
+    def __init__(self, message: str, response: Response | None = None):
+        super().__init__(message)
+        self.response = response
+
+
+class AMIConnectionError(AMIError, ConnectionError):
+    """Not connected, connection lost, or no answer in time."""
+
+
+class Message:
+    """One AMI message: ordered headers, looked up case-insensitively (first value wins)."""
+
+    def __init__(self, headers: Headers):
+        self.headers = headers
+        self._index: dict[str, str] = {}
+        for key, value in headers:
+            self._index.setdefault(key.lower(), value)
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        return self._index.get(key.lower(), default)
+
+    def __getitem__(self, key: str) -> str:
+        try:
+            return self._index[key.lower()]
+        except KeyError:
+            raise KeyError(key) from None
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and key.lower() in self._index
+
+    def get_all(self, key: str) -> list[str]:
+        key = key.lower()
+        return [v for k, v in self.headers if k.lower() == key]
+
+    @property
+    def name(self) -> str:
+        """The event name (``Hangup``), or ``""`` for a response."""
+        return self.get("Event", "") or ""
+
+    @property
+    def action_id(self) -> str | None:
+        return self.get("ActionID")
+
+    def variables(self) -> dict[str, str]:
+        """``ChanVariable: NAME=value`` headers (manager.conf ``channelvars``) as a dict."""
+        out = {}
+        for item in self.get_all("ChanVariable"):
+            name, _, value = item.partition("=")
+            out[name] = value
+        return out
+
+    def matches(self, **expected: str) -> bool:
+        """True when every given header has exactly the given value."""
+        return all(self.get(k) == str(v) for k, v in expected.items())
+
+    def __repr__(self) -> str:
+        body = ", ".join(f"{k}: {v}" for k, v in self.headers[:6])
+        more = "..." if len(self.headers) > 6 else ""
+        return f"<{type(self).__name__} {body}{more}>"
+
+
+class Response(Message):
+    """The answer to one action; ``events`` holds an event-list action's events."""
+
+    def __init__(self, headers: Headers):
+        super().__init__(headers)
+        self.events: list[Message] = []
+
+    @property
+    def ok(self) -> bool:
+        return (self.get("Response") or "").lower() in ("success", "goodbye", "follows")
+
+    @property
+    def message(self) -> str:
+        return self.get("Message", "") or ""
+
+    @property
+    def output(self) -> list[str]:
+        """A ``Command`` action's output lines (one ``Output:`` header each)."""
+        return self.get_all("Output")
+
+
+def parse_message(block: str) -> Headers:
+    headers: Headers = []
+    for line in block.split("\r\n"):
+        if not line:
+            continue
+        key, sep, value = line.partition(":")
+        if not sep:  # not a header: keep it, Asterisk never sends this in practice
+            headers.append(("", line))
+            continue
+        headers.append((key.strip(), value[1:] if value.startswith(" ") else value))
+    return headers
+
+
+def _encode(action: str, action_id: str, headers: Iterable[tuple[str, Any]]) -> bytes:
+    lines = [f"Action: {action}", f"ActionID: {action_id}"]
+    for key, value in headers:
+        values = value if isinstance(value, list | tuple) else [value]
+        for item in values:
+            text = str(item)
+            if any(c in text for c in "\r\n") or any(c in key for c in "\r\n:"):
+                raise ValueError(f"AMI header {key!r} has a line break or colon: {text!r}")
+            lines.append(f"{key}: {text}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+class _Pending:
+    __slots__ = ("done", "error", "is_list", "response")
+
+    def __init__(self) -> None:
+        self.response: Response | None = None
+        self.is_list = False
+        self.error: Exception | None = None
+        self.done = threading.Event()
+
+
+class AMIClient:
+    """Connect, log in, run actions, watch events. Use as a context manager or call close()."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 5038,
+        username: str = "",
+        secret: str = "",
+        *,
+        timeout: float = 10.0,
+        history: int = 20000,
+        auto_reconnect: bool = False,
+    ):
+        self.host, self.port = host, port
+        self.username, self.secret = username, secret
+        self.timeout = timeout
+        self.auto_reconnect = auto_reconnect
+        self.banner = ""
+        self._sock: socket.socket | None = None
+        self._reader: threading.Thread | None = None
+        self._send_lock = threading.Lock()
+        self._connect_lock = threading.Lock()
+        self._cond = threading.Condition()
+        self._pending: dict[str, _Pending] = {}
+        self._history: collections.deque[tuple[int, Message]] = collections.deque(maxlen=history)
+        self._seq = 0
+        self._listeners: list[Callable[[Message], None]] = []
+        self._ids = itertools.count(1)
+        self._prefix = uuid.uuid4().hex[:8]
+        self._generation = 0
+
+    # -- connection -----------------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        return self._sock is not None
+
+    def connect(self) -> AMIClient:
+        """(Re)connect and log in. Safe to call again after the connection dropped."""
+        with self._connect_lock:
+            if self._sock is not None:
+                return self
+            sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
+            try:
+                banner = b""
+                while not banner.endswith(b"\r\n"):
+                    chunk = sock.recv(1)
+                    if not chunk:
+                        raise AMIConnectionError("AMI closed the connection before its banner")
+                    banner += chunk
+            except BaseException:
+                sock.close()
+                raise
+            sock.settimeout(None)
+            self.banner = banner.decode(errors="replace").strip()
+            self._generation += 1
+            self._sock = sock
+            self._reader = threading.Thread(
+                target=self._read_loop,
+                args=(sock, self._generation),
+                name=f"ami-reader-{self.port}",
+                daemon=True,
+            )
+            self._reader.start()
+        try:
+            self.action("Login", Username=self.username, Secret=self.secret, Events="on")
+        except AMIError:
+            self.close()
+            raise
+        return self
+
+    def connect_retry(self, timeout: float = 30.0, interval: float = 0.2) -> AMIClient:
+        """Keep trying :meth:`connect` until it works or ``timeout`` passes (Asterisk booting)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return self.connect()
+            except (OSError, AMIError) as err:
+                if time.monotonic() >= deadline:
+                    raise AMIConnectionError(
+                        f"AMI {self.host}:{self.port} not answering: {err}"
+                    ) from err
+                time.sleep(interval)
+
+    def close(self) -> None:
+        """Log off (best effort) and close. Pending actions fail; history is kept."""
+        sock = self._sock
+        if sock is None:
+            return
+        try:
+            with self._send_lock:
+                sock.sendall(_encode("Logoff", f"{self._prefix}-logoff", []))
+        except OSError:
+            pass
+        self._drop(sock, AMIConnectionError("AMI client closed"))
+        reader = self._reader
+        if reader is not None and reader is not threading.current_thread():
+            reader.join(timeout=2)
+
+    def __enter__(self) -> AMIClient:
+        return self.connect() if not self.connected else self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _drop(self, sock: socket.socket, error: Exception) -> None:
+        with self._cond:
+            if self._sock is sock:
+                self._sock = None
+            for pending in self._pending.values():
+                pending.error = error
+                pending.done.set()
+            self._pending.clear()
+            self._cond.notify_all()
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+        sock.close()
+
+    # -- actions --------------------------------------------------------------------------------
+
+    def action(
+        self,
+        name: str,
+        headers: Iterable[tuple[str, Any]] | dict[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
+        check: bool = True,
+        **kw: Any,
+    ) -> Response:
+        """Send an action and wait for its response (and its event list, if it has one).
+
+        Headers come as keyword arguments and/or ``headers`` (pairs or a dict, for names that are
+        not Python identifiers); a list value repeats the header (``Variable=["A=1", "B=2"]``).
+        ``check`` raises :class:`AMIError` on ``Response: Error``.
+        """
+        if self._sock is None and self.auto_reconnect and name != "Login":
+            self.connect()
+        sock = self._sock
+        if sock is None:
+            raise AMIConnectionError("AMI not connected")
+        pairs = list(headers.items() if isinstance(headers, dict) else headers or [])
+        pairs += list(kw.items())
+        action_id = f"{self._prefix}-{next(self._ids)}"
+        data = _encode(name, action_id, pairs)
+        pending = _Pending()
+        with self._cond:
+            self._pending[action_id] = pending
+        try:
+            with self._send_lock:
+                sock.sendall(data)
+        except OSError as err:
+            self._drop(sock, AMIConnectionError(f"AMI send failed: {err}"))
+            raise AMIConnectionError(f"AMI send failed: {err}") from err
+        if not pending.done.wait(self.timeout if timeout is None else timeout):
+            with self._cond:
+                self._pending.pop(action_id, None)
+            raise AMIConnectionError(f"no answer to AMI action {name} in time")
+        if pending.error is not None:
+            raise pending.error
+        response = pending.response
+        assert response is not None
+        if check and not response.ok:
+            raise AMIError(f"AMI {name} failed: {response.message or response.headers}", response)
+        return response
+
+    def command(self, cli: str, timeout: float | None = None) -> str:
+        """Run a CLI command (``core show channels``) and return its output."""
+        return "\n".join(self.action("Command", Command=cli, timeout=timeout).output)
+
+    def ping(self) -> bool:
+        try:
+            return self.action("Ping", timeout=2).ok
+        except AMIError:
+            return False
+
+    # -- events ---------------------------------------------------------------------------------
+
+    def event_mark(self) -> int:
+        """A position in the event stream: pass it as ``since`` to see only later events."""
+        with self._cond:
+            return self._seq
+
+    def events(
+        self, since: int = 0, predicate: Callable[[Message], bool] | None = None, **match: str
+    ) -> list[Message]:
+        """Events received after ``since`` (still in the history) that match."""
+        test = _predicate(predicate, match)
+        with self._cond:
+            return [m for seq, m in self._history if seq > since and test(m)]
+
+    def wait_for(
+        self,
+        predicate: Callable[[Message], bool] | None = None,
+        timeout: float = 10.0,
+        since: int | None = None,
+        **match: str,
+    ) -> Message:
+        """The first event after ``since`` (default: now) that matches; TimeoutError if none.
+
+        ``predicate`` is any callable on :class:`Message`; keyword arguments match headers
+        exactly (``wait_for(Event="Hangup", Uniqueid=uid)``). Both may be given.
+        """
+        test = _predicate(predicate, match)
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            seen = self._seq if since is None else since
+            while True:
+                for seq, message in self._history:
+                    if seq > seen and test(message):
+                        return message
+                seen = self._seq
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                if self._sock is None and not self.auto_reconnect:
+                    raise AMIConnectionError("AMI connection lost while waiting for an event")
+                self._cond.wait(min(left, 0.5))
+        raise TimeoutError(f"no AMI event matching {match or predicate} within {timeout}s")
+
+    def iter_events(self, since: int | None = None, timeout: float = 10.0) -> Iterator[Message]:
+        """Yield events as they come (after ``since``) until ``timeout`` passes with none new."""
+        seen = self.event_mark() if since is None else since
+        while True:
+            with self._cond:
+                fresh = [(s, m) for s, m in self._history if s > seen]
+                if not fresh:
+                    self._cond.wait(timeout)
+                    fresh = [(s, m) for s, m in self._history if s > seen]
+                    if not fresh:
+                        return
+            for seq, message in fresh:
+                seen = seq
+                yield message
+
+    def add_listener(self, callback: Callable[[Message], None]) -> None:
+        """Call ``callback(event)`` from the reader thread for every event (keep it quick)."""
+        with self._cond:
+            self._listeners.append(callback)
+
+    def remove_listener(self, callback: Callable[[Message], None]) -> None:
+        with self._cond:
+            self._listeners.remove(callback)
+
+    # -- reader ---------------------------------------------------------------------------------
+
+    def _read_loop(self, sock: socket.socket, generation: int) -> None:
+        buffer = b""
+        error: Exception = AMIConnectionError("AMI connection closed by Asterisk")
+        try:
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                buffer += chunk
+                while b"\r\n\r\n" in buffer:
+                    block, buffer = buffer.split(b"\r\n\r\n", 1)
+                    self._dispatch(parse_message(block.decode("utf-8", errors="replace")))
+        except OSError as err:
+            error = AMIConnectionError(f"AMI connection lost: {err}")
+        except Exception as err:  # a bug here must not leave callers waiting for ever
+            log.exception("AMI reader failed")
+            error = AMIConnectionError(f"AMI reader failed: {err}")
+        if generation == self._generation:
+            log.debug("AMI %s:%s disconnected: %s", self.host, self.port, error)
+        self._drop(sock, error)
+
+    def _dispatch(self, headers: Headers) -> None:
+        if not headers:
+            return
+        first = headers[0][0].lower()
+        listeners: list[Callable[[Message], None]] = []
+        with self._cond:
+            if first == "response":
+                response = Response(headers)
+                pending = self._pending.get(response.action_id or "")
+                if pending is None:
+                    return
+                pending.response = response
+                if (response.get("EventList") or "").lower() == "start":
+                    pending.is_list = True
+                else:
+                    self._finish(response.action_id or "")
+                return
+            event = Message(headers)
+            pending = self._pending.get(event.action_id or "")
+            if pending is not None and pending.is_list and pending.response is not None:
+                pending.response.events.append(event)
+                if (event.get("EventList") or "").lower() == "complete":
+                    self._finish(event.action_id or "")
+                return
+            self._seq += 1
+            self._history.append((self._seq, event))
+            listeners = list(self._listeners)
+            self._cond.notify_all()
+        for callback in listeners:
+            try:
+                callback(event)
+            except Exception:
+                log.exception("AMI event listener failed")
+
+    def _finish(self, action_id: str) -> None:
+        pending = self._pending.pop(action_id, None)
+        if pending is not None:
+            pending.done.set()
+
+
+def _predicate(
+    predicate: Callable[[Message], bool] | None, match: dict[str, str]
+) -> Callable[[Message], bool]:
+    if predicate is None:
+        return lambda m: m.matches(**match)
+    if not match:
+        return predicate
+    return lambda m: m.matches(**match) and predicate(m)

@@ -1,0 +1,388 @@
+"""Render the Asterisk configuration of a city: static files + what the dialplan YAML decides.
+
+``asterisk-conf/`` holds the static files. A few carry ``@TOKEN@`` placeholders (ports, AMI
+credentials) that are filled in here; a token left unknown is an error, never a silent blank.
+Generated from the dialplan:
+
+* ``extensions_nu.conf`` (included by ``extensions.conf``): globals (FastAGI URL, sounds folder,
+  languages, general operator queue, queue timeouts), the city number in ``from-pstn``, one
+  ``nu-queue`` extension per queue, and the operators' per-department codes;
+* ``queues.conf``: one queue per department queue.
+
+Injection safety: every id written into a configuration is checked against :data:`IDENT`
+(lowercase letters, digits, ``_``), ports are integers, paths/hosts/secrets are checked against
+narrow patterns, and free text (department names, the city name) goes through
+:func:`clean_text`, which keeps only letters, digits, spaces and ``.'-/``. A value that cannot
+be made safe raises :class:`RenderError` instead of being written.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import shutil
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ivr import config
+
+STATIC_DIR = config.ROOT / "asterisk-conf"
+
+IDENT = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+LANG = re.compile(r"^[a-z]{2,3}$")
+NUMBER = re.compile(r"^[0-9*#+]{1,20}$")
+HOST = re.compile(r"^[A-Za-z0-9.-]{1,253}$")
+SECRET = re.compile(r"^[A-Za-z0-9_-]{8,128}$")
+USER = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+SOUNDS_PATH = re.compile(r"^/[A-Za-z0-9._/-]{0,200}$")
+TOKEN = re.compile(r"@([A-Z][A-Z0-9_]*)@")
+
+# Files rendered from the dialplan (never copied from asterisk-conf/).
+GENERATED = ("extensions_nu.conf", "queues.conf")
+MAX_DEPARTMENTS = 99  # department codes are two digits: *11NN, *12NN, 8NN
+
+
+class RenderError(ValueError):
+    """A value that cannot be written into the Asterisk configuration safely."""
+
+
+@dataclass(frozen=True)
+class AMICredentials:
+    host: str
+    port: int
+    username: str
+    secret: str
+
+
+def ident(value: object, what: str) -> str:
+    """``value`` if it is a safe identifier (queue, department), else :class:`RenderError`."""
+    if not isinstance(value, str) or not IDENT.match(value):
+        raise RenderError(f"{what} {value!r} is not an identifier (a-z, 0-9, _; a letter first)")
+    return value
+
+
+def clean_text(value: object, max_len: int = 60) -> str:
+    """Free text made harmless for any place in an Asterisk config or an AMI header.
+
+    Keeps letters (accents included), digits, spaces and ``. ' - /``; every other character
+    (newlines, ``;``, ``,``, ``$``, braces, brackets, quotes, parentheses, ``=``, ``&``, ``|``...)
+    becomes a space; runs of spaces collapse. ``${X}`` can therefore never survive.
+    """
+    text = unicodedata.normalize("NFC", str(value))
+    kept = [
+        ch if (ch.isalnum() and unicodedata.category(ch)[0] in "LN") or ch in ".'-/" else " "
+        for ch in text
+    ]
+    return " ".join("".join(kept).split())[:max_len].strip()
+
+
+def _port(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
+        raise RenderError(f"{what} {value!r} is not a TCP/UDP port")
+    return value
+
+
+def _match(pattern: re.Pattern[str], value: object, what: str) -> str:
+    if not isinstance(value, str) or not pattern.match(value):
+        raise RenderError(f"{what} {value!r} is not allowed in the Asterisk configuration")
+    return value
+
+
+def _existing(path: Path, key: str) -> str | None:
+    """Value of ``key = value`` in a previously rendered file (keeps secrets stable)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return None
+    m = re.search(rf"^\s*{re.escape(key)}\s*=\s*(\S+)\s*$", text, re.M)
+    return m.group(1) if m and SECRET.match(m.group(1)) else None
+
+
+def read_ami_credentials(etc_dir: str | Path) -> AMICredentials:
+    """The AMI port, user and secret a rendered ``manager.conf`` declares."""
+    path = Path(etc_dir) / "manager.conf"
+    section, port, users = "", None, {}
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.split(";", 1)[0].strip()
+        if m := re.match(r"^\[([^\]]+)\]", line):
+            section = m.group(1)
+        elif m := re.match(r"^(\w+)\s*=\s*(\S+)$", line):
+            if section == "general" and m.group(1) == "port":
+                port = int(m.group(2))
+            elif section != "general" and m.group(1) == "secret":
+                users[section] = m.group(2)
+    if not users:
+        raise RenderError(f"{path} declares no AMI user")
+    user, secret = next(iter(users.items()))
+    return AMICredentials("127.0.0.1", port or 5038, user, secret)
+
+
+def render(
+    dialplan: Any,
+    settings: config.Settings | None = None,
+    out_dir: str | Path = ".",
+    *,
+    ami_port: int = 5038,
+    sip_port: int = 5060,
+    agi_host: str | None = None,
+    agi_port: int | None = None,
+    ami_user: str = "numero-unico",
+    ami_secret: str | None = None,
+    operator_secret: str | None = None,
+    sounds_path: str | None = None,
+    queue_timeout: int = 180,
+    general_timeout: int = 900,
+    static_dir: str | Path = STATIC_DIR,
+) -> list[Path]:
+    """Write the full Asterisk configuration for ``dialplan`` into ``out_dir``.
+
+    ``agi_host``/``agi_port`` default to the settings' FastAGI address, ``sounds_path`` (where
+    Asterisk reads our prompts) to ``settings.asterisk_sounds_dir``. Secrets left ``None`` are
+    kept from a previous render in ``out_dir`` or generated. ``queue_timeout`` is how long a
+    caller waits in a department queue before the general operator takes over;
+    ``general_timeout`` how long in the general operator queue before the polite goodbye.
+    Returns the written paths.
+    """
+    settings = settings or config.load()
+    out = Path(out_dir)
+    values = {
+        "AMI_PORT": str(_port(ami_port, "AMI port")),
+        "SIP_PORT": str(_port(sip_port, "SIP port")),
+        "AMI_USER": _match(USER, ami_user, "AMI user"),
+        "AMI_SECRET": _match(
+            SECRET,
+            ami_secret or _existing(out / "manager.conf", "secret") or secrets.token_urlsafe(18),
+            "AMI secret",
+        ),
+        "OPERATOR_SECRET": _match(
+            SECRET,
+            operator_secret
+            or _existing(out / "pjsip.conf", "password")
+            or secrets.token_urlsafe(12),
+            "operator password",
+        ),
+        "DEFAULT_LANG": _match(LANG, dialplan.default_language, "default language"),
+    }
+    globals_ = {
+        "agi_host": _match(HOST, agi_host or settings.agi_host, "FastAGI host"),
+        "agi_port": _port(agi_port or settings.agi_port, "FastAGI port"),
+        "sounds": _match(
+            SOUNDS_PATH,
+            (sounds_path or settings.asterisk_sounds_dir).rstrip("/") or "/",
+            "sounds path",
+        ),
+        "queue_timeout": _port(queue_timeout, "queue timeout"),
+        "general_timeout": _port(general_timeout, "general operator timeout"),
+    }
+
+    values["SOUNDS"] = globals_["sounds"]
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for src in sorted(Path(static_dir).glob("*.conf")):
+        if src.name in GENERATED:
+            continue
+        written.append(_write(out / src.name, fill_tokens(src, values)))
+    written.append(_write(out / "extensions_nu.conf", render_extensions(dialplan, **globals_)))
+    written.append(_write(out / "queues.conf", render_queues(dialplan)))
+    return written
+
+
+def fill_tokens(src: Path, values: dict[str, str]) -> str:
+    """``src``'s text with every ``@TOKEN@`` replaced; an unknown token is an error."""
+
+    def value(m: re.Match[str]) -> str:
+        if m.group(1) not in values:
+            raise RenderError(f"{src.name}: unknown placeholder {m.group(0)}")
+        return values[m.group(1)]
+
+    return TOKEN.sub(value, src.read_text(encoding="utf-8"))
+
+
+def _write(path: Path, text: str) -> Path:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def install(src_dir: str | Path, etc_dir: str | Path) -> list[Path]:
+    """Copy a rendered configuration (every ``*.conf``) into an Asterisk etc directory."""
+    etc = Path(etc_dir)
+    etc.mkdir(parents=True, exist_ok=True)
+    copied = []
+    for src in sorted(Path(src_dir).glob("*.conf")):
+        copied.append(Path(shutil.copy2(src, etc / src.name)))
+    return copied
+
+
+# ---------------------------------------------------------------------------------------------
+# Generated files
+
+
+@dataclass(frozen=True)
+class _Queue:
+    name: str
+    label: str
+    department: str  # the first department using this queue
+    code: str  # two digits, by position of that department in the YAML
+
+
+def queues_of(dialplan: Any) -> list[_Queue]:
+    """The dialplan's queues in YAML order, checked. Departments may share a queue."""
+    departments = list(dialplan.departments.values())
+    if len(departments) > MAX_DEPARTMENTS:
+        raise RenderError(f"more than {MAX_DEPARTMENTS} departments")
+    seen: dict[str, _Queue] = {}
+    for position, dept in enumerate(departments, start=1):
+        name = ident(dept.queue, f"queue of department {dept.id!r}")
+        if name not in seen:
+            label = dept.names.get(dialplan.default_language) or next(
+                iter(dept.names.values()), dept.id
+            )
+            seen[name] = _Queue(
+                name=name,
+                label=clean_text(label, 40) or ident(dept.id, "department"),
+                department=ident(dept.id, "department"),
+                code=f"{position:02d}",
+            )
+    return list(seen.values())
+
+
+def general_queue(dialplan: Any) -> str:
+    general = ident(dialplan.general_operator, "general operator")
+    if general not in dialplan.departments:
+        raise RenderError(f"general operator {general!r} is not a department")
+    return ident(dialplan.departments[general].queue, "general operator queue")
+
+
+def _header(dialplan: Any, what: str) -> str:
+    city = clean_text(getattr(dialplan, "city", ""), 80)
+    source = clean_text(Path(str(getattr(dialplan, "source", "") or "")).name, 80)
+    return (
+        f"; {what} for {city or 'the city'} - rendered by `ivr asterisk render`"
+        f"{f' from {source}' if source else ''}.\n"
+        "; Do not edit: change the dialplan YAML and render again.\n"
+    )
+
+
+def render_extensions(
+    dialplan: Any,
+    *,
+    agi_host: str,
+    agi_port: int,
+    sounds: str,
+    queue_timeout: int,
+    general_timeout: int,
+) -> str:
+    number = _match(NUMBER, dialplan.number, "city number")
+    languages = [_match(LANG, lang, "language") for lang in dialplan.languages]
+    default = _match(LANG, dialplan.default_language, "default language")
+    general = general_queue(dialplan)
+    queues = queues_of(dialplan)
+
+    lines = [_header(dialplan, "City dialplan")]
+    lines += [
+        "[globals]",
+        f"NU_AGI_URL=agi://{agi_host}:{agi_port}",
+        f"NU_SOUNDS={sounds}",
+        f"NU_LANGS={'|'.join(languages)}",
+        f"NU_DEFAULT_LANG={default}",
+        f"NU_GENERAL_QUEUE={general}",
+        f"NU_QUEUE_TIMEOUT={queue_timeout}",
+        f"NU_GENERAL_TIMEOUT={general_timeout}",
+        "",
+        "; The city number (and calls that arrive without a number) start the IVR.",
+        "[from-pstn]",
+        f"exten => {number},1,Goto(nu-ivr,s,1)",
+        "exten => s,1,Goto(nu-ivr,s,1)",
+        "",
+        "; One extension per queue: Goto(nu-queue,<queue>,1). A department queue that gives up",
+        "; overflows to the general operator; the general operator's queue to a polite goodbye.",
+        "[nu-queue]",
+    ]
+    for q in queues:
+        last = q.name == general
+        lines += [
+            f"exten => {q.name},1,Set(NU_QUEUE_LABEL={q.label})",
+            " same => n,ExecIf($[${LEN(${NU_DEPARTMENT})} = 0]"
+            f"?Set(NU_DEPARTMENT={q.department}))",
+            f" same => n,Gosub(nu-enqueue,s,1({q.name},"
+            f"${{{'NU_GENERAL_TIMEOUT' if last else 'NU_QUEUE_TIMEOUT'}}}))",
+            f" same => n,Goto({'nu-last-resort' if last else 'nu-overflow'},s,1)",
+        ]
+    lines += [
+        "",
+        "; Operators: *11NN log in, *12NN log out (NN = department code below).",
+        "[nu-operator-codes]",
+    ]
+    for q in queues:
+        lines += [
+            f"exten => *11{q.code},1,Gosub(nu-login,s,1({q.name}))  ; {q.label}",
+            " same => n,Hangup()",
+            f"exten => *12{q.code},1,Gosub(nu-logout,s,1({q.name}))",
+            " same => n,Hangup()",
+        ]
+    lines += ["", "; Transfers (and calls) to a department: 8NN.", "[nu-transfer]"]
+    for q in queues:
+        lines += [
+            f"exten => 8{q.code},1,Set(NU_REASON=transfer)  ; {q.label}",
+            " same => n,Set(NU_DEPARTMENT=)",
+            f" same => n,Goto(nu-queue,{q.name},1)",
+        ]
+    lines += ["", "[nu-logout-all]", "exten => s,1,NoOp(Log out of every queue)"]
+    for q in queues:
+        lines.append(f" same => n,RemoveQueueMember({q.name},PJSIP/${{CHANNEL(endpoint)}})")
+    lines += [" same => n,Return()", ""]
+    return "\n".join(lines)
+
+
+_QUEUE_GENERAL = """[general]
+persistentmembers = yes      ; logged-in operators survive a restart
+autofill = yes
+shared_lastcall = yes
+log_membername_as_agent = yes
+"""
+
+_QUEUE_TEMPLATES = """
+; Department queues: nobody logged in (or all paused/unavailable) means the caller goes straight
+; to the general operator instead of waiting for no one.
+[nu-department](!)
+strategy = rrmemory
+timeout = 15                 ; ring an operator this long, then the next one
+retry = 2
+wrapuptime = 5
+ringinuse = no
+joinempty = strict
+leavewhenempty = strict
+announce-frequency = 90
+min-announce-frequency = 30
+announce-position = yes
+announce-holdtime = no
+periodic-announce = queue-periodic-announce
+periodic-announce-frequency = 60
+setinterfacevar = yes
+setqueuevar = yes
+setqueueentryvar = yes
+
+; The general operator: the last resort waits even when every operator is paused.
+[nu-general](nu-department)
+joinempty = loose
+leavewhenempty = loose
+"""
+
+
+def render_queues(dialplan: Any) -> str:
+    general = general_queue(dialplan)
+    parts = [_header(dialplan, "Operator queues"), _QUEUE_GENERAL, _QUEUE_TEMPLATES]
+    for q in queues_of(dialplan):
+        template = "nu-general" if q.name == general else "nu-department"
+        parts.append(f"\n; {q.label} (department {q.department}, code {q.code})\n")
+        parts.append(f"[{q.name}]({template})\n")
+    return "".join(parts)
+
+
+def department_codes(dialplan: Any) -> dict[str, str]:
+    """Queue name -> the two-digit code operators dial (*11NN, *12NN, 8NN)."""
+    return {q.name: q.code for q in queues_of(dialplan)}

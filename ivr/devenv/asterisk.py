@@ -1,0 +1,509 @@
+"""Real Asterisk 22 on a Debian 12 host: a Debian sid chroot and instances running inside it.
+
+Debian 12 ships no Asterisk; sid has 22. :func:`ensure_chroot` builds a minimal sid chroot with
+``debootstrap`` (about a minute, once; reused afterwards) and :class:`AsteriskInstance` runs
+``asterisk -f`` inside it with its own directory tree, its own ``asterisk.conf`` (``-C``) and
+configurable ports, so a test instance never collides with the system one started by ``ivr up``.
+
+Layout of an instance named ``NAME`` (paths as Asterisk sees them, inside the chroot)::
+
+    /srv/nu/NAME/etc      rendered configuration + asterisk.conf
+    /srv/nu/NAME/run      control socket, pid file
+    /srv/nu/NAME/log      log files (``full`` has the verbose-3 "Playing ..." lines)
+    /srv/nu/NAME/spool, lib, cache
+
+Our prompt audio (``Settings.sounds_dir``) is copied to ``Settings.asterisk_sounds_dir`` inside
+the chroot, which is where the dialplan and the FastAGI engine tell Asterisk to read it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import fcntl
+import logging
+import math
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import time
+import wave
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from ivr import config
+from ivr.asterisk.ami import AMIClient, AMIError
+from ivr.asterisk.render import AMICredentials, install, read_ami_credentials, render
+
+log = logging.getLogger(__name__)
+
+SUITE = "sid"
+MIRROR = "http://deb.debian.org/debian"
+PACKAGES = (
+    "asterisk",
+    "asterisk-core-sounds-en",
+    "asterisk-core-sounds-it",
+    "asterisk-core-sounds-en-wav",
+    "asterisk-core-sounds-it-wav",
+)
+MARKER = ".numero-unico-chroot"  # written last: the chroot is complete
+ASTERISK = "/usr/sbin/asterisk"
+INSTANCES = "/srv/nu"  # inside the chroot
+
+
+# ---------------------------------------------------------------------------------------------
+# The chroot
+
+
+def chroot_complete(root: Path) -> bool:
+    return (root / MARKER).is_file()
+
+
+def _looks_built(root: Path) -> bool:
+    """A chroot built by the documented debootstrap command before markers existed."""
+    sounds = root / "usr/share/asterisk/sounds"
+    return (root / ASTERISK.lstrip("/")).is_file() and (sounds / "it").is_symlink()
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _run(cmd: list[str], **kw: Any) -> subprocess.CompletedProcess[str]:
+    log.info("running %s", " ".join(cmd))
+    return subprocess.run(cmd, check=True, text=True, **kw)
+
+
+def _ensure_debootstrap() -> str:
+    found = shutil.which("debootstrap") or (
+        "/usr/sbin/debootstrap" if os.path.exists("/usr/sbin/debootstrap") else None
+    )
+    if found:
+        return found
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    _run(["apt-get", "update", "-q"], env=env)
+    _run(["apt-get", "install", "-y", "-q", "--no-install-recommends", "debootstrap"], env=env)
+    return shutil.which("debootstrap") or "/usr/sbin/debootstrap"
+
+
+def _mounts_under(path: Path) -> list[str]:
+    """Mount points at or below ``path`` (deepest first), from /proc/self/mountinfo."""
+    prefix = str(path.resolve()) if path.exists() else str(path)
+    found = []
+    with open("/proc/self/mountinfo") as info:
+        for line in info:
+            point = line.split()[4].encode().decode("unicode_escape")
+            if point == prefix or point.startswith(prefix + "/"):
+                found.append(point)
+    return sorted(found, key=len, reverse=True)
+
+
+def _remove_tree(path: Path) -> None:
+    """Delete a (partial) chroot without ever following a mount into the host's /dev or /proc."""
+    for point in _mounts_under(path):
+        subprocess.run(["umount", "-l", point], check=False)
+    if _mounts_under(path):
+        raise RuntimeError(f"{path} still has mounts; refusing to delete it")
+    subprocess.run(["rm", "-rf", "--one-file-system", str(path)], check=True)
+
+
+def ensure_chroot(
+    root: str | Path | None = None,
+    *,
+    suite: str = SUITE,
+    mirror: str = MIRROR,
+    packages: tuple[str, ...] = PACKAGES,
+) -> Path:
+    """Return a complete Asterisk chroot at ``root`` (default ``Settings.asterisk_root``).
+
+    Built once with debootstrap into ``<root>.tmp`` and renamed into place when complete (a
+    marker file says so), under a file lock so concurrent callers build it only once. A chroot
+    made by hand with the same debootstrap command is adopted. /proc and /dev are mounted.
+    """
+    root = Path(root or config.load().asterisk_root)
+    if not chroot_complete(root):
+        with _file_lock(root.parent / f".{root.name}.lock"):
+            if not chroot_complete(root):
+                if root.exists() and _looks_built(root):
+                    (root / MARKER).write_text("adopted\n")
+                else:
+                    _build_chroot(root, suite, mirror, packages)
+    ensure_mounts(root)
+    return root
+
+
+def _build_chroot(root: Path, suite: str, mirror: str, packages: tuple[str, ...]) -> None:
+    debootstrap = _ensure_debootstrap()
+    tmp = root.with_name(root.name + ".tmp")
+    if tmp.exists():
+        _remove_tree(tmp)
+    if root.exists():  # incomplete and not ours to adopt: set aside, never delete blindly
+        aside = root.with_name(f"{root.name}.broken-{int(time.time())}")
+        log.warning("moving incomplete chroot %s to %s", root, aside)
+        for point in _mounts_under(root):
+            subprocess.run(["umount", "-l", point], check=False)
+        root.rename(aside)
+    started = time.monotonic()
+    _run(
+        [
+            debootstrap,
+            "--variant=minbase",
+            f"--include={','.join(packages)}",
+            suite,
+            str(tmp),
+            mirror,
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    for point in _mounts_under(tmp):  # debootstrap may leave /proc mounted on failure paths
+        subprocess.run(["umount", "-l", point], check=False)
+    (tmp / MARKER).write_text(f"debootstrap {suite} {' '.join(packages)}\n")
+    tmp.rename(root)
+    log.info("built Asterisk chroot %s in %.0f s", root, time.monotonic() - started)
+
+
+def ensure_mounts(root: Path) -> None:
+    """Mount /proc and bind /dev into the chroot, unless already there."""
+    mounted = set(_mounts_under(root))
+    proc, dev = root / "proc", root / "dev"
+    if str(proc.resolve()) not in mounted:
+        _run(["mount", "-t", "proc", "proc", str(proc)])
+    if str(dev.resolve()) not in mounted:
+        _run(["mount", "--bind", "/dev", str(dev)])
+
+
+# ---------------------------------------------------------------------------------------------
+# An Asterisk instance
+
+
+def write_hold_music(path: Path, seconds: float = 20.0) -> Path:
+    """A soft three-note chime every 4 s, 8 kHz mono 16-bit: hold music when a city has none."""
+    rate, notes = 8000, ((523.25, 0.35), (659.25, 0.35), (783.99, 0.6))
+    period = bytearray()
+    for freq, length in notes:
+        n = int(rate * length)
+        for i in range(n):
+            envelope = min(1.0, i / 400, (n - i) / 800)
+            sample = int(4000 * envelope * math.sin(2 * math.pi * freq * i / rate))
+            period += struct.pack("<h", sample)
+    period += bytes(2 * (4 * rate - len(period) // 2))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(bytes(period) * max(1, round(seconds / 4)))
+    return path
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    """A port nobody listens on right now (TCP by default, or ``socket.SOCK_DGRAM``)."""
+    with socket.socket(socket.AF_INET, kind) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _port_answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.3):
+            return True
+    except OSError:
+        return False
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the process that started us dies (no orphan Asterisk)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+class AsteriskInstance:
+    """One Asterisk process in the chroot, with its own tree, config and ports.
+
+    ``AsteriskInstance("system")`` with default ports is what ``ivr up`` runs;
+    tests use another name and free ports. Typical use::
+
+        inst = AsteriskInstance("test", ami_port=free_port(), sip_port=free_port(SOCK_DGRAM))
+        inst.render(dialplan, settings)     # or inst.install_config(rendered_dir)
+        with inst.start():
+            ami = inst.ami()                # logged-in AMIClient
+    """
+
+    def __init__(
+        self,
+        name: str = "system",
+        *,
+        settings: config.Settings | None = None,
+        root: str | Path | None = None,
+        ami_port: int = 5038,
+        sip_port: int = 5060,
+    ):
+        if not name.replace("-", "").replace("_", "").isalnum():
+            raise ValueError(f"instance name {name!r}: letters, digits, - and _ only")
+        self.name = name
+        self.settings = settings or config.load()
+        self.root = Path(root or self.settings.asterisk_root)
+        self.ami_port = ami_port
+        self.sip_port = sip_port
+        self.process: subprocess.Popen[bytes] | None = None
+        self._ami: AMIClient | None = None
+
+    # paths -------------------------------------------------------------------------------------
+
+    @property
+    def inner_dir(self) -> str:
+        """The instance's directory as Asterisk sees it (inside the chroot)."""
+        return f"{INSTANCES}/{self.name}"
+
+    @property
+    def host_dir(self) -> Path:
+        return self.root / self.inner_dir.lstrip("/")
+
+    def host_path(self, inner: str) -> Path:
+        """Host path of a path inside the chroot."""
+        return self.root / inner.lstrip("/")
+
+    @property
+    def etc_dir(self) -> Path:
+        return self.host_dir / "etc"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.host_dir / "log"
+
+    @property
+    def full_log(self) -> Path:
+        """The verbose-3 log (``logger.conf``: ``full``)."""
+        return self.log_dir / "full"
+
+    @property
+    def sounds_dir(self) -> Path:
+        """Host path of ``Settings.asterisk_sounds_dir`` in the chroot."""
+        return self.host_path(self.settings.asterisk_sounds_dir)
+
+    # configuration -----------------------------------------------------------------------------
+
+    def render(self, dialplan: Any, **kw: Any) -> list[Path]:
+        """Render the city's configuration into this instance's etc, with its ports."""
+        kw.setdefault("ami_port", self.ami_port)
+        kw.setdefault("sip_port", self.sip_port)
+        return render(dialplan, self.settings, self.etc_dir, **kw)
+
+    def install_config(self, src_dir: str | Path) -> list[Path]:
+        """Use an already rendered configuration (``ivr asterisk render --out DIR``)."""
+        return install(src_dir, self.etc_dir)
+
+    def credentials(self) -> AMICredentials:
+        return read_ami_credentials(self.etc_dir)
+
+    def _module_dir(self) -> str:
+        """The chroot's Asterisk module directory (its architecture, not necessarily ours)."""
+        for found in (self.root / "usr/lib").glob("*-linux-gnu/asterisk/modules"):
+            return "/" + str(found.relative_to(self.root))
+        return "/usr/lib/asterisk/modules"
+
+    def _write_asterisk_conf(self) -> None:
+        d = self.inner_dir
+        (self.etc_dir / "asterisk.conf").write_text(
+            f"""; Written by ivr.devenv.asterisk for instance {self.name}.
+[directories]   ; no "(!)": a template would be ignored
+astetcdir => {d}/etc
+astmoddir => {self._module_dir()}
+astvarlibdir => {d}/lib
+astdbdir => {d}/lib
+astkeydir => {d}/lib
+astdatadir => /usr/share/asterisk
+astagidir => /usr/share/asterisk/agi-bin
+astspooldir => {d}/spool
+astrundir => {d}/run
+astlogdir => {d}/log
+astcachedir => {d}/cache
+astsbindir => /usr/sbin
+
+[options]
+verbose = 3
+debug = 0
+documentation_language = en_US
+hideconnect = yes
+transmit_silence = yes
+"""
+        )
+
+    def sync_sounds(self) -> Path:
+        """Copy ``Settings.sounds_dir`` to ``Settings.asterisk_sounds_dir`` in the chroot.
+
+        Replaces the target as a whole (new tree built beside it, then swapped), so a call never
+        sees half a rebuild. Call again after ``ivr prompts build`` while Asterisk runs.
+        """
+        target = self.sounds_dir
+        source = Path(self.settings.sounds_dir)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fresh = target.with_name(target.name + ".new")
+        old = target.with_name(target.name + ".old")
+        for leftover in (fresh, old):
+            if leftover.exists():
+                shutil.rmtree(leftover)
+        if source.is_dir():
+            shutil.copytree(source, fresh, symlinks=False)
+        else:
+            log.warning("no prompt audio in %s yet: run `ivr prompts build`", source)
+            fresh.mkdir()
+        if not any((fresh / "moh").glob("*.wav")):
+            write_hold_music(fresh / "moh" / "chime.wav")
+        if target.exists():
+            target.rename(old)
+        fresh.rename(target)
+        if old.exists():
+            shutil.rmtree(old)
+        return target
+
+    # process -----------------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def start(self, timeout: float = 60.0) -> AsteriskInstance:
+        """Start Asterisk and return once the AMI answers and Asterisk is fully booted."""
+        if self.running:
+            return self
+        if not (self.etc_dir / "extensions.conf").is_file():
+            raise RuntimeError(f"no configuration in {self.etc_dir}: render() or install_config()")
+        ensure_chroot(self.root)
+        self._kill_stale()
+        if _port_answers(self.ami_port):
+            raise RuntimeError(
+                f"port {self.ami_port} is already in use: another Asterisk (or program) runs "
+                "there; give this instance other ports"
+            )
+        for sub in ("run", "log", "spool", "lib", "cache"):
+            (self.host_dir / sub).mkdir(parents=True, exist_ok=True)
+        for stale in ("asterisk.ctl", "asterisk.pid"):
+            (self.host_dir / "run" / stale).unlink(missing_ok=True)
+        self._write_asterisk_conf()
+        self.sync_sounds()
+        console = open(self.log_dir / "console.log", "ab")  # noqa: SIM115 - child keeps it
+        try:
+            self.process = subprocess.Popen(
+                [
+                    "chroot",
+                    str(self.root),
+                    ASTERISK,
+                    "-f",
+                    "-n",
+                    "-C",
+                    f"{self.inner_dir}/etc/asterisk.conf",
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=console,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+                env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"},
+            )
+        finally:
+            console.close()
+        try:
+            self._wait_booted(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        log.info("Asterisk %s up (pid %s, AMI %s)", self.name, self.process.pid, self.ami_port)
+        return self
+
+    def _wait_booted(self, timeout: float) -> None:
+        creds = self.credentials()
+        deadline = time.monotonic() + timeout
+        client = AMIClient("127.0.0.1", self.ami_port, creds.username, creds.secret)
+        while True:
+            if not self.running:
+                raise RuntimeError(
+                    f"Asterisk {self.name} exited at start-up; see {self.log_dir}/console.log"
+                )
+            try:
+                client.connect()
+                break
+            except (OSError, AMIError) as err:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"Asterisk {self.name}: AMI did not answer: {err}") from err
+                time.sleep(0.1)
+        try:
+            left = max(1.0, deadline - time.monotonic())
+            answer = client.command("core waitfullybooted", timeout=left)
+            if "fully booted" not in answer:
+                raise RuntimeError(f"Asterisk {self.name} did not boot: {answer!r}")
+        finally:
+            client.close()
+
+    def ami(self, **kw: Any) -> AMIClient:
+        """A new, logged-in AMI client for this instance (close it when done)."""
+        creds = self.credentials()
+        return AMIClient("127.0.0.1", self.ami_port, creds.username, creds.secret, **kw).connect()
+
+    def cli(self, command: str) -> str:
+        """Run an Asterisk CLI command and return its output."""
+        with self.ami() as client:
+            return client.command(command)
+
+    def reload(self, module: str = "") -> str:
+        """Reload the configuration: all of it, or one module (``pbx_config``, ``app_queue``)."""
+        return self.cli(f"module reload {module}".strip())
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Stop Asterisk: SIGTERM to its process group, SIGKILL if it lingers. Nothing is left."""
+        proc = self.process
+        self.process = None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            _signal_group(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                _signal_group(proc.pid, signal.SIGKILL)
+                proc.wait(5)
+        _signal_group(proc.pid, signal.SIGKILL)  # any child left in the group
+
+    def _kill_stale(self) -> None:
+        """An Asterisk of this same instance left by a crashed run (same asterisk.conf path)."""
+        marker = f"{self.inner_dir}/etc/asterisk.conf".encode()
+        for pid in _pids_where(lambda cmd: marker in cmd and ASTERISK.encode() in cmd):
+            log.warning("stopping stale Asterisk %s (pid %s)", self.name, pid)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+    def __enter__(self) -> AsteriskInstance:
+        return self.start() if not self.running else self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def _pids_where(test: Callable[[bytes], bool]) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if test(cmdline):
+            pids.append(int(entry.name))
+    return pids
