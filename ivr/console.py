@@ -25,23 +25,13 @@ def split_prompt(path: str) -> tuple[str, str]:
     return path, ""
 
 
-def prompt_texts(prompts_dir: str | Path) -> TextLookup:
-    """Texts from ``prompts/<lang>.yaml`` (key: text), loaded once per language."""
-    import yaml
+def prompt_texts(dialplan_path: str | Path, prompts_dir: str | Path) -> TextLookup:
+    """Every text a caller of this dialplan may hear, generated hours included."""
+    from ivr.flow.loader import load_dialplan
+    from ivr.prompts.catalogue import full_catalogue
 
-    cache: dict[str, dict[str, str]] = {}
-
-    def lookup(key: str, language: str) -> str | None:
-        if language not in cache:
-            try:
-                data = yaml.safe_load((Path(prompts_dir) / f"{language}.yaml").read_text("utf-8"))
-            except (OSError, yaml.YAMLError):
-                data = None
-            cache[language] = data if isinstance(data, dict) else {}
-        text = cache[language].get(key)
-        return str(text) if text is not None else None
-
-    return lookup
+    catalogue = full_catalogue(load_dialplan(dialplan_path), prompts_dir)
+    return lambda key, language: catalogue.get(language, {}).get(key)
 
 
 class ConsoleCaller:
@@ -140,7 +130,7 @@ def run_console(
     host = host or (settings.agi_host if settings else "127.0.0.1")
     port = port or (settings.agi_port if settings else 4573)
     if text_lookup is None and settings is not None:
-        text_lookup = prompt_texts(settings.prompts_dir)
+        text_lookup = prompt_texts(settings.dialplan_path, settings.prompts_dir)
     caller = ConsoleCaller(
         read_line=read_line, write=write, text=text_lookup, keys=parse_keys(keys)
     )

@@ -82,8 +82,9 @@ def test_unreachable_service_returns_2(capsys):
 def test_helpers():
     assert parse_keys("1, 2,-,h") == ["1", "2", "", "h"] and parse_keys(None) is None
     assert split_prompt("/var/lib/nu/sounds/en/main_menu") == ("main_menu", "en")
-    texts = prompt_texts(ROOT / "prompts")
+    texts = prompt_texts(ROOT / "dialplans" / "example-city.yaml", ROOT / "prompts")
     assert texts("goodbye", "en") == "Thank you for calling. Goodbye."
+    assert texts("hours_anagrafe", "it").startswith("Anagrafe: aperto dal lunedì al venerdì")
     assert texts("nope", "en") is None and texts("goodbye", "xx") is None
     caller = ConsoleCaller(text=texts, keys=[])
     assert (

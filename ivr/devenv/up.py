@@ -1,0 +1,77 @@
+"""``ivr up``: the whole system on one machine, on the embedded defaults.
+
+Builds the prompts, starts a private Redis (unless one answers already), Asterisk 22 from the
+cached chroot, and the FastAGI service; stops them all on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from urllib.parse import urlparse
+
+from ivr.config import Settings
+from ivr.devenv.asterisk import AsteriskInstance
+from ivr.devenv.redis import RedisServer, redis_pings
+from ivr.flow.loader import load_dialplan
+from ivr.prompts.build import build_prompts
+from ivr.service import build_server
+
+
+def _start_redis(settings: Settings) -> RedisServer | None:
+    """A private redis-server when the configured local Redis isn't answering; None if it is."""
+    if not settings.redis_url:
+        return None
+    url = urlparse(settings.redis_url)
+    port = url.port or 6379
+    if redis_pings(port, url.hostname or "127.0.0.1"):
+        return None
+    if url.hostname not in ("127.0.0.1", "localhost"):
+        raise RuntimeError(f"Redis at {settings.redis_url} does not answer")
+    return RedisServer(port, settings.var_dir / "redis").start()
+
+
+def run_system(settings: Settings) -> int:
+    dialplan = load_dialplan(settings.dialplan_path, settings.prompts_dir)
+    print(f"[1/4] prompts for {dialplan.city or dialplan.number}: ", end="", flush=True)
+    report = build_prompts(dialplan, settings.prompts_dir, settings.sounds_dir)
+    print(report.summary())
+    if not report.ok:
+        return 1
+    print("[2/4] Redis (live state) ...", flush=True)
+    redis = _start_redis(settings)
+    asterisk = AsteriskInstance("system", settings=settings)
+    server = None
+    try:
+        print("[3/4] Asterisk 22 (first run builds its chroot: about 2 minutes) ...", flush=True)
+        asterisk.render(dialplan)
+        asterisk.start(timeout=300)
+        print("[4/4] FastAGI service ...", flush=True)
+        server = build_server(settings).start()
+        host, port = server.address
+        print(
+            f"""
+Numero Unico is answering {dialplan.number} ({", ".join(dialplan.languages)}).
+  Place a call:
+    - console phone, in another terminal:   .venv/bin/ivr call
+    - a SIP softphone on this machine:       sip:{dialplan.number}@127.0.0.1:{asterisk.sip_port}
+  Operators register as 101/102 (password in {asterisk.etc_dir}/pjsip.conf).
+  Asterisk CLI:  chroot {asterisk.root} asterisk -C {asterisk.inner_dir}/etc/asterisk.conf -r
+  FastAGI on {host}:{port}; Asterisk log: {asterisk.full_log}
+Press Ctrl-C to stop.""",
+            flush=True,
+        )
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        while not stop.wait(1.0):
+            if not asterisk.running:
+                print("Asterisk stopped; see", asterisk.log_dir / "console.log")
+                return 1
+        return 0
+    finally:
+        if server is not None:
+            server.shutdown()
+        asterisk.stop()
+        if redis is not None:
+            redis.stop()

@@ -1,0 +1,74 @@
+"""Wire the FastAGI service: settings + dialplan source + live state -> call handler.
+
+This is the only place that knows all the pieces; each piece stays testable on its own.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from ivr.agi.adapter import CityAGI
+from ivr.agi.runner import CallOutcome, make_handler
+from ivr.agi.server import FastAGIServer
+from ivr.config import Settings
+from ivr.flow.engine import CallSession
+from ivr.flow.source import DialplanSource
+from ivr.live import LiveState, open_state
+
+log = logging.getLogger("ivr.service")
+
+
+def session_factory(
+    source: DialplanSource, state: LiveState, clock: Callable[[ZoneInfo], datetime] | None = None
+) -> Callable[[CityAGI], CallSession]:
+    """Each call starts on the current dialplan version, at local time, with the live switches."""
+    clock = clock or datetime.now
+
+    def factory(agi: CityAGI) -> CallSession:
+        dialplan = source.current()
+        return CallSession(
+            dialplan, now=clock(ZoneInfo(dialplan.timezone)), switches=state.switches()
+        )
+
+    return factory
+
+
+def build_server(
+    settings: Settings,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    max_calls: int | None = None,
+    clock: Callable[[ZoneInfo], datetime] | None = None,
+    on_outcome: Callable[[CityAGI, CallOutcome], object] | None = None,
+) -> FastAGIServer:
+    """A ready-to-start FastAGI server for the configured city (not started)."""
+    source = DialplanSource(settings.dialplan_path, settings.prompts_dir)
+    state = open_state(settings.redis_url)
+    handler = make_handler(
+        session_factory(source, state, clock), settings.asterisk_sounds_dir, on_outcome
+    )
+    return FastAGIServer(
+        handler,
+        host=host or settings.agi_host,
+        port=port or settings.agi_port,
+        max_calls=max_calls or settings.max_calls,
+        overflow_queue=source.current().operator.queue,
+    )
+
+
+def serve_forever(
+    settings: Settings,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    max_calls: int | None = None,
+) -> int:
+    """``ivr serve``: blocks until SIGINT/SIGTERM."""
+    server = build_server(settings, host=host, port=port, max_calls=max_calls)
+    log.info("FastAGI service on %s:%s (max %s calls)", server.host, server.port, server.max_calls)
+    server.serve_forever()
+    return 0
