@@ -45,11 +45,19 @@ def test_play_streams_each_prompt_to_the_end():
     assert record.commands[:4] == [
         "ANSWER",
         'SET VARIABLE "CHANNEL(language)" "it"',
-        'STREAM FILE "/snd/it/welcome" ""',
-        'STREAM FILE "/snd/it/info" ""',
+        'STREAM FILE "/snd/it/welcome" "0123456789*#"',
+        'STREAM FILE "/snd/it/info" "0123456789*#"',
     ]
     assert s.events == [Played()]
     assert outcome.final == OPERATOR and not outcome.hung_up
+
+
+def test_a_key_during_a_message_skips_it_and_answers_the_next_question():
+    s = FakeSession(Play((P("welcome"), P("info"))), Ask((P("menu"),)), OPERATOR)
+    record, _ = run(s, ScriptedCaller(["^3"]))
+    assert 'STREAM FILE "/snd/it/info" "0123456789*#"' not in record.commands
+    assert not any(c.startswith("GET DATA") for c in record.commands)
+    assert s.events == [Played(), Digits("3")]
 
 
 def test_ask_plays_prompts_with_barge_in_then_get_data():
@@ -108,7 +116,7 @@ def test_language_is_set_on_the_channel_when_it_changes():
         'SET VARIABLE "CHANNEL(language)" "en"',
     ]
     assert record.commands.index(langs[1]) < record.commands.index(
-        'STREAM FILE "/snd/en/welcome" ""'
+        'STREAM FILE "/snd/en/welcome" "0123456789*#"'
     )
     assert record.language == "en"
 
@@ -192,6 +200,6 @@ def test_real_engine_on_the_example_city():
     v = record.variables
     assert v["NU_QUEUE"] == "operatore" and v["NU_LANG"] == "it"
     assert v["NU_PATH"] == "lingua>benvenuto>principale>operatore"
-    assert 'STREAM FILE "/snd/it/welcome" ""' in record.commands
+    assert 'STREAM FILE "/snd/it/welcome" "0123456789*#"' in record.commands
     assert record.language == "it"
     assert seen == [outcome] and outcome.path[-1] == "operatore"

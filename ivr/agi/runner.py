@@ -84,6 +84,7 @@ class _Runner:
     def __init__(self, agi: CityAGI, session: Session, sounds_dir: str, log: CallLogger) -> None:
         self.agi, self.session, self.sounds, self.log = agi, session, str(sounds_dir), log
         self.language: str | None = None
+        self.typeahead = ""  # a key pressed during a message: the answer to the next question
 
     def path(self, prompt: Prompt) -> str:
         return prompt_path(self.sounds, prompt)
@@ -95,9 +96,13 @@ class _Runner:
             self.language = lang
 
     def play(self, action: Play) -> Event:
+        """Messages can be skipped: a key stops them and answers the next question."""
         for prompt in action.prompts:
             try:
-                self.agi.stream_file(self.path(prompt), "")
+                key, _ = self.agi.stream_file(self.path(prompt), DTMF_KEYS)
+                if key:
+                    self.typeahead = key
+                    return Played()
             except PlaybackFailed:
                 self.log.warning("prompt %s/%s cannot be played", prompt.language, prompt.key)
                 return PromptFailed(prompt.key)
@@ -105,10 +110,11 @@ class _Runner:
 
     def ask(self, action: Ask) -> Event:
         *before, last = action.prompts or (None,)
-        first = None
+        first = self.typeahead or None
+        self.typeahead = ""
         current: Prompt | None = None
         try:
-            for current in before:
+            for current in before if first is None else ():
                 first, _ = self.agi.stream_file(self.path(current), DTMF_KEYS)
                 if first:
                     break
