@@ -1,0 +1,435 @@
+"""Drive a real Asterisk 22 (in the sid chroot) from tests: calls with scripted keys, operators,
+and what happened (queues joined, prompts played, hang-ups).
+
+The fixtures in ``tests/conftest.py`` build one :class:`AsteriskHarness` per test session
+(``asterisk_session``) and reset it for each test (``asterisk``). A call is an AMI Originate of
+``Local/<city number>@from-pstn/n``: the ``;2`` half is the caller as the city's dialplan sees
+it (it runs the IVR, the FastAGI, the queues); the ``;1`` half runs ``nu-test-caller``, which
+presses the scripted keys with SendDTMF and may hang up, like a person on a phone.
+
+Operators are ``Local/`` queue members in ``nu-test-operator``: ``a<id>`` answers at once and
+stays on the line, ``r<id>`` rings and never answers.
+
+What is observed, per call:
+
+* ``NuQueueJoin`` / ``NuQueueLeave`` / ``NuNoOperator`` user events (extensions.conf emits them
+  around every ``Queue()``, even when the queue is empty and the caller never really joins);
+* ``QueueCallerJoin`` (the caller is really waiting in a queue) and ``AgentConnect``;
+* the ``Playing '<file>' (language 'xx')`` lines of the instance's verbose-3 log;
+* ``Hangup`` (with its cause).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import re
+import struct
+import time
+import uuid
+import wave
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ivr.asterisk.ami import AMIClient, AMIError, Message
+from ivr.devenv.asterisk import AsteriskInstance
+
+DTMF = set("0123456789*#ABCD")
+
+# Written to extensions_local.conf (extensions.conf #tryincludes it): test-only contexts.
+TEST_CONTEXTS = r"""; Test-only contexts, written by tests/asterisk_harness.py. Never in production.
+
+; The caller's side of a test call; starts when the IVR answered (t = 0).
+;   NU_TEST_KEYS    "t:digits/t:digits/..."  press digits t seconds after the answer
+;   NU_TEST_HANGUP  hang up this many seconds after the answer (empty: never)
+;   NU_TEST_MAX     stay on the line at most this long
+[nu-test-caller]
+exten => s,1,Set(T0=${STRFTIME(,,%s.%3q)})
+ same => n,ExecIf($["${NU_TEST_HANGUP}" != ""]?Set(TIMEOUT(absolute)=${NU_TEST_HANGUP}))
+ same => n,Set(I=1)
+ same => n(next),Set(ITEM=${CUT(NU_TEST_KEYS,/,${I})})
+ same => n,GotoIf($["${ITEM}" = ""]?wait)
+ same => n,Set(DELAY=$[${CUT(ITEM,:,1)} - (${STRFTIME(,,%s.%3q)} - ${T0})])
+ same => n,ExecIf($[${DELAY} > 0]?Wait(${DELAY}))
+ same => n,SendDTMF(${CUT(ITEM,:,2)},80,120)
+ same => n,UserEvent(NuTestKeys,Keys: ${CUT(ITEM,:,2)},Call: ${NU_TEST_CALL})
+ same => n,Set(I=$[${I} + 1])
+ same => n,Goto(next)
+ same => n(wait),Wait(${NU_TEST_MAX})
+ same => n,Hangup()
+
+; Operators: Local/a<id>@nu-test-operator/n answers, Local/r<id>@nu-test-operator/n only rings.
+[nu-test-operator]
+exten => _aX.,1,Answer()
+ same => n,UserEvent(NuTestOperator,Operator: ${EXTEN},State: answered)
+ same => n,Wait(120)
+ same => n,Hangup()
+exten => _rX.,1,Ringing()
+ same => n,Wait(300)
+ same => n,Hangup()
+"""
+
+_PLAYING = re.compile(r"<(?P<chan>[^>]+)> Playing '(?P<file>[^']+)' \(language '(?P<lang>[^']*)'\)")
+
+
+@dataclass(frozen=True)
+class Played:
+    """One ``Playing`` log line: the file (with its format extension) and the language."""
+
+    file: str
+    language: str
+
+    @property
+    def name(self) -> str:
+        """The file without folder and format: ``service_unavailable``."""
+        return Path(self.file).stem
+
+    @property
+    def prompt(self) -> str:
+        """``<lang folder>/<name>`` for our prompts (``it/service_unavailable``)."""
+        path = Path(self.file)
+        return f"{path.parent.name}/{path.stem}"
+
+
+@dataclass
+class Operator:
+    queue: str
+    interface: str
+    name: str
+    answers: bool
+
+
+@dataclass
+class Call:
+    """A test call. ``uniqueid`` is the IVR side (what the dialplan, AGI and queues see)."""
+
+    harness: AsteriskHarness
+    uniqueid: str
+    caller_uniqueid: str
+    mark: int
+    log_offset: int
+    keys: list[tuple[float, str]] = field(default_factory=list)
+    _channel: str | None = None
+
+    @property
+    def ami(self) -> AMIClient:
+        return self.harness.ami
+
+    # channel ---------------------------------------------------------------------------------
+
+    def channel(self, timeout: float = 10.0) -> str:
+        """The IVR-side channel name (``Local/020202@from-pstn-0000002a;2``)."""
+        if self._channel is None:
+            event = self.ami.wait_for(
+                Event="Newchannel", Uniqueid=self.uniqueid, since=self.mark, timeout=timeout
+            )
+            self._channel = event["Channel"]
+        return self._channel
+
+    def events(self, name: str | None = None) -> list[Message]:
+        """AMI events of the IVR-side channel since the call was placed (optionally by name)."""
+        return self.ami.events(
+            self.mark,
+            lambda m: m.get("Uniqueid") == self.uniqueid and (name is None or m.name == name),
+        )
+
+    def variable(self, name: str) -> str | None:
+        """A channel variable of the IVR side while the call is up (None when unset)."""
+        response = self.ami.action("Getvar", Channel=self.channel(), Variable=name)
+        return response.get("Value") or None
+
+    # where the call went ---------------------------------------------------------------------
+
+    def queues(self) -> list[str]:
+        """Queues the dialplan tried so far, in order (``NuQueueJoin``), joined or not."""
+        return [e["Queue"] for e in self._user_events("NuQueueJoin")]
+
+    def wait_queue(self, queue: str | None = None, timeout: float = 15.0) -> str:
+        """Wait until the dialplan tries a queue (``queue`` or any); return its name."""
+        event = self._wait_user("NuQueueJoin", timeout, **({"Queue": queue} if queue else {}))
+        return event["Queue"]
+
+    def wait_queue_result(self, queue: str | None = None, timeout: float = 15.0) -> str:
+        """Wait until ``Queue()`` returns without an operator; return QUEUESTATUS."""
+        event = self._wait_user("NuQueueLeave", timeout, **({"Queue": queue} if queue else {}))
+        return event["Status"]
+
+    def wait_queue_join(self, queue: str | None = None, timeout: float = 15.0) -> str:
+        """Wait until the caller is really waiting in a queue (``QueueCallerJoin``)."""
+        event = self.ami.wait_for(
+            lambda m: m.get("Uniqueid") == self.uniqueid and (queue is None or m["Queue"] == queue),
+            Event="QueueCallerJoin",
+            since=self.mark,
+            timeout=timeout,
+        )
+        return event["Queue"]
+
+    def wait_operator(self, timeout: float = 15.0) -> Message:
+        """Wait until an operator answers (``AgentConnect``); the event has Queue, MemberName."""
+        return self.ami.wait_for(
+            Event="AgentConnect", Uniqueid=self.uniqueid, since=self.mark, timeout=timeout
+        )
+
+    def wait_no_operator(self, timeout: float = 15.0) -> Message:
+        """Wait for the polite goodbye when not even the general operator queue took the call."""
+        return self._wait_user("NuNoOperator", timeout)
+
+    def wait_hangup(self, timeout: float = 30.0) -> str:
+        """Wait until the IVR side hangs up; return the hangup cause (``16`` normal)."""
+        event = self.ami.wait_for(
+            Event="Hangup", Uniqueid=self.uniqueid, since=self.mark, timeout=timeout
+        )
+        return event.get("Cause", "")
+
+    def is_up(self) -> bool:
+        return not self.ami.events(self.mark, Event="Hangup", Uniqueid=self.uniqueid)
+
+    def hangup(self) -> None:
+        """Hang up from the caller's side (as the person would)."""
+        for uid in (self.caller_uniqueid, self.uniqueid):
+            try:
+                self.ami.action("Hangup", Channel=uid)
+                return
+            except AMIError:
+                continue
+
+    def _user_events(self, name: str) -> list[Message]:
+        return self.ami.events(self.mark, Event="UserEvent", UserEvent=name, Uniqueid=self.uniqueid)
+
+    def _wait_user(self, name: str, timeout: float, **match: str) -> Message:
+        return self.ami.wait_for(
+            Event="UserEvent",
+            UserEvent=name,
+            Uniqueid=self.uniqueid,
+            since=self.mark,
+            timeout=timeout,
+            **match,
+        )
+
+    # what the caller heard -------------------------------------------------------------------
+
+    def played(self) -> list[Played]:
+        """Files Asterisk played to the caller so far (from the instance's log)."""
+        channel = self.channel()
+        return [
+            Played(m["file"], m["lang"])
+            for m in self.harness.log_matches(_PLAYING, self.log_offset)
+            if m["chan"] == channel
+        ]
+
+    def wait_played(self, name: str, timeout: float = 10.0) -> Played:
+        """Wait until a file whose name (``service_unavailable``) or ``it/name`` was played."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for item in self.played():
+                if name in (item.name, item.prompt, item.file):
+                    return item
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{name!r} not played; played: {self.played()}")
+            time.sleep(0.05)
+
+
+class AsteriskHarness:
+    """One running test Asterisk plus an AMI client and helpers."""
+
+    def __init__(self, instance: AsteriskInstance, dialplan: Any, *, agi_port: int):
+        self.instance = instance
+        self.dialplan = dialplan
+        self.agi_port = agi_port
+        self.settings = instance.settings
+        self.ami: AMIClient = instance.ami()
+        self.calls: list[Call] = []
+        self.operators: list[Operator] = []
+        self._globals: dict[str, str] = {}
+        self._ids = itertools.count(1)
+
+    @property
+    def number(self) -> str:
+        return self.dialplan.number
+
+    @property
+    def general_queue(self) -> str:
+        return self.dialplan.departments[self.dialplan.general_operator].queue
+
+    def close(self) -> None:
+        self.ami.close()
+
+    # calls -------------------------------------------------------------------------------------
+
+    def place_call(
+        self,
+        keys: Sequence[tuple[float, str]] = (),
+        *,
+        hangup_after: float | None = None,
+        number: str | None = None,
+        context: str = "from-pstn",
+        caller_id: str = "3331234567",
+        max_seconds: float = 90.0,
+        variables: dict[str, str] | None = None,
+    ) -> Call:
+        """Call the city number. ``keys``: ``[(seconds after answer, "digits"), ...]``.
+
+        ``hangup_after``: the caller hangs up that many seconds after the answer. ``number`` and
+        ``context`` default to the city number in ``from-pstn`` (``context="from-operators"``
+        calls as an operator). Returns at once; use the :class:`Call` to see what happens.
+        """
+        script = []
+        for at, digits in keys:
+            if not digits or not set(digits) <= DTMF or at < 0:
+                raise ValueError(f"bad key step {(at, digits)!r}")
+            script.append(f"{float(at):.3f}:{digits}")
+        tag = f"t{next(self._ids)}"
+        # Neither id may be a prefix of the other: Asterisk's duplicate check matches prefixes.
+        base = uuid.uuid4().hex[:12]
+        ivr_uid, caller_uid = f"nu-{base}-ivr", f"nu-{base}-caller"
+        extra = [f"{k}={v}" for k, v in (variables or {}).items()]
+        call = Call(
+            self,
+            uniqueid=ivr_uid,
+            caller_uniqueid=caller_uid,
+            mark=self.ami.event_mark(),
+            log_offset=self.log_size(),
+            keys=list(keys),
+        )
+        self.ami.action(
+            "Originate",
+            Channel=f"Local/{number or self.number}@{context}/n",
+            Context="nu-test-caller",
+            Exten="s",
+            Priority="1",
+            Async="true",
+            Timeout="10000",
+            CallerID=f'"Test caller" <{caller_id}>',
+            ChannelId=caller_uid,
+            OtherChannelId=ivr_uid,
+            Variable=[
+                f"NU_TEST_KEYS={'/'.join(script)}",
+                f"NU_TEST_HANGUP={'' if hangup_after is None else f'{hangup_after:.3f}'}",
+                f"NU_TEST_MAX={max_seconds:.0f}",
+                f"NU_TEST_CALL={tag}",
+                *extra,
+            ],
+        )
+        self.calls.append(call)
+        return call
+
+    # operators and queues ----------------------------------------------------------------------
+
+    def add_operator(
+        self, queue: str, *, answers: bool = True, name: str | None = None
+    ) -> Operator:
+        """Log a Local/ operator into ``queue`` (answers at once, or rings for ever)."""
+        ident = name or f"{next(self._ids):03d}"
+        if not ident.isdigit():
+            raise ValueError("operator names are digits")
+        exten = f"{'a' if answers else 'r'}{ident}"
+        interface = f"Local/{exten}@nu-test-operator/n"
+        self.ami.action(
+            "QueueAdd", Queue=queue, Interface=interface, MemberName=f"op{ident}", Paused="false"
+        )
+        operator = Operator(queue, interface, f"op{ident}", answers)
+        self.operators.append(operator)
+        return operator
+
+    def remove_operator(self, operator: Operator) -> None:
+        self.ami.action("QueueRemove", Queue=operator.queue, Interface=operator.interface)
+        self.operators.remove(operator)
+
+    def queue_status(self, queue: str) -> dict[str, list[Message]]:
+        """``{"params": [...], "members": [...], "callers": [...]}`` from QueueStatus."""
+        response = self.ami.action("QueueStatus", Queue=queue)
+        out: dict[str, list[Message]] = {"params": [], "members": [], "callers": []}
+        for event in response.events:
+            key = {"QueueParams": "params", "QueueMember": "members", "QueueEntry": "callers"}
+            if event.name in key:
+                out[key[event.name]].append(event)
+        return out
+
+    def queue_members(self, queue: str) -> list[str]:
+        """Interfaces logged into ``queue``."""
+        return [m["StateInterface"] or m["Location"] for m in self.queue_status(queue)["members"]]
+
+    def queue_callers(self, queue: str) -> list[str]:
+        """Uniqueids of the callers waiting in ``queue``."""
+        return [m["Uniqueid"] for m in self.queue_status(queue)["callers"]]
+
+    def set_global(self, name: str, value: str) -> None:
+        """Change a dialplan global (e.g. ``NU_QUEUE_TIMEOUT``) until the next reset."""
+        if name not in self._globals:
+            self._globals[name] = self.ami.action("Getvar", Variable=name).get("Value") or ""
+        self.ami.action("Setvar", Variable=name, Value=value)
+
+    # log -----------------------------------------------------------------------------------------
+
+    def log_size(self) -> int:
+        try:
+            return self.instance.full_log.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def log_text(self, offset: int = 0) -> str:
+        try:
+            with open(self.instance.full_log, "rb") as handle:
+                handle.seek(offset)
+                return handle.read().decode("utf-8", errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def log_matches(self, pattern: re.Pattern[str], offset: int = 0) -> list[re.Match[str]]:
+        return list(pattern.finditer(self.log_text(offset)))
+
+    # between tests -----------------------------------------------------------------------------
+
+    def active_channels(self) -> list[str]:
+        response = self.ami.action("CoreShowChannels")
+        return [e["Channel"] for e in response.events if e.name == "CoreShowChannel"]
+
+    def reset(self, timeout: float = 10.0) -> None:
+        """Hang up every channel, log out every operator, restore changed globals."""
+        for operator in list(self.operators):
+            try:
+                self.remove_operator(operator)
+            except AMIError:
+                self.operators.remove(operator)
+        for name, value in self._globals.items():
+            self.ami.action("Setvar", Variable=name, Value=value)
+        self._globals.clear()
+        deadline = time.monotonic() + timeout
+        while channels := self.active_channels():
+            for channel in channels:
+                with contextlib.suppress(AMIError):
+                    self.ami.action("Hangup", Channel=channel)
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"channels still up after reset: {channels}")
+            time.sleep(0.1)
+        self.calls.clear()
+
+
+# ---------------------------------------------------------------------------------------------
+# Prompt audio for tests
+
+
+def write_placeholder_sounds(
+    sounds_dir: Path, catalogue: dict[str, Iterable[str]], seconds: float = 0.4
+) -> Path:
+    """A short quiet tone per prompt (``<lang>/<key>.wav``, 8 kHz mono 16-bit).
+
+    Real prompts are synthesised speech lasting seconds; placeholders keep call tests fast and
+    their timing independent of the text. The file names are what the tests check.
+    """
+    rate = 8000
+    frames = b"".join(
+        struct.pack("<h", 600 if (i // 10) % 2 else -600) for i in range(int(rate * seconds))
+    )
+    for lang, keys in catalogue.items():
+        folder = sounds_dir / lang
+        folder.mkdir(parents=True, exist_ok=True)
+        for key in keys:
+            with wave.open(str(folder / f"{key}.wav"), "wb") as out:
+                out.setnchannels(1)
+                out.setsampwidth(2)
+                out.setframerate(rate)
+                out.writeframes(frames)
+    return sounds_dir

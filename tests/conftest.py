@@ -1,0 +1,82 @@
+"""Shared pytest fixtures. Keep each group focused and documented; append, don't clobber."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from ivr import config
+
+# ---------------------------------------------------------------------------------------------
+# Real Asterisk (tests/asterisk_harness.py). One Asterisk per test session, in the sid chroot
+# (built on first use), with free ports, the example city's configuration, placeholder prompt
+# audio and the test-only contexts. Use ``asterisk`` in a test: a clean harness (no calls, no
+# operators). Its ``settings`` say where a FastAGI server for it must listen
+# (``settings.agi_host``/``agi_port``) and where Asterisk reads prompts
+# (``settings.asterisk_sounds_dir``).
+
+ASTERISK_QUEUE_TIMEOUT = 20  # seconds in a department queue before the general operator
+ASTERISK_GENERAL_TIMEOUT = 30  # seconds in the general operator queue before the goodbye
+
+
+@pytest.fixture(scope="session")
+def asterisk_dialplan():
+    """The dialplan the test Asterisk is rendered for (the example city)."""
+    from ivr.flow.loader import load_dialplan
+
+    return load_dialplan(config.ROOT / "dialplans" / "example-city.yaml")
+
+
+@pytest.fixture(scope="session")
+def asterisk_session(tmp_path_factory, asterisk_dialplan) -> Iterator:
+    """A running test Asterisk (session-wide). Prefer the per-test ``asterisk`` fixture."""
+    from ivr.devenv.asterisk import AsteriskInstance, free_port
+    from ivr.prompts.catalogue import full_catalogue
+    from tests.asterisk_harness import TEST_CONTEXTS, AsteriskHarness, write_placeholder_sounds
+
+    name = f"test-{os.getpid()}"
+    sounds = tmp_path_factory.mktemp("asterisk-sounds")
+    catalogue = full_catalogue(asterisk_dialplan, config.ROOT / "prompts")
+    write_placeholder_sounds(sounds, {lang: texts.keys() for lang, texts in catalogue.items()})
+    settings = dataclasses.replace(
+        config.load(),
+        sounds_dir=sounds,
+        asterisk_sounds_dir=f"/srv/nu/{name}/sounds",
+        agi_host="127.0.0.1",
+        agi_port=free_port(),
+    )
+    instance = AsteriskInstance(
+        name, settings=settings, ami_port=free_port(), sip_port=free_port(socket.SOCK_DGRAM)
+    )
+    shutil.rmtree(instance.host_dir, ignore_errors=True)  # a crashed run's leftovers
+    instance.render(
+        asterisk_dialplan,
+        queue_timeout=ASTERISK_QUEUE_TIMEOUT,
+        general_timeout=ASTERISK_GENERAL_TIMEOUT,
+    )
+    (instance.etc_dir / "extensions_local.conf").write_text(TEST_CONTEXTS)
+    instance.start()
+    harness = AsteriskHarness(instance, asterisk_dialplan, agi_port=settings.agi_port)
+    try:
+        yield harness
+    finally:
+        harness.close()
+        instance.stop()
+        # Keep the logs with pytest's temporary files (the last runs stay for a post-mortem).
+        shutil.copytree(
+            instance.log_dir, tmp_path_factory.mktemp("asterisk-log"), dirs_exist_ok=True
+        )
+        shutil.rmtree(instance.host_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def asterisk(asterisk_session):
+    """The test Asterisk, clean: no calls up, no operators logged in, globals as rendered."""
+    asterisk_session.reset()
+    yield asterisk_session
+    asterisk_session.reset()

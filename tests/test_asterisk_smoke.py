@@ -1,0 +1,360 @@
+"""The real Asterisk 22 harness, proven with a minimal FastAGI peer written here.
+
+The peer answers like a script would: read the environment block, send a few commands, close.
+Everything else (dialplan, queues, fallbacks, the AMI client) is the product's, on a real
+Asterisk in the sid chroot (``asterisk`` fixture, tests/conftest.py).
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+
+from ivr.asterisk.ami import AMIClient, AMIError
+
+pytestmark = pytest.mark.asterisk
+
+
+class FastAGIPeer:
+    """A few lines of socket code playing the FastAGI service for one or more calls.
+
+    ``script(env, send)`` runs per connection: ``env`` is the start-up block as a dict, ``send``
+    writes one command and returns Asterisk's reply line.
+    """
+
+    def __init__(self, port: int, script: Callable[[dict, Callable[[str], str]], None]):
+        self.script = script
+        self.envs: list[dict[str, str]] = []
+        self.replies: list[str] = []
+        self.server = socket.create_server(("127.0.0.1", port))
+        self.server.settimeout(0.2)
+        self.stopping = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while not self.stopping:
+            try:
+                conn, _ = self.server.accept()
+            except TimeoutError:
+                continue
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _handle(self, conn: socket.socket) -> None:
+        with conn, conn.makefile("rwb") as wire:
+            env = {}
+            for raw in wire:
+                line = raw.decode().rstrip("\n")
+                if not line:
+                    break
+                key, _, value = line.partition(": ")
+                env[key] = value
+            self.envs.append(env)
+
+            def send(command: str) -> str:
+                wire.write(command.encode() + b"\n")
+                wire.flush()
+                reply = wire.readline().decode().rstrip("\n")
+                while reply == "HANGUP":  # unsolicited: the caller hung up
+                    self.replies.append(reply)
+                    reply = wire.readline().decode().rstrip("\n")
+                self.replies.append(reply)
+                return reply
+
+            self.script(env, send)
+
+    def close(self) -> None:
+        self.stopping = True
+        self.thread.join(2)
+        self.server.close()
+
+
+@pytest.fixture
+def fastagi(asterisk):
+    """Start a peer on the test Asterisk's FastAGI port: ``fastagi(script)``."""
+    peers = []
+
+    def start(script):
+        peer = FastAGIPeer(asterisk.agi_port, script)
+        peers.append(peer)
+        return peer
+
+    yield start
+    for peer in peers:
+        peer.close()
+
+
+def route(**variables: str):
+    """A peer script that sets channel variables, then closes (as the engine does)."""
+
+    def script(env, send):
+        for name, value in variables.items():
+            assert send(f"SET VARIABLE {name} {value}") == "200 result=1"
+
+    return script
+
+
+# ---------------------------------------------------------------------------------------------
+# Asterisk itself
+
+
+def test_asterisk_starts_with_no_load_errors(asterisk):
+    log = asterisk.log_text()
+    assert "Asterisk Ready." in log
+    startup = log[: log.index("Asterisk Ready.")]
+    problems = [line for line in startup.splitlines() if re.search(r"\] (ERROR|WARNING)\[", line)]
+    assert problems == []
+    modules = asterisk.ami.command("module show")
+    for module in ("app_queue.so", "res_agi.so", "chan_pjsip.so", "pbx_config.so"):
+        assert re.search(rf"^{re.escape(module)}\s.*Running", modules, re.M), module
+    assert "Not Running" not in modules
+
+
+def test_dialplan_and_queues_are_rendered_for_the_city(asterisk):
+    number = asterisk.number
+    assert f"'{number}' =>" in asterisk.ami.command("dialplan show from-pstn")
+    queues = asterisk.ami.command("queue show")
+    for dept in asterisk.dialplan.departments.values():
+        assert f"{dept.queue} has 0 calls" in queues
+    endpoints = asterisk.ami.command("pjsip show endpoints")
+    assert "101" in endpoints and "local-pstn" in endpoints
+    # The transport is bound to loopback only, on the instance's own port.
+    transports = asterisk.ami.command("pjsip show transports")
+    assert f"127.0.0.1:{asterisk.instance.sip_port}" in transports
+
+
+# ---------------------------------------------------------------------------------------------
+# Calls through the dialplan
+
+
+def test_fastagi_route_reaches_that_queue_and_an_operator(asterisk, fastagi):
+    operator = asterisk.add_operator("tributi")
+    peer = fastagi(route(NU_LANG="en", NU_QUEUE="tributi", NU_PATH="lingua>principale"))
+    call = asterisk.place_call(caller_id="3398765432")
+
+    assert call.wait_queue() == "tributi"
+    assert call.wait_queue_join() == "tributi"
+    answered = call.wait_operator()
+    assert answered["Queue"] == "tributi"
+    assert answered["MemberName"] == operator.name
+    # The operator's channel carries the caller's context (inherited, in AMI channelvars).
+    assert answered["DestChannel"].startswith(operator.interface.removesuffix("/n"))
+    assert "NU_LANG=en" in answered.get_all("DestChanVariable")
+    assert "NU_PATH=lingua>principale" in answered.get_all("DestChanVariable")
+    assert call.variable("CHANNEL(language)") == "en"
+    assert call.variable("CALLERID(name)").startswith("Tributi EN")
+    # FastAGI saw the call as Asterisk describes it.
+    env = peer.envs[0]
+    assert env["agi_network"] == "yes"
+    assert env["agi_callerid"] == "3398765432"
+    assert env["agi_context"] == "nu-ivr"
+    assert call.queues() == ["tributi"]
+    assert not [p for p in call.played() if p.name == "service_unavailable"]
+
+
+def test_without_fastagi_the_caller_hears_the_apology_and_reaches_the_operator(asterisk):
+    # Nothing listens on the FastAGI port: AGI() fails at once (connection refused).
+    asterisk.add_operator(asterisk.general_queue, answers=False)
+    call = asterisk.place_call()
+
+    played = call.wait_played("service_unavailable")
+    sounds = asterisk.settings.asterisk_sounds_dir
+    assert played.file.startswith(f"{sounds}/it/service_unavailable")
+    assert played.language == "it"
+    assert call.wait_queue_join() == asterisk.general_queue
+    assert call.queues() == [asterisk.general_queue]
+    assert call.variable("NU_REASON") == "ivr_unavailable"
+
+
+def test_engine_language_is_used_for_the_apology_when_it_gives_no_route(asterisk, fastagi):
+    asterisk.add_operator(asterisk.general_queue, answers=False)
+    fastagi(route(NU_LANG="en"))  # a clean end, but no NU_QUEUE: no route
+    call = asterisk.place_call()
+
+    played = call.wait_played("service_unavailable")
+    assert played.prompt == "en/service_unavailable"
+    assert call.wait_queue_join() == asterisk.general_queue
+
+
+@pytest.mark.parametrize(
+    "queue", ["nonexistent", "Tributi", "tributi,1", "tributi)", "../x", "${NU_SOUNDS}"]
+)
+def test_unknown_or_malformed_queue_goes_to_the_general_operator(asterisk, fastagi, queue):
+    asterisk.add_operator(asterisk.general_queue, answers=False)
+    fastagi(route(NU_QUEUE=f'"{queue}"', NU_LANG='"it,en"'))
+    call = asterisk.place_call()
+
+    assert call.wait_queue_join() == asterisk.general_queue
+    assert call.queues() == [asterisk.general_queue]
+    assert call.wait_played("service_unavailable").language == "it"
+
+
+def test_engine_goodbye_hangs_up_without_an_operator(asterisk, fastagi):
+    fastagi(route(NU_HANGUP="yes"))
+    call = asterisk.place_call()
+
+    assert call.wait_hangup() == "16"
+    assert call.queues() == []
+
+
+def test_empty_department_overflows_to_the_general_operator(asterisk, fastagi):
+    asterisk.add_operator(asterisk.general_queue, answers=False)
+    fastagi(route(NU_QUEUE="anagrafe", NU_DEPARTMENT="anagrafe"))
+    call = asterisk.place_call()
+
+    assert call.wait_queue_result("anagrafe") == "JOINEMPTY"
+    assert call.wait_queue_join() == asterisk.general_queue
+    assert call.queues() == ["anagrafe", asterisk.general_queue]
+    assert call.variable("NU_REASON") == "overflow"
+    assert call.variable("NU_DEPARTMENT") == "anagrafe"  # where the caller wanted to go
+
+
+def test_department_timeout_overflows_then_operator_answers(asterisk, fastagi):
+    asterisk.set_global("NU_QUEUE_TIMEOUT", "2")
+    asterisk.add_operator("polizia", answers=False)
+    operator = asterisk.add_operator(asterisk.general_queue)
+    fastagi(route(NU_QUEUE="polizia"))
+    call = asterisk.place_call()
+
+    assert call.wait_queue_join("polizia") == "polizia"
+    assert call.wait_queue_result("polizia", timeout=10) == "TIMEOUT"
+    assert call.wait_operator(timeout=10)["MemberName"] == operator.name
+
+
+def test_no_operator_anywhere_gets_a_polite_message_then_hangup(asterisk, fastagi):
+    fastagi(route(NU_QUEUE=asterisk.general_queue, NU_LANG="en"))
+    call = asterisk.place_call()
+
+    call.wait_no_operator()
+    assert call.wait_hangup() == "34"
+    heard = [p.name for p in call.played()]
+    assert heard[:3] == ["im-sorry", "all-circuits-busy-now", "please-try-call-later"]
+    assert heard[-1] == "goodbye"
+    assert all(p.language == "en" for p in call.played())
+
+
+def test_operator_transfer_code_puts_the_caller_in_that_department(asterisk):
+    asterisk.add_operator("anagrafe", answers=False)
+    call = asterisk.place_call(number="801", context="from-operators")
+
+    assert call.wait_queue_join() == "anagrafe"
+    assert call.variable("NU_REASON") == "transfer"
+
+
+# ---------------------------------------------------------------------------------------------
+# The caller side of place_call: keys at given times, hang-up at a given time
+
+
+def test_scripted_keys_reach_the_fastagi_script(asterisk, fastagi):
+    digits: list[tuple[float, str]] = []
+
+    def script(env, send):
+        start = time.monotonic()
+        for _ in range(3):
+            reply = send("WAIT FOR DIGIT 5000")
+            digits.append((time.monotonic() - start, chr(int(reply.split("=")[1]))))
+        send("SET VARIABLE NU_HANGUP yes")
+
+    fastagi(script)
+    call = asterisk.place_call([(0.5, "1"), (1.5, "2#")])
+
+    assert call.wait_hangup() == "16"
+    assert [d for _, d in digits] == ["1", "2", "#"]
+    assert 0.2 < digits[0][0] < 1.2
+    assert 1.0 < digits[1][0] < 2.2
+
+
+def test_caller_hangs_up_at_the_given_time(asterisk, fastagi):
+    replies: list[str] = []
+
+    def script(env, send):
+        replies.append(send("WAIT FOR DIGIT 10000"))
+
+    fastagi(script)
+    started = time.monotonic()
+    call = asterisk.place_call(hangup_after=1.0)
+
+    call.wait_hangup(timeout=8)
+    assert 0.8 < time.monotonic() - started < 5
+    deadline = time.monotonic() + 3
+    while not replies and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert replies == ["200 result=-1"]
+    assert call.queues() == []
+
+
+# ---------------------------------------------------------------------------------------------
+# The AMI client against the real Asterisk
+
+
+def _client(asterisk, **kw) -> AMIClient:
+    creds = asterisk.instance.credentials()
+    return AMIClient("127.0.0.1", asterisk.instance.ami_port, creds.username, creds.secret, **kw)
+
+
+def test_ami_command_keeps_every_output_line(asterisk):
+    output = asterisk.ami.command("core show help queue")
+    assert len(output.splitlines()) > 3
+    assert "queue show" in output and "queue add member" in output
+
+
+def test_ami_event_list_responses_are_collected(asterisk):
+    asterisk.add_operator("rifiuti", answers=False, name="501")
+    response = asterisk.ami.action("QueueStatus", Queue="rifiuti")
+    names = [e.name for e in response.events]
+    assert names[0] == "QueueParams" and names[-1] == "QueueStatusComplete"
+    assert asterisk.queue_members("rifiuti") == ["Local/r501@nu-test-operator/n"]
+
+
+def test_ami_actions_from_many_threads_get_their_own_answers(asterisk):
+    results: dict[int, str] = {}
+
+    def ask(i: int) -> None:
+        asterisk.ami.action("Setvar", Variable=f"NU_T{i}", Value=str(i))
+        results[i] = asterisk.ami.action("Getvar", Variable=f"NU_T{i}")["Value"]
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert results == {i: str(i) for i in range(20)}
+
+
+def test_ami_wait_for_sees_an_event_that_came_before_the_wait(asterisk):
+    mark = asterisk.ami.event_mark()
+    asterisk.ami.action("UserEvent", {"Probe": "1"}, UserEvent="NuPing")
+    time.sleep(0.3)
+    event = asterisk.ami.wait_for(Event="UserEvent", UserEvent="NuPing", since=mark, timeout=2)
+    assert event["Probe"] == "1"
+    with pytest.raises(TimeoutError):
+        asterisk.ami.wait_for(Event="UserEvent", UserEvent="NuPing", timeout=0.3)
+
+
+def test_ami_errors_login_failure_and_reconnect(asterisk):
+    with pytest.raises(AMIError) as failed:
+        asterisk.ami.action("QueueAdd", Queue="no_such_queue", Interface="Local/1@x")
+    assert failed.value.response is not None and not failed.value.response.ok
+    assert not asterisk.ami.action("QueueAdd", Queue="nope", Interface="L/1", check=False).ok
+
+    bad = _client(asterisk)
+    bad.secret = "wrong-secret"
+    with pytest.raises(AMIError):
+        bad.connect()
+    assert not bad.connected
+
+    client = _client(asterisk).connect()
+    assert client.ping()
+    client.close()
+    assert not client.connected
+    client.connect()  # the same client logs in again
+    assert client.ping()
+    client.close()
+
+    with pytest.raises(ValueError):
+        asterisk.ami.action("UserEvent", UserEvent="X", Probe="1\r\nAction: Logoff")
