@@ -58,7 +58,7 @@ class AMICredentials:
 
 def ident(value: object, what: str) -> str:
     """``value`` if it is a safe identifier (queue, department), else :class:`RenderError`."""
-    if not isinstance(value, str) or not IDENT.match(value):
+    if not isinstance(value, str) or not IDENT.fullmatch(value):
         raise RenderError(f"{what} {value!r} is not an identifier (a-z, 0-9, _; a letter first)")
     return value
 
@@ -85,7 +85,7 @@ def _port(value: object, what: str) -> int:
 
 
 def _match(pattern: re.Pattern[str], value: object, what: str) -> str:
-    if not isinstance(value, str) or not pattern.match(value):
+    if not isinstance(value, str) or not pattern.fullmatch(value):
         raise RenderError(f"{what} {value!r} is not allowed in the Asterisk configuration")
     return value
 
@@ -97,7 +97,7 @@ def _existing(path: Path, key: str) -> str | None:
     except OSError:
         return None
     m = re.search(rf"^\s*{re.escape(key)}\s*=\s*(\S+)\s*$", text, re.M)
-    return m.group(1) if m and SECRET.match(m.group(1)) else None
+    return m.group(1) if m and SECRET.fullmatch(m.group(1)) else None
 
 
 def read_ami_credentials(etc_dir: str | Path) -> AMICredentials:
