@@ -358,3 +358,45 @@ def test_ami_errors_login_failure_and_reconnect(asterisk):
 
     with pytest.raises(ValueError):
         asterisk.ami.action("UserEvent", UserEvent="X", Probe="1\r\nAction: Logoff")
+
+
+# ---------------------------------------------------------------------------------------------
+# A second instance beside the session one: hostile names render into a config Asterisk loads
+
+
+def test_second_instance_with_hostile_names_loads_cleanly(asterisk, asterisk_dialplan, tmp_path):
+    import dataclasses
+
+    from ivr.devenv.asterisk import AsteriskInstance, free_port
+
+    evil = "Anagrafe\n[evil]\nexten => _X.,1,System(touch /tmp/pwned); ${SHELL(id)}"
+    dept = dataclasses.replace(asterisk_dialplan.departments["anagrafe"], names={"it": evil})
+    dialplan = dataclasses.replace(
+        asterisk_dialplan, departments={**asterisk_dialplan.departments, "anagrafe": dept}
+    )
+    name = f"hostile-{asterisk.instance.name}"
+    settings = dataclasses.replace(
+        asterisk.settings,
+        sounds_dir=tmp_path / "none",
+        asterisk_sounds_dir=f"/srv/nu/{name}/sounds",
+    )
+    other = AsteriskInstance(
+        name,
+        settings=settings,
+        ami_port=free_port(),
+        sip_port=free_port(socket.SOCK_DGRAM),
+    )
+    other.render(dialplan)
+    try:
+        with other:
+            assert "There is no existence of 'evil' context" in other.cli("dialplan show evil")
+            queue = other.cli("dialplan show anagrafe@nu-queue")
+            assert "Set(NU_QUEUE_LABEL=Anagrafe evil exten X. 1 Sy" in queue  # one line
+            assert "SHELL" not in queue
+            # The session instance is untouched and still answers.
+            assert asterisk.ami.ping()
+        assert not other.running
+    finally:
+        import shutil
+
+        shutil.rmtree(other.host_dir, ignore_errors=True)

@@ -329,8 +329,11 @@ class AMIClient:
         return response
 
     def command(self, cli: str, timeout: float | None = None) -> str:
-        """Run a CLI command (``core show channels``) and return its output."""
-        return "\n".join(self.action("Command", Command=cli, timeout=timeout).output)
+        """Run a CLI command (``core show channels``) and return its output.
+
+        A command that fails (unknown context, bad syntax) still returns what Asterisk printed.
+        """
+        return "\n".join(self.action("Command", Command=cli, timeout=timeout, check=False).output)
 
     def ping(self) -> bool:
         try:
