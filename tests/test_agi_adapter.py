@@ -163,7 +163,7 @@ def test_gosub_trying_line_is_skipped():
             agi.execute("GOSUB", "sub", "s", "1")
         # desynchronised: CHANNEL STATUS gets GOSUB's second line (0), not its own (4, ringing)
         assert agi.channel_status() == 0
-        assert peer.record.commands == ["GOSUB sub s 1", "CHANNEL STATUS"]
+    assert peer.record.commands == ["GOSUB sub s 1", "CHANNEL STATUS"]
 
     def handler(agi: CityAGI):
         text = agi.gosub("sub-check", "s", 1, "a b")

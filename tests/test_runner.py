@@ -203,3 +203,18 @@ def test_real_engine_on_the_example_city():
     assert 'STREAM FILE "/snd/it/welcome" "0123456789*#"' in record.commands
     assert record.language == "it"
     assert seen == [outcome] and outcome.path[-1] == "operatore"
+
+
+def test_city_handler_from_settings():
+    from ivr.agi.runner import city_handler
+    from ivr.config import Settings
+
+    settings = Settings(
+        redis_url="",
+        dialplan_path=ROOT / "dialplans" / "example-city.yaml",
+        asterisk_sounds_dir="/var/lib/nu/sounds",
+    )
+    record, outcome = drive(city_handler(settings), ScriptedCaller(["2", "9"]))
+    assert record.variables["NU_QUEUE"] == "operatore" and record.variables["NU_LANG"] == "en"
+    assert any('"/var/lib/nu/sounds/en/welcome"' in c for c in record.commands)
+    assert outcome.language == "en" and not outcome.hung_up

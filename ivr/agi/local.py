@@ -55,27 +55,12 @@ def serve_local(handler: Callable[[CityAGI], Any]) -> int:
             wfile.close()
 
 
-def city_handler(settings: Any) -> Callable[[CityAGI], Any]:
-    """The production handler: the city dialplan, prompts under the Asterisk sounds dir."""
-    from ivr.agi.runner import city_session_factory, make_handler
-
-    switches = None
-    try:
-        from ivr.live import open_state
-
-        state = open_state(settings.redis_url)
-        switches = getattr(state, "switches", None)
-    except Exception:  # noqa: BLE001 - no live state: run with no switch on
-        log.warning("live switches unavailable; running with none on")
-    factory = city_session_factory(str(settings.dialplan_path), switches=switches)
-    return make_handler(factory, settings.asterisk_sounds_dir)
-
-
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s"
     )
     from ivr import config
+    from ivr.agi.runner import city_handler
 
     return serve_local(city_handler(config.load()))
 

@@ -221,7 +221,8 @@ class AsteriskPeer:
     ``hangup_at=N`` makes the caller hang up during the N-th command (a playback then returns its
     hangup reply; any other command is answered, then the hangup is noticed). ``missing`` lists
     prompt paths (or path endings) that don't exist. ``sighup`` replaces the HANGUP lines by a
-    callback (local AGI: send the script a SIGHUP).
+    callback (local AGI: send the script a SIGHUP). ``media_seconds`` is how long each prompt and
+    each wait for keys lasts (0: instant), so that load tests keep calls alive like real ones.
     """
 
     def __init__(
@@ -240,6 +241,7 @@ class AsteriskPeer:
         database: dict[tuple[str, str], str] | None = None,
         prompt_samples: int = 16000,
         sighup: Callable[[], None] | None = None,
+        media_seconds: float = 0.0,
     ) -> None:
         self.caller = caller if caller is not None else ScriptedCaller()
         self.network = network
@@ -252,6 +254,7 @@ class AsteriskPeer:
         self.database = database if database is not None else {}
         self.prompt_samples = prompt_samples
         self.sighup = sighup
+        self.media_seconds = media_seconds
         self.record = CallRecord(env=self._build_env(env or {}))
         self._dead = dead_at_start
         self._pending_hangup = False
@@ -424,6 +427,8 @@ class AsteriskPeer:
             return HANG_UP
         if self._take_hang_now():
             return HANG_UP
+        if self.media_seconds:
+            time.sleep(self.media_seconds)
         key = self.caller.during(prompt, escape)
         if key == HANG_UP:
             self._caller_hangs_up()
@@ -434,6 +439,8 @@ class AsteriskPeer:
             return HANG_UP
         if self._take_hang_now():
             return HANG_UP
+        if self.media_seconds:
+            time.sleep(self.media_seconds)
         keys = self.caller.collect(prompt, max_digits, timeout_ms)
         if keys == HANG_UP:
             self._caller_hangs_up()

@@ -276,4 +276,15 @@ def city_session_factory(
     return factory
 
 
-logging.getLogger("ivr.agi").addHandler(logging.NullHandler())
+def city_handler(settings: Any) -> Callable[[CityAGI], CallOutcome]:
+    """The production handler: the city dialplan, prompts under the Asterisk sounds dir."""
+    switches = None
+    try:
+        from ivr.live import open_state
+
+        state = open_state(settings.redis_url)
+        switches = getattr(state, "switches", None)
+    except Exception:  # noqa: BLE001 - no live state: run with no switch on
+        logging.getLogger("ivr.agi").warning("live switches unavailable; none on")
+    factory = city_session_factory(str(settings.dialplan_path), switches=switches)
+    return make_handler(factory, settings.asterisk_sounds_dir)
