@@ -7,7 +7,6 @@ FILE + GET DATA, and how a :class:`Transfer` becomes channel variables for Aster
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -277,14 +276,11 @@ def city_session_factory(
 
 
 def city_handler(settings: Any) -> Callable[[CityAGI], CallOutcome]:
-    """The production handler: the city dialplan, prompts under the Asterisk sounds dir."""
-    switches = None
-    try:
-        from ivr.live import open_state
+    """The production handler for one process (local AGI): the same sessions as ``ivr serve``."""
+    from ivr.flow.source import DialplanSource
+    from ivr.live import open_state
+    from ivr.service import session_factory
 
-        state = open_state(settings.redis_url)
-        switches = getattr(state, "switches", None)
-    except Exception:  # noqa: BLE001 - no live state: run with no switch on
-        logging.getLogger("ivr.agi").warning("live switches unavailable; none on")
-    factory = city_session_factory(str(settings.dialplan_path), switches=switches)
+    source = DialplanSource(settings.dialplan_path, settings.prompts_dir)
+    factory = session_factory(source, open_state(settings.redis_url))
     return make_handler(factory, settings.asterisk_sounds_dir)
