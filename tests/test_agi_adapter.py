@@ -460,3 +460,16 @@ def test_parse_reply(line, result, data, fields, text):
         fields,
         text,
     )
+
+
+def test_exit_on_hangup_two_hangup_lines_then_eof():
+    # AGIEXITONHANGUP=yes: Asterisk stops reading after the hangup; the probe meets EOF.
+    def handler(agi: CityAGI):
+        with pytest.raises(AGIHangup):
+            agi.get_data("/s/it/menu", 3000, 1)
+        with pytest.raises(AGIHangup):
+            agi.set_variable("NU_OUTCOME", "late")  # nobody is listening any more
+        return agi.hung_up
+
+    record, hung_up = drive(handler, ScriptedCaller(["h"]), agiexitonhangup=True)
+    assert hung_up and "NU_OUTCOME" not in record.variables
