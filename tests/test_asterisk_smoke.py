@@ -367,7 +367,7 @@ def test_ami_errors_login_failure_and_reconnect(asterisk):
 def test_second_instance_with_hostile_names_loads_cleanly(asterisk, asterisk_dialplan, tmp_path):
     import dataclasses
 
-    from ivr.devenv.asterisk import AsteriskInstance, free_port
+    from ivr.devenv.asterisk import AsteriskInstance, _pids_where, free_port
 
     evil = "Anagrafe\n[evil]\nexten => _X.,1,System(touch /tmp/pwned); ${SHELL(id)}"
     dept = dataclasses.replace(asterisk_dialplan.departments["anagrafe"], names={"it": evil})
@@ -396,6 +396,8 @@ def test_second_instance_with_hostile_names_loads_cleanly(asterisk, asterisk_dia
             # The session instance is untouched and still answers.
             assert asterisk.ami.ping()
         assert not other.running
+        conf = f"{other.inner_dir}/etc/asterisk.conf".encode()
+        assert _pids_where(lambda cmdline: conf in cmdline) == []  # nothing left running
     finally:
         import shutil
 
