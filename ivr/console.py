@@ -131,6 +131,13 @@ def run_console(
     port = port or (settings.agi_port if settings else 4573)
     if text_lookup is None and settings is not None:
         text_lookup = prompt_texts(settings.dialplan_path, settings.prompts_dir)
+    if read_line is input and not sys.stdin.isatty():  # piped keys: show them like typed ones
+
+        def read_line(prompt: str) -> str:
+            line = input(prompt)
+            write(line)
+            return line
+
     caller = ConsoleCaller(
         read_line=read_line, write=write, text=text_lookup, keys=parse_keys(keys)
     )
