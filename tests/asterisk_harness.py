@@ -71,7 +71,11 @@ exten => _rX.,1,Ringing()
  same => n,Hangup()
 """
 
-_PLAYING = re.compile(r"<(?P<chan>[^>]+)> Playing '(?P<file>[^']+)' \(language '(?P<lang>[^']*)'\)")
+# file.c: "<chan> Playing '<file>.<fmt>' (language 'it')"; AGI STREAM FILE (res_agi.c) puts
+# "(escape_digits=...) (sample_offset 0)" between the file and the language.
+_PLAYING = re.compile(
+    r"<(?P<chan>[^>]+)> Playing '(?P<file>[^']+)'(?: \([^)\n]*\))*? \(language '(?P<lang>[^']*)'\)"
+)
 
 
 @dataclass(frozen=True)

@@ -80,3 +80,25 @@ def asterisk(asterisk_session):
     asterisk_session.reset()
     yield asterisk_session
     asterisk_session.reset()
+
+
+@pytest.fixture
+def ivr_service(asterisk):
+    """Start the real FastAGI service for the test Asterisk: ``ivr_service(clock=None, **kw)``.
+
+    ``clock(tz) -> datetime`` fixes "now" for opening hours; other keywords replace settings
+    (live state is in memory unless ``redis_url`` is given). Stopped after the test.
+    """
+    from ivr.service import build_server
+
+    servers = []
+
+    def start(clock=None, **overrides):
+        settings = dataclasses.replace(asterisk.settings, **{"redis_url": "", **overrides})
+        server = build_server(settings, clock=clock).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.shutdown()

@@ -402,3 +402,26 @@ def test_second_instance_with_hostile_names_loads_cleanly(asterisk, asterisk_dia
         import shutil
 
         shutil.rmtree(other.host_dir, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# The harness with the real FastAGI service: keys through the example city's menus
+
+
+def test_real_service_keypad_route_to_local_taxes(asterisk, ivr_service):
+    from datetime import datetime
+
+    ivr_service(clock=lambda tz: datetime(2026, 11, 23, 10, 0, tzinfo=tz))  # Monday, 10:00
+    operator = asterisk.add_operator("tributi")
+    call = asterisk.place_call([(1.2, "1"), (2.8, "2")])  # Italian, then local taxes
+
+    assert call.wait_queue_join(timeout=20) == "tributi"
+    assert call.wait_operator()["MemberName"] == operator.name
+    assert [p.prompt for p in call.played()] == [
+        "it/choose_language",
+        "en/choose_language",
+        "it/welcome",
+        "it/main_menu",
+        "it/transferring",
+    ]
+    assert call.variable("NU_PATH") == "lingua>benvenuto>principale>tributi_orari>tributi_operatori"
