@@ -68,7 +68,7 @@ def test_keypad_reaches_the_department_queue(city, digits, queue):
     assert len(city.queue_callers(queue)) == 1
     lang = "it" if digits[0] == "1" else "en"
     assert call.variable("NU_LANG") == lang
-    assert call.variable("NU_DEPT") == queue
+    assert call.variable("NU_DEPARTMENT") == queue
     assert call.variable("NU_PATH").startswith("lingua>benvenuto>principale")
     played = [p.prompt for p in call.played()]
     assert f"{lang}/main_menu" in played and f"{lang}/transferring" in played

@@ -126,8 +126,7 @@ def test_transfer_sets_the_dialplan_variables():
     s = FakeSession(Play((P("x"),)), t)
     record, outcome = run(s)
     v = record.variables
-    assert (v["NU_QUEUE"], v["NU_DEPT"], v["NU_DEPARTMENT"], v["NU_LANG"], v["NU_REASON"]) == (
-        "anagrafe",
+    assert (v["NU_QUEUE"], v["NU_DEPARTMENT"], v["NU_LANG"], v["NU_REASON"]) == (
         "anagrafe",
         "anagrafe",
         "en",

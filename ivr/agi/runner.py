@@ -62,13 +62,9 @@ def _var_key(key: str) -> str:
 
 
 def transfer_variables(action: Transfer, path: list[str]) -> dict[str, str]:
-    """Channel variables the Asterisk dialplan reads to queue the call (and show the operator).
-
-    NU_DEPARTMENT is the name asterisk-conf/extensions.conf reads; NU_DEPT is kept as an alias.
-    """
+    """Channel variables the Asterisk dialplan reads to queue the call (and show the operator)."""
     values = {
         "NU_QUEUE": action.queue,
-        "NU_DEPT": action.department,
         "NU_DEPARTMENT": action.department,
         "NU_LANG": action.language,
         "NU_REASON": action.reason,
