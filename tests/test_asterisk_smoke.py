@@ -159,7 +159,6 @@ def test_fastagi_route_reaches_that_queue_and_an_operator(asterisk, fastagi):
 
 def test_without_fastagi_the_caller_hears_the_apology_and_reaches_the_operator(asterisk):
     # Nothing listens on the FastAGI port: AGI() fails at once (connection refused).
-    asterisk.add_operator(asterisk.general_queue, answers=False)
     call = asterisk.place_call()
 
     played = call.wait_played("service_unavailable")
@@ -172,7 +171,6 @@ def test_without_fastagi_the_caller_hears_the_apology_and_reaches_the_operator(a
 
 
 def test_engine_language_is_used_for_the_apology_when_it_gives_no_route(asterisk, fastagi):
-    asterisk.add_operator(asterisk.general_queue, answers=False)
     fastagi(route(NU_LANG="en"))  # a clean end, but no NU_QUEUE: no route
     call = asterisk.place_call()
 
@@ -185,7 +183,6 @@ def test_engine_language_is_used_for_the_apology_when_it_gives_no_route(asterisk
     "queue", ["nonexistent", "Tributi", "tributi,1", "tributi)", "../x", "${NU_SOUNDS}"]
 )
 def test_unknown_or_malformed_queue_goes_to_the_general_operator(asterisk, fastagi, queue):
-    asterisk.add_operator(asterisk.general_queue, answers=False)
     fastagi(route(NU_QUEUE=f'"{queue}"', NU_LANG='"it,en"'))
     call = asterisk.place_call()
 
@@ -202,19 +199,20 @@ def test_engine_goodbye_hangs_up_without_an_operator(asterisk, fastagi):
     assert call.queues() == []
 
 
-def test_empty_department_overflows_to_the_general_operator(asterisk, fastagi):
-    asterisk.add_operator(asterisk.general_queue, answers=False)
+def test_unanswered_department_overflows_to_the_general_operator(asterisk, fastagi):
+    asterisk.set_global("NU_QUEUE_TIMEOUT", "1")
     fastagi(route(NU_QUEUE="anagrafe", NU_DEPARTMENT="anagrafe"))
     call = asterisk.place_call()
 
-    assert call.wait_queue_result("anagrafe") == "JOINEMPTY"
-    assert call.wait_queue_join() == asterisk.general_queue
+    assert call.wait_queue_join("anagrafe") == "anagrafe"  # waits although nobody is logged in
+    assert call.wait_queue_result("anagrafe") == "TIMEOUT"
+    assert call.wait_queue_join(asterisk.general_queue) == asterisk.general_queue
     assert call.queues() == ["anagrafe", asterisk.general_queue]
     assert call.variable("NU_REASON") == "overflow"
     assert call.variable("NU_DEPARTMENT") == "anagrafe"  # where the caller wanted to go
 
 
-def test_department_timeout_overflows_then_operator_answers(asterisk, fastagi):
+def test_ringing_department_times_out_then_the_operator_answers(asterisk, fastagi):
     asterisk.set_global("NU_QUEUE_TIMEOUT", "2")
     asterisk.add_operator("polizia", answers=False)
     operator = asterisk.add_operator(asterisk.general_queue)
@@ -227,14 +225,15 @@ def test_department_timeout_overflows_then_operator_answers(asterisk, fastagi):
 
 
 def test_no_operator_anywhere_gets_a_polite_message_then_hangup(asterisk, fastagi):
+    asterisk.set_global("NU_GENERAL_TIMEOUT", "1")
     fastagi(route(NU_QUEUE=asterisk.general_queue, NU_LANG="en"))
     call = asterisk.place_call()
 
-    call.wait_no_operator()
+    assert call.wait_no_operator()["Status"] == "TIMEOUT"
     assert call.wait_hangup() == "34"
-    heard = [p.name for p in call.played()]
-    assert heard[:3] == ["im-sorry", "all-circuits-busy-now", "please-try-call-later"]
-    assert heard[-1] == "goodbye"
+    assert call.queues() == [asterisk.general_queue]
+    heard = [p.name for p in call.played() if not p.name.startswith("queue-")]
+    assert heard == ["im-sorry", "all-circuits-busy-now", "please-try-call-later", "goodbye"]
     assert all(p.language == "en" for p in call.played())
 
 

@@ -346,16 +346,17 @@ log_membername_as_agent = yes
 """
 
 _QUEUE_TEMPLATES = """
-; Department queues: nobody logged in (or all paused/unavailable) means the caller goes straight
-; to the general operator instead of waiting for no one.
+; Department queues. A caller waits even when nobody is logged in yet (operators log in at the
+; start of their shift; Asterisk announces the position meanwhile); after NU_QUEUE_TIMEOUT
+; (extensions_nu.conf) the general operator takes over.
 [nu-department](!)
 strategy = rrmemory
 timeout = 15                 ; ring an operator this long, then the next one
 retry = 2
 wrapuptime = 5
 ringinuse = no
-joinempty = strict
-leavewhenempty = strict
+joinempty = yes
+leavewhenempty = no
 announce-frequency = 90
 min-announce-frequency = 30
 announce-position = yes
@@ -366,10 +367,8 @@ setinterfacevar = yes
 setqueuevar = yes
 setqueueentryvar = yes
 
-; The general operator: the last resort waits even when every operator is paused.
+; The general operator: the last resort. After NU_GENERAL_TIMEOUT a polite goodbye.
 [nu-general](nu-department)
-joinempty = loose
-leavewhenempty = loose
 """
 
 
