@@ -424,3 +424,31 @@ def test_real_service_keypad_route_to_local_taxes(asterisk, ivr_service):
         "it/transferring",
     ]
     assert call.variable("NU_PATH") == "lingua>benvenuto>principale>tributi_orari>tributi_operatori"
+
+
+def test_the_same_instance_cannot_be_started_twice(asterisk):
+    from ivr.devenv.asterisk import AsteriskInstance, free_port
+
+    twin = AsteriskInstance(
+        asterisk.instance.name,
+        settings=asterisk.settings,
+        ami_port=free_port(),
+        sip_port=free_port(socket.SOCK_DGRAM),
+    )
+    with pytest.raises(RuntimeError, match="already runs"):
+        twin.start()
+    assert asterisk.instance.running and asterisk.ami.ping()
+
+
+def test_ami_auto_reconnect_after_the_connection_drops(asterisk):
+    client = _client(asterisk, auto_reconnect=True).connect()
+    try:
+        client._sock.shutdown(socket.SHUT_RDWR)  # as if Asterisk restarted
+        deadline = time.monotonic() + 5
+        while client.connected and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not client.connected
+        assert client.action("Ping").ok  # logs in again by itself
+        assert client.connected
+    finally:
+        client.close()

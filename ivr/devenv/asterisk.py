@@ -375,13 +375,17 @@ transmit_silence = yes
         return self.process is not None and self.process.poll() is None
 
     def start(self, timeout: float = 60.0) -> AsteriskInstance:
-        """Start Asterisk and return once the AMI answers and Asterisk is fully booted."""
+        """Start Asterisk and return once the AMI answers and Asterisk is fully booted.
+
+        Asterisk gets SIGTERM if the thread that called this exits (PR_SET_PDEATHSIG): call it
+        from a thread that lives as long as Asterisk should (the main thread, a session fixture).
+        """
         if self.running:
             return self
         if not (self.etc_dir / "extensions.conf").is_file():
             raise RuntimeError(f"no configuration in {self.etc_dir}: render() or install_config()")
         ensure_chroot(self.root)
-        self._kill_stale()
+        self._refuse_if_running_elsewhere()
         if _port_answers(self.ami_port):
             raise RuntimeError(
                 f"port {self.ami_port} is already in use: another Asterisk (or program) runs "
@@ -475,13 +479,15 @@ transmit_silence = yes
                 proc.wait(5)
         _signal_group(proc.pid, signal.SIGKILL)  # any child left in the group
 
-    def _kill_stale(self) -> None:
-        """An Asterisk of this same instance left by a crashed run (same asterisk.conf path)."""
+    def _refuse_if_running_elsewhere(self) -> None:
+        """Another Asterisk of this same instance (same asterisk.conf) is not ours to stop."""
         marker = f"{self.inner_dir}/etc/asterisk.conf".encode()
-        for pid in _pids_where(lambda cmd: marker in cmd and ASTERISK.encode() in cmd):
-            log.warning("stopping stale Asterisk %s (pid %s)", self.name, pid)
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        pids = _pids_where(lambda cmd: marker in cmd and ASTERISK.encode() in cmd)
+        if pids:
+            raise RuntimeError(
+                f"Asterisk instance {self.name!r} already runs (pid {', '.join(map(str, pids))}):"
+                " stop it first, or use another instance name and ports"
+            )
 
     def __enter__(self) -> AsteriskInstance:
         return self.start() if not self.running else self
