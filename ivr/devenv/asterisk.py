@@ -24,6 +24,7 @@ import fcntl
 import logging
 import math
 import os
+import re
 import shutil
 import signal
 import socket
@@ -38,6 +39,7 @@ from typing import Any
 from ivr import config
 from ivr.asterisk.ami import AMIClient, AMIError
 from ivr.asterisk.render import AMICredentials, install, read_ami_credentials, render
+from ivr.devenv.redis import port_answers
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +105,7 @@ def _mounts_under(path: Path) -> list[str]:
     found = []
     with open("/proc/self/mountinfo") as info:
         for line in info:
-            point = line.split()[4].encode().decode("unicode_escape")
+            point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), line.split()[4])
             if point == prefix or point.startswith(prefix + "/"):
                 found.append(point)
     return sorted(found, key=len, reverse=True)
@@ -212,14 +214,6 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
     with socket.socket(socket.AF_INET, kind) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def _port_answers(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.3):
-            return True
-    except OSError:
-        return False
 
 
 def _die_with_parent() -> None:
@@ -386,7 +380,7 @@ transmit_silence = yes
             raise RuntimeError(f"no configuration in {self.etc_dir}: render() or install_config()")
         ensure_chroot(self.root)
         self._refuse_if_running_elsewhere()
-        if _port_answers(self.ami_port):
+        if port_answers("127.0.0.1", self.ami_port):
             raise RuntimeError(
                 f"port {self.ami_port} is already in use: another Asterisk (or program) runs "
                 "there; give this instance other ports"
