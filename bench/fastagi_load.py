@@ -69,12 +69,15 @@ class DemoSession:
 
 
 def build_handler(name: str) -> Callable[[Any], Any]:
-    from ivr.agi.runner import city_session_factory, make_handler
+    from ivr.agi.runner import make_handler
+    from ivr.config import Settings
+    from ivr.service import city_handler
 
     if name == "example":
-        return make_handler(city_session_factory(str(DIALPLAN)), SOUNDS)
+        settings = Settings(redis_url="", dialplan_path=DIALPLAN, asterisk_sounds_dir=SOUNDS)
+        return city_handler(settings)[0]
     if name == "demo":
-        return make_handler(lambda agi: DemoSession(), SOUNDS)
+        return make_handler(lambda agi: DemoSession(), SOUNDS, fallback_queue="operatore")
     module, _, func = name.partition(":")
     return getattr(importlib.import_module(module), func)()
 

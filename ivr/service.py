@@ -6,12 +6,12 @@ This is the only place that knows all the pieces; each piece stays testable on i
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from ivr.agi.adapter import CityAGI
-from ivr.agi.runner import CallOutcome, make_handler
+from ivr.agi.runner import CallOutcome, Listener, Service, make_handler
 from ivr.agi.server import FastAGIServer
 from ivr.config import Settings
 from ivr.flow.engine import CallSession
@@ -36,6 +36,27 @@ def session_factory(
     return factory
 
 
+def city_handler(
+    settings: Settings,
+    *,
+    clock: Callable[[ZoneInfo], datetime] | None = None,
+    on_outcome: Callable[[CityAGI, CallOutcome], object] | None = None,
+    services: Mapping[str, Service] | None = None,
+    listener: Listener | None = None,
+) -> tuple[Callable[[CityAGI], CallOutcome], DialplanSource]:
+    """The production call handler (FastAGI or local AGI) and the dialplan source it reads."""
+    source = DialplanSource(settings.dialplan_path, settings.prompts_dir)
+    handler = make_handler(
+        session_factory(source, open_state(settings.redis_url), clock),
+        settings.asterisk_sounds_dir,
+        on_outcome,
+        fallback_queue=source.current().operator.queue,
+        services=services,
+        listener=listener,
+    )
+    return handler, source
+
+
 def build_server(
     settings: Settings,
     *,
@@ -46,11 +67,7 @@ def build_server(
     on_outcome: Callable[[CityAGI, CallOutcome], object] | None = None,
 ) -> FastAGIServer:
     """A ready-to-start FastAGI server for the configured city (not started)."""
-    source = DialplanSource(settings.dialplan_path, settings.prompts_dir)
-    state = open_state(settings.redis_url)
-    handler = make_handler(
-        session_factory(source, state, clock), settings.asterisk_sounds_dir, on_outcome
-    )
+    handler, source = city_handler(settings, clock=clock, on_outcome=on_outcome)
     return FastAGIServer(
         handler,
         host=host or settings.agi_host,

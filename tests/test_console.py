@@ -5,15 +5,22 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-from ivr.agi.runner import city_session_factory, make_handler
+from ivr.agi.runner import make_handler
 from ivr.agi.server import FastAGIServer
 from ivr.config import Settings
 from ivr.console import ConsoleCaller, parse_keys, prompt_texts, run_console, split_prompt
 from ivr.flow.actions import Hangup, Prompt
+from ivr.service import city_handler
 from tests.agi_support import FakeSession
 
 ROOT = Path(__file__).resolve().parent.parent
-CITY = make_handler(city_session_factory(str(ROOT / "dialplans" / "example-city.yaml")), "/snd")
+CITY, _ = city_handler(
+    Settings(
+        redis_url="",
+        dialplan_path=ROOT / "dialplans" / "example-city.yaml",
+        asterisk_sounds_dir="/snd",
+    )
+)
 
 
 def test_scripted_call_shows_prompt_texts_and_where_it_ended():
@@ -66,7 +73,7 @@ def test_goodbye_is_reported():
         return FakeSession(Hangup((Prompt("goodbye", "it"),)))
 
     out: list[str] = []
-    with FastAGIServer(make_handler(goodbye, "/snd"), port=0) as server:
+    with FastAGIServer(make_handler(goodbye, "/snd", fallback_queue="operatore"), port=0) as server:
         run_console(None, *server.address, keys="", write=out.append)
     assert out[-1].startswith("Call ended: the service said goodbye")
 

@@ -31,7 +31,7 @@ def menu_session(agi) -> FakeSession:
     )
 
 
-MENU = make_handler(menu_session, SND)
+MENU = make_handler(menu_session, SND, fallback_queue="operatore")
 
 
 @contextmanager

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ivr.agi.peer import ScriptedCaller, drive
-from ivr.agi.runner import MAX_STEPS, city_session_factory, make_handler, run_call
+from ivr.agi.runner import MAX_STEPS, make_handler, run_call
+from ivr.config import Settings
 from ivr.flow.actions import (
     Ask,
     Digits,
@@ -17,6 +18,7 @@ from ivr.flow.actions import (
     PromptFailed,
     Transfer,
 )
+from ivr.service import city_handler
 from tests.agi_support import FakeSession
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -186,15 +188,19 @@ def test_handler_routes_to_operator_when_no_session_can_start():
     def no_flow(agi):
         raise OSError("dialplan unreadable")
 
-    record, outcome = drive(make_handler(no_flow, SND))
+    record, outcome = drive(make_handler(no_flow, SND, fallback_queue="operatore"))
     assert record.variables["NU_QUEUE"] == "operatore"
     assert record.variables["NU_REASON"] == "error"
 
 
 def test_real_engine_on_the_example_city():
-    factory = city_session_factory(str(ROOT / "dialplans" / "example-city.yaml"))
     seen = []
-    handler = make_handler(factory, SND, on_outcome=lambda agi, outcome: seen.append(outcome))
+    settings = Settings(
+        redis_url="",
+        dialplan_path=ROOT / "dialplans" / "example-city.yaml",
+        asterisk_sounds_dir=SND,
+    )
+    handler, _ = city_handler(settings, on_outcome=lambda agi, outcome: seen.append(outcome))
     record, outcome = drive(handler, ScriptedCaller(["1", "9"]))
     v = record.variables
     assert v["NU_QUEUE"] == "operatore" and v["NU_LANG"] == "it"
@@ -205,15 +211,12 @@ def test_real_engine_on_the_example_city():
 
 
 def test_city_handler_from_settings():
-    from ivr.agi.runner import city_handler
-    from ivr.config import Settings
-
     settings = Settings(
         redis_url="",
         dialplan_path=ROOT / "dialplans" / "example-city.yaml",
         asterisk_sounds_dir="/var/lib/nu/sounds",
     )
-    record, outcome = drive(city_handler(settings), ScriptedCaller(["2", "9"]))
+    record, outcome = drive(city_handler(settings)[0], ScriptedCaller(["2", "9"]))
     assert record.variables["NU_QUEUE"] == "operatore" and record.variables["NU_LANG"] == "en"
     assert any('"/var/lib/nu/sounds/en/welcome"' in c for c in record.commands)
     assert outcome.language == "en" and not outcome.hung_up

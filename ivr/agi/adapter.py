@@ -474,6 +474,27 @@ class CityAGI(AGI):
     def say_number(self, number: int, escape_digits: str = "") -> str | None:  # type: ignore[override]
         return self._say("SAY NUMBER", str(int(number)), escape_digits)
 
+    def say_date(self, epoch: int, escape_digits: str = "") -> str | None:  # type: ignore[override]
+        return self._say("SAY DATE", str(int(epoch)), escape_digits)
+
+    def say_time(self, epoch: int, escape_digits: str = "") -> str | None:  # type: ignore[override]
+        return self._say("SAY TIME", str(int(epoch)), escape_digits)
+
+    def say_datetime(  # type: ignore[override]
+        self, epoch: int, escape_digits: str = "", fmt: str = "", zone: str = ""
+    ) -> str | None:
+        """SAY DATETIME; unlike pyst2, an empty format with a zone still sends both in place."""
+        args = [self._quote(str(int(epoch))), self._quote(escape_digits)]
+        if fmt or zone:
+            args.append(self._quote(fmt))
+        if zone:
+            args.append(self._quote(zone))
+        reply = self.execute("SAY DATETIME", *args)
+        if reply.result == "-1":
+            err = self._failed("SAY DATETIME", reply)
+            raise err if isinstance(err, AGIHangup) else PlaybackFailed("SAY DATETIME", reply.line)
+        return self._digit(reply)
+
     def set_variable(self, name: str, value: object) -> None:
         self.execute("SET VARIABLE", self._quote(name), self._quote(value))
 

@@ -60,9 +60,9 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s"
     )
     from ivr import config
-    from ivr.agi.runner import city_handler
+    from ivr.service import city_handler
 
-    return serve_local(city_handler(config.load()))
+    return serve_local(city_handler(config.load())[0])
 
 
 if __name__ == "__main__":

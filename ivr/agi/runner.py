@@ -8,7 +8,7 @@ FILE + GET DATA, and how a :class:`Transfer` becomes channel variables for Aster
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -20,11 +20,16 @@ from ivr.flow.actions import (
     Digits,
     Event,
     Hangup,
+    Invoke,
+    Listen,
     NoInput,
+    Piece,
     Play,
     Played,
     Prompt,
     PromptFailed,
+    Result,
+    Saying,
     Transfer,
 )
 from ivr.logs import CallLogger
@@ -53,8 +58,21 @@ class CallOutcome:
     steps: int = 0
 
 
+Service = Callable[[dict[str, Any]], Any]
+# Hears the caller for a Listen action (speech recognition lives outside the runner).
+Listener = Callable[[CityAGI, Listen], Event]
+
+
 def prompt_path(sounds_dir: str, prompt: Prompt) -> str:
     return f"{sounds_dir}/{prompt.language}/{prompt.key}"
+
+
+class ServiceError(Exception):
+    """Raised by a service to answer the engine with a named error (e.g. ``slot_full``)."""
+
+    def __init__(self, code: str, value: Any = None) -> None:
+        super().__init__(code)
+        self.code, self.value = code, value
 
 
 def _var_key(key: str) -> str:
@@ -76,8 +94,17 @@ def transfer_variables(action: Transfer, path: list[str]) -> dict[str, str]:
 
 
 class _Runner:
-    def __init__(self, agi: CityAGI, session: Session, sounds_dir: str, log: CallLogger) -> None:
+    def __init__(
+        self,
+        agi: CityAGI,
+        session: Session,
+        sounds_dir: str,
+        log: CallLogger,
+        services: Mapping[str, Service],
+        listener: Listener | None,
+    ) -> None:
         self.agi, self.session, self.sounds, self.log = agi, session, str(sounds_dir), log
+        self.services, self.listener = services, listener
         self.language: str | None = None
         self.typeahead = ""  # a key pressed during a message: the answer to the next question
 
@@ -90,27 +117,53 @@ class _Runner:
             self.agi.set_variable("CHANNEL(language)", lang)
             self.language = lang
 
+    def say(self, piece: Piece, escape: str) -> str | None:
+        """Play one piece: a catalogue prompt, or a saying by Asterisk; returns a key pressed."""
+        if isinstance(piece, Prompt):
+            key, _ = self.agi.stream_file(self.path(piece), escape)
+            return key
+        if piece.language and piece.language != self.language:
+            self.agi.set_variable("CHANNEL(language)", piece.language)
+            self.language = piece.language
+        if piece.kind == "digits":
+            return self.agi.say_digits(piece.value, escape)
+        if piece.kind == "number":
+            return self.agi.say_number(int(piece.value), escape)
+        if piece.kind == "date":
+            return self.agi.say_date(int(piece.value), escape)
+        if piece.kind == "time":
+            return self.agi.say_time(int(piece.value), escape)
+        if piece.kind == "datetime":
+            return self.agi.say_datetime(int(piece.value), escape)
+        raise ValueError(f"unknown saying {piece.kind!r}")
+
+    @staticmethod
+    def _name(piece: Piece | None) -> str:
+        return piece.key if isinstance(piece, Prompt) else piece.kind if piece else ""
+
     def play(self, action: Play) -> Event:
         """Messages can be skipped: a key stops them and answers the next question."""
-        for prompt in action.prompts:
+        for piece in action.prompts:
             try:
-                key, _ = self.agi.stream_file(self.path(prompt), DTMF_KEYS)
+                key = self.say(piece, DTMF_KEYS)
                 if key:
                     self.typeahead = key
                     return Played()
             except PlaybackFailed:
-                self.log.warning("prompt %s/%s cannot be played", prompt.language, prompt.key)
-                return PromptFailed(prompt.key)
+                self.log.warning("prompt %s cannot be played", self._name(piece))
+                return PromptFailed(self._name(piece))
         return Played()
 
     def ask(self, action: Ask) -> Event:
         *before, last = action.prompts or (None,)
         first = self.typeahead or None
         self.typeahead = ""
-        current: Prompt | None = None
+        current: Piece | None = None
         try:
+            if isinstance(last, Saying):  # GET DATA plays files only: say it, then listen
+                before, last = [*before, last], None
             for current in before if first is None else ():
-                first, _ = self.agi.stream_file(self.path(current), DTMF_KEYS)
+                first = self.say(current, DTMF_KEYS)
                 if first:
                     break
             if first is None:
@@ -122,7 +175,7 @@ class _Runner:
                     return NoInput()
                 return Digits(digits)
         except PlaybackFailed:
-            key = current.key if current else ""
+            key = self._name(current)
             self.log.warning("prompt %s cannot be played", key)
             return PromptFailed(key)
         if first == "#":
@@ -139,12 +192,32 @@ class _Runner:
         for name, value in transfer_variables(action, list(self.session.path)).items():
             self.agi.set_variable(name, value)
 
+    def invoke(self, action: Invoke) -> Result:
+        """Call a service; its failures become ``Result(error=...)`` so the flow can say so."""
+        service = self.services.get(action.service)
+        if service is None:
+            self.log.warning("no service %s", action.service)
+            return Result(error="unavailable")
+        try:
+            return Result(value=service(dict(action.args)))
+        except ServiceError as err:
+            return Result(value=err.value, error=err.code)
+        except Exception:  # noqa: BLE001 - a broken service must not drop the call
+            self.log.exception("service %s failed", action.service)
+            return Result(error="unavailable")
+
+    def listen(self, action: Listen) -> Event:
+        if self.listener is None:  # no recogniser configured: a human takes over
+            self.log.warning("speech requested but no recogniser is configured")
+            return PromptFailed("speech")
+        return self.listener(self.agi, action)
+
     def hangup(self, action: Hangup) -> None:
-        for prompt in action.prompts:
+        for piece in action.prompts:
             try:
-                self.agi.stream_file(self.path(prompt), "")
+                self.say(piece, "")
             except PlaybackFailed:
-                self.log.warning("goodbye prompt %s cannot be played", prompt.key)
+                self.log.warning("goodbye prompt %s cannot be played", self._name(piece))
         self.agi.set_variable("NU_HANGUP", "yes")  # extensions.conf: no operator after goodbye
         self.agi.hangup()
 
@@ -167,13 +240,23 @@ class _Runner:
                 event = self.play(action)
             elif isinstance(action, Ask):
                 event = self.ask(action)
+            elif isinstance(action, Invoke):
+                event = self.invoke(action)
+            elif isinstance(action, Listen):
+                event = self.listen(action)
             else:
                 raise TypeError(f"unknown action {action!r}")
             action = self.session.feed(event)
 
 
 def run_call(
-    agi: CityAGI, session: Session, sounds_dir: str, log: CallLogger | None = None
+    agi: CityAGI,
+    session: Session,
+    sounds_dir: str,
+    log: CallLogger | None = None,
+    *,
+    services: Mapping[str, Service] | None = None,
+    listener: Listener | None = None,
 ) -> CallOutcome:
     """Drive ``session`` over ``agi`` until a transfer, a hang-up or the caller leaves.
 
@@ -182,7 +265,7 @@ def run_call(
     """
     log = log or agi.log
     outcome = CallOutcome()
-    runner = _Runner(agi, session, sounds_dir, log)
+    runner = _Runner(agi, session, sounds_dir, log, services or {}, listener)
     try:
         runner.run(outcome)
     except AGIHangup:
@@ -215,18 +298,28 @@ def make_handler(
     session_factory: Callable[[CityAGI], Session],
     sounds_dir: str,
     on_outcome: Callable[[CityAGI, CallOutcome], Any] | None = None,
+    *,
+    fallback_queue: str,
+    services: Mapping[str, Service] | None = None,
+    listener: Listener | None = None,
 ) -> Callable[[CityAGI], CallOutcome]:
-    """A FastAGI/local handler: one fresh session per call, outcome reported to ``on_outcome``."""
+    """A FastAGI/local handler: one fresh session per call, outcome reported to ``on_outcome``.
+
+    ``fallback_queue`` is where a caller goes when not even a session can be started.
+    """
 
     def handler(agi: CityAGI) -> CallOutcome:
         try:
             session = session_factory(agi)
         except Exception:  # noqa: BLE001 - no flow: still route the caller to a human
             agi.log.exception("cannot start a session")
-            outcome = CallOutcome(error="session")
-            with_operator(agi, reason="error")
-            return outcome
-        outcome = run_call(agi, session, sounds_dir)
+            try:
+                agi.set_variable("NU_QUEUE", fallback_queue)
+                agi.set_variable("NU_REASON", "error")
+            except Exception:  # noqa: BLE001
+                agi.log.info("could not set the operator route (caller gone?)")
+            return CallOutcome(error="session")
+        outcome = run_call(agi, session, sounds_dir, services=services, listener=listener)
         if on_outcome is not None:
             try:
                 on_outcome(agi, outcome)
@@ -236,47 +329,3 @@ def make_handler(
 
     return handler
 
-
-OPERATOR_QUEUE = "operatore"
-
-
-def with_operator(agi: CityAGI, *, reason: str, queue: str = OPERATOR_QUEUE) -> None:
-    """Best effort: tell the dialplan to queue for the operator when there is no session at all."""
-    try:
-        agi.set_variable("NU_QUEUE", queue)
-        agi.set_variable("NU_REASON", reason)
-    except Exception:  # noqa: BLE001
-        agi.log.info("could not set the operator route (caller gone?)")
-
-
-def city_session_factory(
-    dialplan_path: str,
-    *,
-    switches: Callable[[], frozenset[str]] | None = None,
-) -> Callable[[CityAGI], Session]:
-    """Sessions on the city dialplan, local time in the dialplan's timezone, live switches."""
-    from datetime import datetime
-    from zoneinfo import ZoneInfo
-
-    from ivr.flow.engine import CallSession
-    from ivr.flow.loader import load_dialplan
-
-    dialplan = load_dialplan(dialplan_path)
-    zone = ZoneInfo(dialplan.timezone)
-
-    def factory(agi: CityAGI) -> Session:
-        on = switches() if switches else frozenset()
-        return CallSession(dialplan, now=datetime.now(zone), switches=on)
-
-    return factory
-
-
-def city_handler(settings: Any) -> Callable[[CityAGI], CallOutcome]:
-    """The production handler for one process (local AGI): the same sessions as ``ivr serve``."""
-    from ivr.flow.source import DialplanSource
-    from ivr.live import open_state
-    from ivr.service import session_factory
-
-    source = DialplanSource(settings.dialplan_path, settings.prompts_dir)
-    factory = session_factory(source, open_state(settings.redis_url))
-    return make_handler(factory, settings.asterisk_sounds_dir)

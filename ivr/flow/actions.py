@@ -8,6 +8,7 @@ and feeds back one *event*. Keeping this vocabulary tiny is what lets the same f
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 DTMF_KEYS = "0123456789*#"
 
@@ -21,10 +22,26 @@ class Prompt:
 
 
 @dataclass(frozen=True)
+class Saying:
+    """A dynamic part said by Asterisk in the caller's language (SAY DIGITS/NUMBER/DATE/TIME).
+
+    ``kind`` is ``digits``, ``number``, ``date``, ``time`` or ``datetime``; ``value`` is the digits
+    or the number as text, or epoch seconds for the date/time kinds.
+    """
+
+    kind: str
+    value: str
+    language: str
+
+
+Piece = Prompt | Saying
+
+
+@dataclass(frozen=True)
 class Play:
     """Play prompts to the end; answer with :class:`Played` (or :class:`PromptFailed`)."""
 
-    prompts: tuple[Prompt, ...]
+    prompts: tuple[Piece, ...]
 
 
 @dataclass(frozen=True)
@@ -35,9 +52,35 @@ class Ask:
     :class:`NoInput` when ``timeout_ms`` passed with no key.
     """
 
-    prompts: tuple[Prompt, ...]
+    prompts: tuple[Piece, ...]
     max_digits: int = 1
     timeout_ms: int = 5000
+
+
+@dataclass(frozen=True)
+class Listen:
+    """Play prompts, then listen to what the caller says; answer :class:`Heard` or NoInput.
+
+    ``grammar`` lists the phrases worth recognising (a closed vocabulary makes small offline
+    models accurate); a key pressed instead is answered with :class:`Digits`.
+    """
+
+    prompts: tuple[Piece, ...]
+    language: str
+    grammar: tuple[str, ...] = ()
+    timeout_ms: int = 6000
+
+
+@dataclass(frozen=True)
+class Invoke:
+    """Ask a city service (booking, callbacks, queue state...) and wait for its :class:`Result`.
+
+    The engine stays pure: the runner looks ``service`` up in its registry and calls it with
+    ``args``. A missing or failing service answers ``Result(error=...)``, never an exception.
+    """
+
+    service: str
+    args: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -58,10 +101,10 @@ class Transfer:
 class Hangup:
     """Terminal: say goodbye (the prompts), then hang up."""
 
-    prompts: tuple[Prompt, ...]
+    prompts: tuple[Piece, ...]
 
 
-Action = Play | Ask | Transfer | Hangup
+Action = Play | Ask | Listen | Invoke | Transfer | Hangup
 TERMINAL = (Transfer, Hangup)
 
 
@@ -83,10 +126,30 @@ class NoInput:
 
 
 @dataclass(frozen=True)
+class Heard:
+    """What the caller said in answer to a :class:`Listen`, with the recogniser's confidence."""
+
+    text: str
+    confidence: float = 1.0
+
+
+@dataclass(frozen=True)
+class Result:
+    """The answer of a service to an :class:`Invoke`: a value, or an error code."""
+
+    value: Any = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True)
 class PromptFailed:
     """A prompt could not be played (missing file, broken audio). The engine routes to a human."""
 
     key: str = ""
 
 
-Event = Played | Digits | NoInput | PromptFailed
+Event = Played | Digits | NoInput | Heard | Result | PromptFailed

@@ -4,11 +4,18 @@ Rules that hold for every flow, whatever the YAML says:
 - three invalid or silent answers at a menu end in the general operator queue, never a hang-up;
 - a prompt that cannot be played sends the caller to the general operator;
 - a flow that keeps moving without asking the caller anything is cut short to the operator.
+
+Core node kinds are handled here. Feature node kinds (booking, speech, callbacks...) live in their
+own modules and plug in with :func:`register_behaviour`: a behaviour says what the node does when
+entered and when answered, using the small API of :class:`CallSession` (``say``, ``ask``,
+``invoke``, ``goto``, ``transfer_to``, ``retry_or_operator``...). It never does I/O itself:
+anything outside the engine is an :class:`~ivr.flow.actions.Invoke` the runner performs.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, Protocol
 
 from ivr.flow.actions import (
     Action,
@@ -16,7 +23,10 @@ from ivr.flow.actions import (
     Digits,
     Event,
     Hangup,
+    Invoke,
+    Listen,
     NoInput,
+    Piece,
     Play,
     Played,
     Prompt,
@@ -44,11 +54,33 @@ class SessionOver(RuntimeError):
     """An event was fed after the call already reached a transfer or a hang-up."""
 
 
+class Jump(str):
+    """Returned by a behaviour to move on to another node without asking the caller anything."""
+
+
+class NodeBehaviour(Protocol):
+    """What a feature node does. Return an action, or ``Jump(node_id)`` to move on at once."""
+
+    def enter(self, session: CallSession, node: Any) -> Action | Jump: ...
+
+    def answer(self, session: CallSession, node: Any, event: Event) -> Action | Jump: ...
+
+
+_BEHAVIOURS: dict[type[Node], NodeBehaviour] = {}
+
+
+def register_behaviour(node_type: type[Node], behaviour: NodeBehaviour) -> None:
+    """Plug a feature node kind into the engine (its module calls this at import)."""
+    _BEHAVIOURS[node_type] = behaviour
+
+
 class CallSession:
     """One caller's walk through one dialplan version.
 
     ``now`` is the call's local time (used by hours nodes); ``switches`` are the manual
     night/emergency switches on at call start (department ids, or ``"*"`` for the whole city).
+    ``caller`` carries what the call brought with it that nodes may need (e.g. ``number``);
+    ``data`` is where feature nodes keep what they learnt during the call (offered slots, codes).
     """
 
     def __init__(
@@ -58,23 +90,30 @@ class CallSession:
         now: datetime,
         switches: frozenset[str] = frozenset(),
         language: str | None = None,
+        caller: dict[str, str] | None = None,
     ):
         self.dialplan = dialplan
         self.now = now
         self.switches = switches
         self.language: str | None = language
+        self.caller = dict(caller or {})
+        self.data: dict[str, Any] = {}
         self.path: list[str] = []
         self.failures = 0
         self.finished: Action | None = None
         self._node: Node | None = None
-        self._pending: tuple[str, ...] = ()  # prompts to prepend to the next action
+        self._pending: tuple[Piece, ...] = ()  # pieces to prepend to the next action
         self._after_play: str | Transfer | None = None  # where to go once a Play is heard
 
-    # -- public API ------------------------------------------------------------------------
+    # -- driving the call (used by runners) -------------------------------------------------
 
     @property
     def lang(self) -> str:
         return self.language or self.dialplan.default_language
+
+    @property
+    def node(self) -> Node | None:
+        return self._node
 
     def start(self) -> Action:
         return self._enter(self.dialplan.start)
@@ -85,40 +124,90 @@ class CallSession:
         if isinstance(event, PromptFailed):
             return self.fallback("prompt")
         node = self._node
-        if isinstance(event, Played):
-            if self._after_play is None:
-                return self.fallback("error")
+        if isinstance(event, Played) and self._after_play is not None:
             target, self._after_play = self._after_play, None
             if isinstance(target, Transfer):
                 self.finished = target
                 return target
             return self._enter(target)
+        behaviour = _BEHAVIOURS.get(type(node)) if node is not None else None
+        if behaviour is not None:
+            return self._resolve(behaviour.answer(self, node, event))
         if isinstance(node, LanguageNode | MenuNode) and isinstance(event, Digits | NoInput):
             return self._answer(node, event)
         return self.fallback("error")
 
     def fallback(self, reason: str) -> Transfer:
         """Send the caller to the general operator; used for every failure, here or outside."""
-        op = self.dialplan.operator
-        action = Transfer(
-            department=op.id,
-            queue=op.queue,
-            language=self.lang,
-            reason=reason,
-            context=self._context(),
-        )
+        action = self._transfer_action(self.dialplan.operator.id, reason)
         self.finished = action
         return action
 
+    # -- the API for node behaviours --------------------------------------------------------
+
+    def p(self, *keys: str) -> tuple[Prompt, ...]:
+        """Catalogue prompts in the caller's language."""
+        return tuple(Prompt(k, self.lang) for k in keys)
+
+    def say_first(self, *pieces: Piece) -> None:
+        """Say these before whatever the next action says (e.g. "invalid choice")."""
+        self._pending += pieces
+
+    def play_then(self, pieces: tuple[Piece, ...], next_node: str) -> Play:
+        """Say ``pieces`` to the end, then enter ``next_node``."""
+        self._after_play = next_node
+        return Play(self._with_pending(pieces))
+
+    def ask(self, pieces: tuple[Piece, ...], max_digits: int = 1, timeout_ms: int = 5000) -> Ask:
+        return Ask(self._with_pending(pieces), max_digits=max_digits, timeout_ms=timeout_ms)
+
+    def listen(
+        self, pieces: tuple[Piece, ...], grammar: tuple[str, ...], timeout_ms: int = 6000
+    ) -> Listen:
+        return Listen(self._with_pending(pieces), self.lang, grammar, timeout_ms)
+
+    def invoke(self, service: str, **args: Any) -> Invoke:
+        return Invoke(service, args)
+
+    def goto(self, node_id: str) -> Jump:
+        return Jump(node_id)
+
+    def transfer_to(
+        self, department_id: str, *, reason: str, prompt: str | None = "transferring"
+    ) -> Action:
+        """Hand over to a department (say ``prompt`` first); unknown department -> operator."""
+        if department_id not in self.dialplan.departments:
+            department_id = self.dialplan.operator.id
+        action = self._transfer_action(department_id, reason)
+        pieces = self._with_pending(self.p(prompt) if prompt else ())
+        if pieces:
+            self._after_play = action
+            return Play(pieces)
+        self.finished = action
+        return action
+
+    def retry_or_operator(self, retries: int, why: str) -> Action | None:
+        """Count a failed answer. The last allowed one sends the caller to the operator (an
+        action is returned); before that ``why`` (a prompt key) is queued and None returned."""
+        self.failures += 1
+        if self.failures >= retries:
+            self.say_first(*self.p("too_many_attempts"))
+            return self.transfer_to(self.dialplan.operator.id, reason="retries", prompt=None)
+        self.say_first(*self.p(why))
+        return None
+
+    def hangup(self, pieces: tuple[Piece, ...]) -> Hangup:
+        self.finished = Hangup(self._with_pending(pieces))
+        return self.finished
+
     # -- walking ---------------------------------------------------------------------------
 
-    def _p(self, *keys: str, language: str | None = None) -> tuple[Prompt, ...]:
-        lang = language or self.lang
-        return tuple(Prompt(k, lang) for k in keys)
-
-    def _with_pending(self, prompts: tuple[Prompt, ...]) -> tuple[Prompt, ...]:
+    def _with_pending(self, pieces: tuple[Piece, ...]) -> tuple[Piece, ...]:
         pending, self._pending = self._pending, ()
-        return self._p(*pending) + prompts
+        return pending + tuple(pieces)
+
+    def _resolve(self, outcome: Action | Jump, steps: int = 0) -> Action:
+        return self._enter(outcome, steps) if isinstance(outcome, Jump) else outcome
 
     def _enter(self, node_id: str, steps: int = 0) -> Action:
         while True:
@@ -130,6 +219,13 @@ class CallSession:
             self._node = node
             self.path.append(node.id)
             steps += 1
+            behaviour = _BEHAVIOURS.get(type(node))
+            if behaviour is not None:
+                outcome = behaviour.enter(self, node)
+                if isinstance(outcome, Jump):
+                    node_id = outcome
+                    continue
+                return outcome
             if isinstance(node, GotoNode):
                 node_id = node.next
                 continue
@@ -138,32 +234,22 @@ class CallSession:
                 if department_open(dept, self.dialplan.calendar, self.now, self.switches).open:
                     node_id = node.open
                     continue
-                return self._play(self._p("closed_now", hours_prompt(dept.id)), node.closed)
+                return self.play_then(self.p("closed_now", hours_prompt(dept.id)), node.closed)
             if isinstance(node, PlayNode):
-                return self._play(self._p(*node.prompts), node.next)
+                return self.play_then(self.p(*node.prompts), node.next)
             if isinstance(node, LanguageNode):
                 return self._ask_language(node)
             if isinstance(node, MenuNode):
-                return self._ask(node, ())
+                return self.ask(self.p(node.prompt), timeout_ms=node.timeout_ms)
             if isinstance(node, TransferNode):
-                return self._transfer(node)
+                return self.transfer_to(node.department, reason="menu", prompt=node.prompt)
             if isinstance(node, HangupNode):
-                self.finished = Hangup(self._with_pending(self._p(*node.prompts)))
-                return self.finished
+                return self.hangup(self.p(*node.prompts))
             return self.fallback("error")
 
-    def _play(self, prompts: tuple[Prompt, ...], then: str) -> Play:
-        self._after_play = then
-        return Play(self._with_pending(prompts))
-
-    def _ask(self, node: MenuNode, before: tuple[str, ...]) -> Ask:
-        prompts = self._with_pending(self._p(*before, node.prompt))
-        return Ask(prompts, max_digits=1, timeout_ms=node.timeout_ms)
-
-    def _ask_language(self, node: LanguageNode, before: tuple[str, ...] = ()) -> Ask:
+    def _ask_language(self, node: LanguageNode) -> Ask:
         offered = tuple(Prompt(node.prompt, lang) for lang in dict.fromkeys(node.options.values()))
-        prompts = self._with_pending(self._p(*before)) + offered
-        return Ask(prompts, max_digits=1, timeout_ms=node.timeout_ms)
+        return self.ask(offered, timeout_ms=node.timeout_ms)
 
     def _answer(self, node: LanguageNode | MenuNode, event: Digits | NoInput) -> Action:
         digit = event.digits[:1] if isinstance(event, Digits) else ""
@@ -174,34 +260,26 @@ class CallSession:
             return self._enter(node.options[digit])
         if isinstance(node, MenuNode) and digit and digit == node.repeat:
             self.path.append(node.id)
-            return self._ask(node, ())
-        self.failures += 1
-        if self.failures >= node.retries:
-            self._pending = ("too_many_attempts",)
-            return self._transfer_to(self.dialplan.operator.id, reason="retries", prompt=None)
-        why = "invalid_choice" if digit or isinstance(event, Digits) else "no_input"
+            return self.ask(self.p(node.prompt), timeout_ms=node.timeout_ms)
+        why = "invalid_choice" if isinstance(event, Digits) else "no_input"
+        give_up = self.retry_or_operator(node.retries, why)
+        if give_up is not None:
+            return give_up
         if isinstance(node, LanguageNode):
-            return self._ask_language(node, (why,))
-        return self._ask(node, (why,))
+            return self._ask_language(node)
+        return self.ask(self.p(node.prompt), timeout_ms=node.timeout_ms)
 
-    def _transfer(self, node: TransferNode) -> Action:
-        return self._transfer_to(node.department, reason="menu", prompt=node.prompt)
-
-    def _transfer_to(self, department_id: str, *, reason: str, prompt: str | None) -> Action:
+    def _transfer_action(self, department_id: str, reason: str) -> Transfer:
         dept = self.dialplan.departments[department_id]
-        action = Transfer(
+        return Transfer(
             department=dept.id,
             queue=dept.queue,
             language=self.lang,
             reason=reason,
-            context=self._context(),
+            context={"lang": self.lang, "path": ">".join(self.path), **self._said()},
         )
-        prompts = self._with_pending(self._p(prompt) if prompt else ())
-        if prompts:  # say the hand-over first; the transfer follows once it is heard
-            self._after_play = action
-            return Play(prompts)
-        self.finished = action
-        return action
 
-    def _context(self) -> dict[str, str]:
-        return {"lang": self.lang, "path": ">".join(self.path)}
+    def _said(self) -> dict[str, str]:
+        """What the caller already told the machine, for the operator's screen."""
+        said = self.data.get("said")
+        return {"said": said} if isinstance(said, str) and said else {}

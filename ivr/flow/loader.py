@@ -76,8 +76,12 @@ _LineLoader.add_constructor(
 )
 
 
-class _Builder:
-    """Turns parsed YAML into the model, collecting issues instead of stopping at the first."""
+class FieldReader:
+    """Turns parsed YAML into the model, collecting issues instead of stopping at the first.
+
+    Feature node kinds get one in their ``parse`` classmethod and use its typed readers
+    (``text``, ``ident``, ``options``, ``prompts``, ``fail``...), so every message has a line.
+    """
 
     def __init__(self, source: str):
         self.source = source
@@ -273,10 +277,13 @@ class _Builder:
                 self.line_of(body, "type"), node_id, f"unknown type '{kind}' (one of {known})"
             )
             return None
-        allowed = _FIELDS[kind]
+        cls = NODE_TYPES[kind]
+        allowed = _FIELDS.get(kind) or {"type", *getattr(cls, "FIELDS", ())}
         for key in body:
             if key not in allowed:
                 self.fail(body.key_lines[key], node_id, f"'{key}' is not a field of a {kind} node")
+        if kind not in _FIELDS:  # a feature node kind parses itself
+            return cls.parse(self, node_id, body, line)
         common = {"id": node_id, "line": line}
         retries = int(body.get("retries", 3))
         timeout = int(body.get("timeout_ms", 5000))
@@ -350,7 +357,7 @@ _FIELDS = {
 
 def parse_dialplan(text: str, source: str = "<dialplan>") -> tuple[Dialplan | None, list[Issue]]:
     """Build the model from YAML text. Returns the model (None if unusable) and shape issues."""
-    b = _Builder(source)
+    b = FieldReader(source)
     loader = _LineLoader(text)
     try:
         doc = loader.get_single_data()

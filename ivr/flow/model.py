@@ -87,6 +87,10 @@ class Node:
     def prompt_keys(self) -> tuple[str, ...]:
         return ()
 
+    def departments(self) -> tuple[str, ...]:
+        """Department ids this node names (checked to exist)."""
+        return ()
+
     @property
     def kind(self) -> str:
         return KIND_OF[type(self)]
@@ -163,6 +167,9 @@ class HoursNode(Node):
     def prompt_keys(self) -> tuple[str, ...]:
         return ("closed_now", hours_prompt(self.department))
 
+    def departments(self) -> tuple[str, ...]:
+        return (self.department,)
+
 
 @dataclass(frozen=True)
 class TransferNode(Node):
@@ -171,6 +178,9 @@ class TransferNode(Node):
 
     def prompt_keys(self) -> tuple[str, ...]:
         return (self.prompt,) if self.prompt else ()
+
+    def departments(self) -> tuple[str, ...]:
+        return (self.department,)
 
 
 @dataclass(frozen=True)
@@ -199,6 +209,13 @@ KIND_OF: dict[type[Node], str] = {
     HangupNode: "hangup",
 }
 NODE_TYPES: dict[str, type[Node]] = {kind: cls for cls, kind in KIND_OF.items()}
+
+
+def register_node(kind: str, cls: type[Node]) -> None:
+    """Add a feature node kind (booking, speech...). ``cls`` provides ``FIELDS`` (allowed YAML
+    keys besides ``type``) and ``parse(reader, node_id, body, line)``; see ivr/flow/loader.py."""
+    KIND_OF[cls] = kind
+    NODE_TYPES[kind] = cls
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ from ivr.flow.model import (
     HoursNode,
     LanguageNode,
     Node,
-    TransferNode,
 )
 from ivr.prompts.catalogue import full_catalogue
 
@@ -39,12 +38,10 @@ def validate(dialplan: Dialplan, prompts_dir: str | Path | None = None) -> list[
         for target in node.targets():
             if target and target not in nodes:
                 fail(node, f"goes to unknown node '{target}'")
-        if (
-            isinstance(node, TransferNode | HoursNode)
-            and node.department not in dialplan.departments
-        ):
-            verb = "transfer to" if isinstance(node, TransferNode) else "hours of"
-            fail(node, f"{verb} unknown department '{node.department}'")
+        for dept in node.departments():
+            if dept not in dialplan.departments:
+                verb = "hours of" if isinstance(node, HoursNode) else "transfer to"
+                fail(node, f"{verb} unknown department '{dept}'")
         if isinstance(node, LanguageNode):
             for digit, lang in node.options.items():
                 if lang not in dialplan.languages:
