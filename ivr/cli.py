@@ -74,6 +74,16 @@ def _switch(args: argparse.Namespace, settings: config.Settings) -> int:
     return 0
 
 
+def _admin(args: argparse.Namespace, settings: config.Settings) -> int:
+    from ivr.admin import cli as admin_cli
+
+    if getattr(args, "admin_action", None) == "create-user":
+        return admin_cli.create_user(
+            settings, args.username, args.role, args.language, args.password_stdin
+        )
+    return admin_cli.run_admin(settings, args.host, args.port, args.asterisk_etc)
+
+
 def _up(args: argparse.Namespace, settings: config.Settings) -> int:
     from ivr.devenv.up import run_system
 
@@ -123,6 +133,25 @@ def build_parser() -> argparse.ArgumentParser:
     build = prompts.add_parser("build", help="synthesise changed prompts to 8 kHz audio")
     build.add_argument("--dialplan", default=None)
     build.set_defaults(func=_prompts_build)
+
+    admin = sub.add_parser("admin", help="the admin web (edit, simulate, publish call flows)")
+    admin.add_argument("--host", default="127.0.0.1")
+    admin.add_argument("--port", type=int, default=8080)
+    admin.add_argument(
+        "--asterisk-etc", default=None, help="rendered Asterisk config to publish to"
+    )
+    admin.set_defaults(func=_admin)
+    admin_sub = admin.add_subparsers(dest="admin_action")
+    create_user = admin_sub.add_parser("create-user", help="add an account (the first admin)")
+    create_user.add_argument("username")
+    create_user.add_argument(
+        "--role", default="admin", choices=["admin", "editor", "viewer", "operator"]
+    )
+    create_user.add_argument("--language", default="it", choices=["it", "en"])
+    create_user.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    create_user.set_defaults(func=_admin)
 
     switch = sub.add_parser("switch", help="manual night/emergency switch")
     switch.add_argument("target", help="a department id, or 'city' for every department")

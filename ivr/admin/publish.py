@@ -1,0 +1,488 @@
+"""Make a dialplan live, safely, and go back to any earlier version in one step. No Flask here.
+
+Publishing a YAML text:
+
+1. **validate** it exactly like ``ivr dialplan check`` (shape, graph and every reachable prompt in
+   every language); any issue refuses the publication and nothing changes;
+2. **store** it as an immutable :class:`~ivr.admin.models.DialplanVersion` (an identical text
+   reuses its row);
+3. **render** the Asterisk configuration into a scratch folder first (a value the renderer
+   refuses stops here), seeded with the current files so secrets stay the same, and install only
+   the files whose content changed, each by temp file + rename;
+4. **reload** Asterisk through AMI (``dialplan reload``, ``module reload app_queue.so``) and
+   **confirm** that what Asterisk now runs is what was rendered: the city number in
+   ``from-pstn`` and every queue in ``nu-queue`` and in ``queue show``;
+5. only then **write the live YAML** (temp + rename) to ``Settings.dialplan_path``. The FastAGI
+   service (:class:`~ivr.flow.source.DialplanSource`) notices the new modification time on its
+   next call; each call keeps the immutable model it started with, so calls in progress finish on
+   their version.
+
+If the reload fails or cannot be confirmed, the previous configuration files are put back (and
+Asterisk reloaded on them, best effort), the live YAML is not touched, the failure is recorded
+with its reason, and the last good version stays live. Asterisk is reloaded before the YAML
+changes so that a new call never reaches a queue Asterisk does not know yet; an old call that
+still transfers to a queue the new version removed is caught by Asterisk's own check
+(``nu-check-result``) and goes to the general operator.
+
+Publications are serialised with a lock file in ``Settings.var_dir`` so two browsers (or a CLI)
+cannot interleave their steps.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import logging
+import os
+import re
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from ivr.admin.models import AuditEntry, DialplanVersion, Draft, Publication
+from ivr.asterisk.ami import AMIClient, AMIError
+from ivr.asterisk.render import GENERATED, RenderError, queues_of, read_ami_credentials, render
+from ivr.config import Settings
+from ivr.flow.issues import Issue
+from ivr.flow.loader import parse_dialplan
+from ivr.flow.model import Dialplan
+from ivr.flow.validate import validate
+
+log = logging.getLogger("ivr.admin.publish")
+
+_LOCK = threading.Lock()
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def check_text(
+    text: str, settings: Settings, *, prompts: bool = True, source: str | None = None
+) -> tuple[Dialplan | None, list[Issue]]:
+    """Parse and validate like ``ivr dialplan check`` (same messages). No issues = publishable."""
+    name = source or Path(settings.dialplan_path).name
+    dialplan, issues = parse_dialplan(text, name)
+    if dialplan is not None:
+        issues += validate(dialplan, prompts_dir=settings.prompts_dir if prompts else None)
+    return dialplan, sorted(set(issues))
+
+
+# ---------------------------------------------------------------------------------------------
+# Where the Asterisk configuration goes
+
+
+@dataclass
+class AsteriskTarget:
+    """An Asterisk to publish to: its configuration folder, render options and AMI access.
+
+    ``ami`` returns a logged-in client (the publisher closes it); ``None`` means there is no
+    Asterisk to reload (files only, e.g. preparing a Docker image) and is said so in the result.
+    """
+
+    etc_dir: Path
+    render_options: dict[str, Any] = field(default_factory=dict)
+    ami: Callable[[], AMIClient] | None = None
+    reload_timeout: float = 10.0
+
+    @classmethod
+    def from_etc(cls, etc_dir: str | Path, **kw: Any) -> AsteriskTarget:
+        """Target an Asterisk whose configuration was rendered into ``etc_dir`` already: keep
+        its ports, FastAGI address, sounds folder and queue timeouts, log in with its AMI user."""
+        etc = Path(etc_dir)
+        options = current_render_options(etc)
+
+        def connect() -> AMIClient:
+            creds = read_ami_credentials(etc)
+            return AMIClient(creds.host, creds.port, creds.username, creds.secret).connect()
+
+        return cls(etc, options, connect, **kw)
+
+
+def current_render_options(etc_dir: Path) -> dict[str, Any]:
+    """What a previous render decided (ports, timeouts, paths), read back from its files."""
+    options: dict[str, Any] = {}
+
+    def read(name: str) -> str:
+        try:
+            return (etc_dir / name).read_text(encoding="utf-8")
+        except OSError:
+            return ""
+
+    if m := re.search(r"^\s*port\s*=\s*(\d+)", read("manager.conf"), re.M):
+        options["ami_port"] = int(m[1])
+    if m := re.search(r"^\s*bind\s*=\s*[\d.]+:(\d+)", read("pjsip.conf"), re.M):
+        options["sip_port"] = int(m[1])
+    ext = read("extensions_nu.conf")
+    if m := re.search(r"^NU_AGI_URL=agi://([^:\s]+):(\d+)", ext, re.M):
+        options["agi_host"], options["agi_port"] = m[1], int(m[2])
+    if m := re.search(r"^NU_SOUNDS=(\S+)", ext, re.M):
+        options["sounds_path"] = m[1]
+    if m := re.search(r"^NU_QUEUE_TIMEOUT=(\d+)", ext, re.M):
+        options["queue_timeout"] = int(m[1])
+    if m := re.search(r"^NU_GENERAL_TIMEOUT=(\d+)", ext, re.M):
+        options["general_timeout"] = int(m[1])
+    return options
+
+
+# ---------------------------------------------------------------------------------------------
+# Results
+
+
+class PublishError(Exception):
+    """Why a publication did not go live. ``stage``: invalid, render, reload, write."""
+
+    def __init__(self, stage: str, message: str, issues: list[Issue] | None = None):
+        super().__init__(message)
+        self.stage, self.message, self.issues = stage, message, issues or []
+
+
+@dataclass
+class PublishResult:
+    ok: bool
+    message: str
+    stage: str = "live"
+    version_id: int | None = None
+    publication_id: int | None = None
+    seconds: float = 0.0
+    issues: list[Issue] = field(default_factory=list)
+    changed_files: list[str] = field(default_factory=list)
+    reload_output: str = ""
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Temp file in the same folder + rename; the modification time always moves forward.
+
+    DialplanSource reloads when ``st_mtime_ns`` changes: two writes within the filesystem's
+    timestamp granularity would otherwise look like one, and the second version never load.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        before = path.stat().st_mtime_ns
+    except OSError:
+        before = None
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if before is not None:
+            with contextlib.suppress(OSError):
+                os.chmod(tmp, path.stat().st_mode & 0o7777)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    after = path.stat().st_mtime_ns
+    if before is not None and after <= before:
+        os.utime(path, ns=(before + 1_000_000, before + 1_000_000))
+
+
+@contextlib.contextmanager
+def _publish_lock(var_dir: Path) -> Iterator[None]:
+    var_dir.mkdir(parents=True, exist_ok=True)
+    with _LOCK, open(var_dir / "publish.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def reload_asterisk(client: AMIClient, dialplan: Dialplan, timeout: float = 10.0) -> str:
+    """Reload the dialplan and the queues, then confirm Asterisk runs what was rendered.
+
+    Returns a short transcript; raises :class:`PublishError` (stage ``reload``) saying why not.
+    """
+    transcript = []
+    out = client.command("dialplan reload", timeout=timeout)
+    transcript.append(f"dialplan reload: {out.strip()}")
+    if "reloaded" not in out.lower():
+        raise PublishError("reload", f"Asterisk refused the dialplan reload: {out.strip()!r}")
+    out = client.command("module reload app_queue.so", timeout=timeout)
+    transcript.append(f"module reload app_queue.so: {out.strip()}")
+    if "reloaded" not in out.lower() and "queued" not in out.lower():
+        raise PublishError("reload", f"Asterisk refused the queue reload: {out.strip()!r}")
+    wanted = [q.name for q in queues_of(dialplan)]
+    deadline = time.monotonic() + timeout
+    while True:  # a reload Asterisk queued behind another one lands a moment later
+        missing = _not_running(client, dialplan, wanted, timeout)
+        if not missing:
+            break
+        if time.monotonic() > deadline:
+            raise PublishError(
+                "reload", "Asterisk reloaded but does not run: " + ", ".join(missing)
+            )
+        time.sleep(0.1)
+    transcript.append(f"confirmed: number {dialplan.number}, queues {', '.join(wanted)}")
+    return "\n".join(transcript)
+
+
+def _not_running(client: AMIClient, dialplan: Dialplan, queues: list[str], timeout: float):
+    missing = []
+    pstn = client.command("dialplan show from-pstn", timeout=timeout)
+    if f"'{dialplan.number}' =>" not in pstn:
+        missing.append(f"city number {dialplan.number} in from-pstn")
+    exts = client.command("dialplan show nu-queue", timeout=timeout)
+    shown = client.command("queue show", timeout=timeout)
+    running = {line.split()[0] for line in shown.splitlines() if " has " in line}
+    for name in queues:
+        if f"'{name}' =>" not in exts:
+            missing.append(f"extension {name} in nu-queue")
+        if name not in running:
+            missing.append(f"queue {name}")
+    return missing
+
+
+class Publisher:
+    """Publishes YAML texts and earlier versions for one city (see the module docstring)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: sessionmaker[Session],
+        target: AsteriskTarget | None,
+    ):
+        self.settings = settings
+        self.sessions = sessions
+        self.target = target
+
+    # -- state ----------------------------------------------------------------------------------
+
+    @property
+    def live_path(self) -> Path:
+        return Path(self.settings.dialplan_path)
+
+    def live_text(self) -> str:
+        return self.live_path.read_text(encoding="utf-8")
+
+    def live_version(self, db: Session) -> DialplanVersion | None:
+        """The version of the last successful publication."""
+        row = db.scalars(
+            select(Publication)
+            .where(Publication.ok.is_(True))
+            .order_by(Publication.id.desc())
+            .limit(1)
+        ).first()
+        return row.version if row else None
+
+    def ensure_imported(self) -> None:
+        """Record the file on disk as a version when it is not the last one published (first
+        start, or a hand edit), and create the draft from it if there is none."""
+        try:
+            text = self.live_text()
+        except OSError:
+            return
+        with self.sessions.begin() as db:
+            live = self.live_version(db)
+            if live is None or live.sha256 != sha256(text):
+                version = self._version_for(db, text, "system", f"imported from {self.live_path}")
+                db.add(
+                    Publication(
+                        version_id=version.id,
+                        username="system",
+                        action="import",
+                        ok=True,
+                        message="the dialplan file on disk",
+                    )
+                )
+                live = version
+            if db.get(Draft, 1) is None:
+                db.add(Draft(id=1, yaml_text=text, base_version_id=live.id, updated_by="system"))
+
+    def _version_for(self, db: Session, text: str, author: str, note: str) -> DialplanVersion:
+        digest = sha256(text)
+        found = db.scalars(
+            select(DialplanVersion).where(DialplanVersion.sha256 == digest).limit(1)
+        ).first()
+        if found is not None and found.yaml_text == text:
+            return found
+        version = DialplanVersion(yaml_text=text, sha256=digest, author=author, note=note)
+        db.add(version)
+        db.flush()
+        return version
+
+    # -- publishing -----------------------------------------------------------------------------
+
+    def publish(
+        self, text: str, author: str, note: str = "", *, ip: str = "", action: str = "publish"
+    ) -> PublishResult:
+        """Validate, store, render, reload, confirm, then make ``text`` the live dialplan."""
+        started = time.monotonic()
+        dialplan, issues = check_text(text, self.settings)
+        if issues or dialplan is None:
+            return PublishResult(
+                False,
+                f"{len(issues)} problem(s): nothing was published",
+                stage="invalid",
+                issues=issues,
+                seconds=time.monotonic() - started,
+            )
+        with _publish_lock(Path(self.settings.var_dir)):
+            with self.sessions.begin() as db:
+                version_id = self._version_for(db, text, author, note).id
+            try:
+                before = self.live_text()
+            except OSError:
+                before = ""
+            result = PublishResult(False, "", version_id=version_id)
+            try:
+                result.changed_files, result.reload_output = self._go_live(dialplan, text)
+                result.ok, result.stage = True, "live"
+                result.message = "live" + (
+                    "" if self.target and self.target.ami else " (no Asterisk to reload)"
+                )
+            except PublishError as err:
+                result.stage, result.message = err.stage, err.message
+                log.error("publication of version %s failed: %s", version_id, err.message)
+            result.seconds = time.monotonic() - started
+            with self.sessions.begin() as db:
+                pub = Publication(
+                    version_id=version_id,
+                    username=author,
+                    action=action,
+                    ok=result.ok,
+                    message=result.message,
+                    seconds=result.seconds,
+                )
+                db.add(pub)
+                db.add(
+                    AuditEntry(
+                        username=author,
+                        action=action if result.ok else f"{action}_failed",
+                        target=f"version {version_id}",
+                        before=before,
+                        after=text if result.ok else result.message,
+                        ip=ip,
+                    )
+                )
+                db.flush()
+                result.publication_id = pub.id
+                if result.ok:
+                    draft = db.get(Draft, 1)
+                    if draft is not None and draft.yaml_text == text:
+                        draft.base_version_id = version_id
+        return result
+
+    def restore(self, version_id: int, author: str, *, ip: str = "") -> PublishResult:
+        """Roll back (or forward) to an earlier version: the same checks and steps as publishing."""
+        with self.sessions() as db:
+            version = db.get(DialplanVersion, version_id)
+            if version is None:
+                return PublishResult(False, f"no version {version_id}", stage="invalid")
+            text = version.yaml_text
+        return self.publish(
+            text, author, f"restore of version {version_id}", ip=ip, action="rollback"
+        )
+
+    def _go_live(self, dialplan: Dialplan, text: str) -> tuple[list[str], str]:
+        changed: list[str] = []
+        backup: dict[Path, bytes | None] = {}
+        output = ""
+        target = self.target
+        if target is not None:
+            changed, backup = self._install_config(dialplan, target)
+            if target.ami is not None:
+                try:
+                    output = self._reload(target, dialplan)
+                except PublishError as err:
+                    self._restore_config(backup, target)
+                    raise PublishError(
+                        "reload", f"{err.message}; the previous version stays live"
+                    ) from err
+        try:
+            write_atomic(self.live_path, text.encode("utf-8"))
+        except OSError as err:
+            if target is not None:
+                self._restore_config(backup, target)
+            raise PublishError("write", f"cannot write {self.live_path}: {err}") from err
+        return changed, output
+
+    def _install_config(
+        self, dialplan: Dialplan, target: AsteriskTarget
+    ) -> tuple[list[str], dict[Path, bytes | None]]:
+        etc = Path(target.etc_dir)
+        etc.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="nu-publish-") as tmp:
+            scratch = Path(tmp)
+            for existing in etc.glob("*.conf"):  # secrets are kept from the current files
+                shutil.copy2(existing, scratch / existing.name)
+            try:
+                written = render(dialplan, self.settings, scratch, **target.render_options)
+            except (RenderError, OSError) as err:
+                raise PublishError(
+                    "render", f"cannot render the Asterisk configuration: {err}"
+                ) from err
+            backup: dict[Path, bytes | None] = {}
+            changed = []
+            for path in written:
+                dest = etc / path.name
+                new = path.read_bytes()
+                old = dest.read_bytes() if dest.exists() else None
+                if old == new:
+                    continue
+                backup[dest] = old
+                changed.append(path.name)
+            for dest in backup:
+                write_atomic(dest, (scratch / dest.name).read_bytes())
+        return changed, backup
+
+    def _reload(self, target: AsteriskTarget, dialplan: Dialplan) -> str:
+        assert target.ami is not None
+        try:
+            client = target.ami()
+        except (OSError, AMIError) as err:
+            raise PublishError("reload", f"Asterisk cannot be reached (AMI): {err}") from err
+        try:
+            return reload_asterisk(client, dialplan, target.reload_timeout)
+        except (OSError, AMIError, TimeoutError) as err:
+            raise PublishError("reload", f"Asterisk reload failed: {err}") from err
+        finally:
+            client.close()
+
+    def _restore_config(self, backup: dict[Path, bytes | None], target: AsteriskTarget) -> None:
+        for dest, old in backup.items():
+            try:
+                if old is None:
+                    dest.unlink(missing_ok=True)
+                else:
+                    write_atomic(dest, old)
+            except OSError:
+                log.exception("could not restore %s", dest)
+        if backup and target.ami is not None:
+            try:
+                client = target.ami()
+                try:
+                    client.command("dialplan reload")
+                    client.command("module reload app_queue.so")
+                finally:
+                    client.close()
+            except (OSError, AMIError):
+                log.warning("Asterisk not reachable to reload the restored configuration")
+
+
+__all__ = [
+    "GENERATED",
+    "AsteriskTarget",
+    "PublishError",
+    "PublishResult",
+    "Publisher",
+    "check_text",
+    "current_render_options",
+    "reload_asterisk",
+    "write_atomic",
+]
