@@ -1,0 +1,245 @@
+"""The admin in a real headless Chromium, publishing to a real Asterisk 22.
+
+Done-when of the admin issue, end to end: an editor logs in (keyboard only), moves the local
+police from key 6 to key 7 in the main menu, sees the validation error of a broken node, runs a
+test call on the draft in the browser, publishes; a real call through Asterisk and the real
+FastAGI service follows the new menu. Then the previous version is restored in one click and the
+next real call follows the old menu again.
+
+The FastAGI service and the admin share settings pointing at a copy of the example city (the
+repository's file is never written); the Asterisk is the test session's (``asterisk`` fixture),
+whose configuration the admin re-renders and reloads through AMI.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import threading
+import time
+from datetime import datetime
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import WebDriverWait
+from werkzeug.serving import make_server
+
+from ivr import config
+from ivr.admin import auth
+from ivr.admin.app import create_app
+from ivr.admin.publish import AsteriskTarget
+from ivr.service import build_server
+
+pytestmark = pytest.mark.asterisk
+
+MONDAY_10 = datetime(2026, 11, 23, 10, 0)
+PASSWORD = "correct horse battery"
+
+
+def chromium(tmp_path) -> webdriver.Chrome:
+    """Headless Debian Chromium driven by Debian's chromedriver (nothing downloaded)."""
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        "--window-size=1200,1000",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    driver.implicitly_wait(0)
+    return driver
+
+
+class AdminServer:
+    """The admin app served by werkzeug in a thread, on a free loopback port."""
+
+    def __init__(self, app):
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.thread.join(5)
+
+
+@pytest.fixture
+def city(asterisk, tmp_path):
+    """Settings on a copy of the example city + the FastAGI service + the admin, all live."""
+    live = tmp_path / "city" / "example-city.yaml"
+    live.parent.mkdir()
+    shutil.copy(config.ROOT / "dialplans" / "example-city.yaml", live)
+    settings = dataclasses.replace(
+        asterisk.settings,
+        dialplan_path=live,
+        var_dir=tmp_path / "var",
+        redis_url="",
+        database_url=f"sqlite:///{tmp_path / 'admin.db'}",
+    )
+    service = build_server(settings, clock=lambda zone: MONDAY_10.replace(tzinfo=zone)).start()
+    target = AsteriskTarget.from_etc(asterisk.instance.etc_dir)
+    app = create_app(settings, target=target, secret_key="x" * 40)
+    with app.config["SESSIONS"].begin() as db:
+        auth.create_user(db, "editor", PASSWORD, "editor", "en")
+    admin = AdminServer(app)
+    try:
+        yield asterisk, admin, service, settings
+    finally:
+        admin.stop()
+        deadline = time.monotonic() + 10
+        while service.active_calls and time.monotonic() < deadline:
+            time.sleep(0.05)
+        service.shutdown()
+        # The session Asterisk goes back to the example city's configuration.
+        from ivr.admin.publish import Publisher
+
+        Publisher(settings, app.config["SESSIONS"], target).publish(
+            (config.ROOT / "dialplans" / "example-city.yaml").read_text(), "test-cleanup"
+        )
+
+
+@pytest.fixture
+def browser(tmp_path):
+    driver = chromium(tmp_path)
+    yield driver
+    driver.quit()
+
+
+def keys(*digits: str, first: float = 1.0, gap: float = 1.5) -> list[tuple[float, str]]:
+    return [(first + i * gap, d) for i, d in enumerate(digits)]
+
+
+def wait_text(driver, css: str, text: str, timeout: float = 10) -> None:
+    WebDriverWait(driver, timeout).until(
+        EC.text_to_be_present_in_element((By.CSS_SELECTOR, css), text)
+    )
+
+
+def set_field(driver, name: str, value: str) -> None:
+    field = driver.find_element(By.NAME, name)
+    field.clear()
+    if value:
+        field.send_keys(value)
+
+
+def test_edit_simulate_publish_call_rollback_call(city, browser, tmp_path):
+    asterisk, admin, service, settings = city
+    b = browser
+
+    # 1. Log in with the keyboard alone: the user name field has the focus, Tab, Enter.
+    b.get(admin.url + "/")
+    assert "/login" in b.current_url
+    active = b.switch_to.active_element
+    assert active.get_attribute("id") == "username"
+    active.send_keys("editor", Keys.TAB)
+    b.switch_to.active_element.send_keys(PASSWORD, Keys.ENTER)
+    WebDriverWait(b, 10).until(EC.presence_of_element_located((By.CSS_SELECTOR, "nav")))
+    assert b.find_element(By.CSS_SELECTOR, "a.skip").get_attribute("href").endswith("#main")
+
+    # 2. A broken node: key 8 of the main menu leads nowhere -> the validator says so.
+    b.get(admin.url + "/flow/node/principale")
+    set_field(b, "opt_8", "nowhere")
+    b.find_element(By.ID, "save-node").click()
+    wait_text(b, "#node-issues", "goes to unknown node 'nowhere'")
+    b.get(admin.url + "/flow")
+    assert (
+        "node 'principale': goes to unknown node 'nowhere'" in b.find_element(By.ID, "issues").text
+    )
+    assert b.find_element(By.CSS_SELECTOR, 'a.graph-node[data-node="principale"]')
+
+    # 3. The real change: the local police moves from key 6 to key 7; key 8 is cleared.
+    b.get(admin.url + "/flow/node/principale")
+    set_field(b, "opt_8", "")
+    set_field(b, "opt_6", "")
+    set_field(b, "opt_7", "polizia")
+    b.find_element(By.ID, "save-node").click()
+    wait_text(b, "#node-issues", "No problem in this node")
+    b.get(admin.url + "/flow/diff")
+    diff = b.find_element(By.CSS_SELECTOR, "pre.diff").text
+    assert '-      "6": polizia' in diff and '+      "7": polizia' in diff
+
+    # 4. A test call on the draft, in the browser: Italian, welcome, key 7 -> police queue.
+    b.get(admin.url + "/simulate")
+    b.find_element(By.ID, "new-call").click()
+    wait_text(b, "#steps", "choose_language")
+    b.find_element(By.ID, "key-1").click()
+    wait_text(b, "#steps", "welcome")
+    b.find_element(By.ID, "continue").click()
+    wait_text(b, "#steps", "main_menu")
+    assert "«" in b.find_element(By.ID, "steps").text  # the prompt's Italian text is shown
+    b.find_element(By.ID, "key-7").click()
+    wait_text(b, "#steps", "transferring")
+    b.find_element(By.ID, "continue").click()
+    wait_text(b, "#call-ended", "ended")
+    steps = b.find_elements(By.CSS_SELECTOR, "#steps > li")
+    last = steps[-1]
+    assert last.get_attribute("data-type") == "Transfer"
+    assert "polizia" in last.text and "queue" in last.text
+    assert b.find_element(By.ID, "sim-path").text.endswith("principale > polizia")
+
+    # 5. Publish.
+    b.get(admin.url + "/publish")
+    b.find_element(By.ID, "note").send_keys("police on key 7")
+    b.find_element(By.ID, "publish").click()
+    wait_text(b, "#result", "is live", timeout=30)
+    assert "live" in b.find_element(By.CSS_SELECTOR, "#result .message").text
+    assert "polizia" in settings.dialplan_path.read_text().split('"7":')[1].splitlines()[0]
+
+    # 6. A real call through Asterisk follows the new menu: 1 (Italian), 7 -> police.
+    asterisk.add_operator("polizia", answers=False)
+    call = asterisk.place_call(keys("1", "7"))
+    assert call.wait_queue_join(timeout=20) == "polizia"
+    assert call.variable("NU_PATH").endswith("principale>polizia")
+    call.hangup()
+    call.wait_hangup()
+
+    # 7. Roll back to the version that was live before, in one action.
+    b.get(admin.url + "/versions")
+    rows = b.find_elements(By.CSS_SELECTOR, "#versions tbody tr")
+    assert "live" in rows[0].text  # newest first: the one just published
+    restore = rows[1].find_element(By.CSS_SELECTOR, "button[id^=restore-]")
+    restore.click()
+    wait_text(b, "#result", "is live", timeout=30)
+    b.save_screenshot(str(tmp_path / "versions.png"))
+
+    # 8. The next real call follows the old menu: key 6 is the police again.
+    call = asterisk.place_call(keys("1", "6"))
+    assert call.wait_queue_join(timeout=20) == "polizia"
+    assert call.variable("NU_PATH").endswith("principale>polizia")
+    call.hangup()
+    assert service.stats["calls"] >= 1
+
+
+def test_pages_fit_a_phone_screen_and_switch_to_italian(city, browser):
+    _asterisk, admin, _service, _settings = city
+    b = browser
+    b.set_window_size(390, 844)
+    b.get(admin.url + "/login")
+    b.find_element(By.ID, "username").send_keys("editor")
+    b.find_element(By.ID, "password").send_keys(PASSWORD, Keys.ENTER)
+    WebDriverWait(b, 10).until(EC.presence_of_element_located((By.CSS_SELECTOR, "nav")))
+    for path in ("/", "/flow", "/simulate", "/publish", "/departments", "/prompts", "/live"):
+        b.get(admin.url + path)
+        overflow = b.execute_script(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 1, f"{path} scrolls sideways by {overflow}px on a phone"
+    select = b.find_element(By.ID, "ui-lang")
+    select.send_keys("IT")
+    select.find_element(By.XPATH, "..").submit()
+    wait_text(b, "h1", "In diretta")
+    assert b.find_element(By.TAG_NAME, "html").get_attribute("lang") == "it"
