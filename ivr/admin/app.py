@@ -451,9 +451,7 @@ def _register(app: Flask) -> None:  # noqa: C901 - the routes, one after the oth
         text = payload.get("yaml")
         if not isinstance(text, str):
             text = draft_text()
-        _, dialplan, issues = check_text(text, _cfg("SETTINGS")) if text else (None, None, [])
-        if not text:
-            issues = []
+        issues = check_text(text, _cfg("SETTINGS"))[1] if text else []
         return jsonify(
             {
                 "ok": not issues and bool(text),
@@ -757,6 +755,8 @@ def _register(app: Flask) -> None:  # noqa: C901 - the routes, one after the oth
         languages = _languages(dialplan)
         settings = _cfg("SETTINGS")
         error = ""
+        if not prompt_store.KEY.match(key):
+            abort(404)
         if request.method == "POST":
             if not auth.allowed("edit"):
                 abort(403)
@@ -777,8 +777,6 @@ def _register(app: Flask) -> None:  # noqa: C901 - the routes, one after the oth
                         )
                 flash(t("saved"), "ok")
                 return redirect(url_for("prompts") + f"#p-{key}")
-        if not prompt_store.KEY.match(key):
-            abort(404)
         rows = {
             r.key: r for r in prompt_store.table(dialplan, Path(settings.prompts_dir), languages)
         }
