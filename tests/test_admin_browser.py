@@ -243,3 +243,54 @@ def test_pages_fit_a_phone_screen_and_switch_to_italian(city, browser):
     select.find_element(By.XPATH, "..").submit()
     wait_text(b, "h1", "In diretta")
     assert b.find_element(By.TAG_NAME, "html").get_attribute("lang") == "it"
+
+
+def test_a_new_department_goes_live_in_asterisk_and_a_failed_reload_changes_nothing(city, tmp_path):
+    """Without a browser: the publisher against the real Asterisk. A new department's queue is
+    confirmed running after the AMI reload; with a wrong AMI secret nothing changes."""
+    asterisk, _admin, _service, settings = city
+    from ivr.admin.db import open_database
+    from ivr.admin.publish import Publisher
+    from ivr.asterisk.ami import AMIClient
+    from ivr.asterisk.render import read_ami_credentials
+
+    etc = asterisk.instance.etc_dir
+    sessions = open_database(f"sqlite:///{tmp_path / 'direct.db'}")
+    old = settings.dialplan_path.read_text()
+    new = (
+        old.replace(
+            "  operatore:\n    names: {it: Operatore",
+            "  ztl:\n    names: {it: Zona a traffico limitato, en: Limited traffic zone}\n"
+            "    hours: always\n  operatore:\n    names: {it: Operatore",
+        )
+        .replace('"6": polizia', '"6": polizia\n      "7": ztl_operatori')
+        .replace(
+            "  operatore: {type: transfer, department: operatore}",
+            "  operatore: {type: transfer, department: operatore}\n"
+            "  ztl_operatori: {type: transfer, department: ztl}",
+        )
+    )
+    creds = read_ami_credentials(etc)
+
+    def wrong_secret():
+        return AMIClient("127.0.0.1", creds.port, creds.username, "not-the-secret").connect()
+
+    before = {p.name: p.read_bytes() for p in etc.glob("*.conf")}
+    bad = Publisher(settings, sessions, AsteriskTarget.from_etc(etc))
+    bad.target.ami = wrong_secret
+    result = bad.publish(new, "ed")
+    assert not result.ok and "Asterisk cannot be reached" in result.message
+    assert {p.name: p.read_bytes() for p in etc.glob("*.conf")} == before
+    assert settings.dialplan_path.read_text() == old
+    assert "ztl has" not in asterisk.instance.cli("queue show ztl")
+
+    good = Publisher(settings, sessions, AsteriskTarget.from_etc(etc))
+    result = good.publish(new, "ed")
+    assert result.ok, result.message
+    assert "extensions_nu.conf" in result.changed_files and "queues.conf" in result.changed_files
+    assert "queues dialplan" not in result.reload_output
+    assert "ztl has 0 calls" in asterisk.instance.cli("queue show ztl")
+    call = asterisk.place_call(keys("1", "7"))
+    asterisk.add_operator("ztl", answers=False)
+    assert call.wait_queue_join(timeout=20) == "ztl"
+    call.hangup()
