@@ -136,11 +136,11 @@ def test_beyond_overflow_the_connection_is_just_closed():
 
 def test_hang_up_at_any_step_leaks_nothing():
     with serving(MENU) as server:
+        threads, files = threading.active_count(), fds()  # before any call
         full, _ = call(server)
         steps = len(full.commands)
         assert steps >= 8
         assert eventually(lambda: server.active_calls == 0)
-        threads, files = threading.active_count(), fds()
         transfer_vars = sum(c.startswith('SET VARIABLE "NU_') for c in full.commands)
         for n in range(1, steps + 1):
             record, _ = call(server, hangup_at=n)

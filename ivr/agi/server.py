@@ -181,8 +181,7 @@ class FastAGIServer:
                 threading.stack_size(old)
 
     def _release(self, conn: socket.socket, kind: str, thread: threading.Thread) -> None:
-        with contextlib.suppress(OSError):
-            conn.close()
+        """Free the slot, then close: Asterisk may start the next call the moment it sees EOF."""
         with self._lock:
             self._conns.discard(conn)
             self._threads.discard(thread)
@@ -191,6 +190,8 @@ class FastAGIServer:
             else:
                 self._overflow -= 1
             self._lock.notify_all()
+        with contextlib.suppress(OSError):
+            conn.close()
 
     def _serve(self, conn: socket.socket, kind: str) -> None:
         agi: CityAGI | None = None
@@ -210,9 +211,9 @@ class FastAGIServer:
                 self.stats["errors"] += 1
             (agi.log if agi else log).exception("FastAGI call failed")
         finally:
+            self._release(conn, kind, threading.current_thread())
             if agi is not None:
                 agi.close()
-            self._release(conn, kind, threading.current_thread())
 
 
 def serve(
