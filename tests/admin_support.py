@@ -63,3 +63,10 @@ def login(app, role: str | None):
 
 def post(client, path: str, data: dict | None = None, **kw):
     return client.post(path, data={"csrf_token": client.csrf, **(data or {})}, **kw)
+
+
+def publish(client, note: str = ""):
+    """Publish the draft the way the page does (with the draft's fingerprint it showed)."""
+    page = client.get("/publish").get_data(as_text=True)
+    base = re.search(r'name="base" value="([^"]*)"', page).group(1)
+    return post(client, "/publish", {"note": note, "base": base})

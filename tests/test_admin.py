@@ -19,7 +19,7 @@ from ivr.admin.simulate import simulate
 from ivr.agi.peer import AsteriskPeer, ScriptedCaller
 from ivr.flow.loader import load_dialplan
 from ivr.service import build_server
-from tests.admin_support import PASSWORD, city_settings, login, make_app, post
+from tests.admin_support import PASSWORD, city_settings, login, make_app, post, publish
 
 MONDAY_10 = datetime(2026, 11, 23, 10, 0)
 
@@ -375,13 +375,18 @@ def test_prompts_page_highlights_missing_languages_and_blocks_publishing(tmp_pat
     post(editor, "/flow/node/benvenuto", {"prompts": "welcome city_news", "next": "principale"})
     page = editor.get("/prompts").get_data(as_text=True)
     assert "2 missing prompt(s)" in page
-    publish = editor.get("/publish").get_data(as_text=True)
-    assert "prompt &#39;city_news&#39; missing in language &#39;en&#39;" in publish
-    assert 'id="publish" disabled' in publish
+    page = editor.get("/publish").get_data(as_text=True)
+    assert "prompt &#39;city_news&#39; missing in language &#39;en&#39;" in page
+    assert 'id="publish" disabled' in page
     post(editor, "/prompts/city_news", {"text_it": "Novità.", "text_en": "News."})
     assert "Every prompt in use exists" in editor.get("/prompts").get_data(as_text=True)
-    post(editor, "/publish", {"note": "news"})
+    publish(editor, "news")
     assert "is live" in editor.get("/publish").get_data(as_text=True)
+    # A publish form shown before someone else changed the draft is refused.
+    post(editor, "/flow/node/benvenuto", {"prompts": "welcome", "next": "principale"})
+    stale = post(editor, "/publish", {"base": "0" * 64}, follow_redirects=True)
+    assert "changed the draft meanwhile" in stale.get_data(as_text=True)
+    assert "city_news" in settings.dialplan_path.read_text()
 
 
 def test_prompt_audio_is_generated_and_served(tmp_path):

@@ -14,7 +14,7 @@ import pytest
 from ivr.admin.auth import CAN
 from ivr.admin.publish import AsteriskTarget, Publisher
 from ivr.asterisk.render import GENERATED
-from tests.admin_support import PASSWORD, city_settings, login, make_app, post, token
+from tests.admin_support import PASSWORD, city_settings, login, make_app, post, publish, token
 
 PUBLIC = {"static", "login", "logout", "set_language"}
 # Views declared "read" whose POST changes the draft or the prompts: editors only.
@@ -235,7 +235,7 @@ def test_hostile_department_names_are_neutralised_or_refused(publishing, hostile
     }
     response = post(editor, "/departments/tributi", form)
     assert response.status_code in (200, 302)
-    result = post(editor, "/publish", {"note": hostile})
+    result = publish(editor, hostile)
     assert result.status_code == 302
     page = editor.get("/publish").get_data(as_text=True)
     assert "is live" in page  # any text is a valid name: it goes live, neutralised
@@ -266,7 +266,7 @@ def test_hostile_ids_and_queues_are_refused_with_a_clear_message(publishing, hos
     ).get_json()["issues"]
     messages = " | ".join(i["message"] for i in issues)
     assert "must be lowercase letters" in messages or "unknown" in messages, messages
-    post(editor, "/publish")
+    publish(editor)
     page = editor.get("/publish").get_data(as_text=True)
     assert "nothing was published" in page
     assert settings.dialplan_path.read_text() == before

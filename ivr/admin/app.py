@@ -41,7 +41,7 @@ from ivr.admin import auth, editing, graph, live_view, prompt_store
 from ivr.admin.db import open_database
 from ivr.admin.i18n import LANGUAGES, translate
 from ivr.admin.models import ROLES, AuditEntry, DialplanVersion, Draft, Publication, User, utcnow
-from ivr.admin.publish import AsteriskTarget, Publisher, check_text
+from ivr.admin.publish import AsteriskTarget, Publisher, check_text, sha256
 from ivr.admin.simulate import MAX_EVENTS, simulate
 from ivr.flow.actions import DTMF_KEYS
 from ivr.flow.calendar import CITY_SWITCH, department_open
@@ -424,11 +424,19 @@ def _register(app: Flask) -> None:  # noqa: C901 - the routes, one after the oth
             if not auth.allowed("edit"):
                 abort(403)
             text = request.form.get("yaml", "").replace("\r\n", "\n")
+            if request.form.get("base") != sha256(draft_text()):
+                flash(t("draft_changed_meanwhile"), "error")
+                return render_template(
+                    "yaml.html",
+                    text=text,
+                    issues=check_text(text, _cfg("SETTINGS"))[1],
+                    base=sha256(draft_text()),
+                ), 409
             save_draft(text, "draft_yaml", "draft")
             flash(t("saved"), "ok")
             return redirect(url_for("yaml_editor"))
         text, _, issues = draft_state()
-        return render_template("yaml.html", text=text, issues=issues)
+        return render_template("yaml.html", text=text, issues=issues, base=sha256(text))
 
     @app.post("/flow/reset")
     @auth.require("edit")
@@ -562,6 +570,7 @@ def _register(app: Flask) -> None:  # noqa: C901 - the routes, one after the oth
             issues=issues,
             lines=diff_lines(live, text, "live", "draft"),
             same=live == text,
+            base=sha256(text),
             result=session.pop("publish_result", None),
         )
 
@@ -569,6 +578,9 @@ def _register(app: Flask) -> None:  # noqa: C901 - the routes, one after the oth
     @auth.require("publish")
     def publish():  # noqa: ANN202
         text = draft_text()
+        if request.form.get("base") != sha256(text):
+            flash(t("draft_changed_meanwhile"), "error")
+            return redirect(url_for("publish_page"))
         note = request.form.get("note", "")[:500]
         result = _cfg("PUBLISHER").publish(
             text, auth.current_user().username, note, ip=auth.client_ip()

@@ -318,6 +318,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "it": "Non puoi togliere a te stesso il ruolo di amministratore.",
         "en": "You cannot remove your own administrator role.",
     },
+    "draft_changed_meanwhile": {
+        "it": "Qualcuno ha cambiato la bozza nel frattempo: rivedila e riprova.",
+        "en": "Someone changed the draft meanwhile: review it and try again.",
+    },
     "before_after": {"it": "Prima e dopo", "en": "Before and after"},
 }
 

@@ -25,7 +25,7 @@ from ivr.flow import actions as A
 from ivr.flow.engine import CallSession
 from ivr.flow.model import Dialplan
 
-MAX_EVENTS = 200
+MAX_EVENTS = 100  # moves live in the session cookie: keep it well under 4 KB
 MAX_TEXT = 500
 
 
