@@ -49,7 +49,7 @@ def run(session: CallSession, answers: list[str | None]) -> tuple[list, Transfer
 @pytest.mark.parametrize(
     ("digits", "department"),
     [
-        (["1", "1", "1"], "anagrafe"),
+        (["1", "1", "4"], "anagrafe"),
         (["1", "2"], "tributi"),
         (["1", "3"], "sociali"),
         (["2", "6"], "polizia"),
@@ -99,7 +99,7 @@ def test_silent_language_menu_also_reaches_the_operator():
 
 
 def test_failures_reset_in_a_new_menu():
-    _, end = run(CallSession(EXAMPLE, now=MONDAY_10), ["1", "7", "7", "1", "7", "7", "1"])
+    _, end = run(CallSession(EXAMPLE, now=MONDAY_10), ["1", "7", "7", "1", "7", "7", "4"])
     assert end.department == "anagrafe"
 
 

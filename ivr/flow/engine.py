@@ -166,7 +166,7 @@ class CallSession:
     ) -> Listen:
         return Listen(self._with_pending(pieces), self.lang, grammar, timeout_ms)
 
-    def invoke(self, service: str, **args: Any) -> Invoke:
+    def invoke(self, service: str, /, **args: Any) -> Invoke:
         return Invoke(service, args)
 
     def goto(self, node_id: str) -> Jump:

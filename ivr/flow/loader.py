@@ -7,6 +7,7 @@ every problem with its line. Graph-level checks (reachability, loops, prompts) a
 
 from __future__ import annotations
 
+import importlib
 import re
 from datetime import date, time
 from pathlib import Path
@@ -249,10 +250,11 @@ class FieldReader:
             )
         return result
 
-    def options(self, body: _Map, node_id: str) -> dict[str, str]:
-        raw = body.get("options")
+    def options(self, body: _Map, node_id: str, key: str = "options") -> dict[str, str]:
+        """A map of single phone keys to names (nodes, languages, services...)."""
+        raw = body.get(key)
         if not isinstance(raw, _Map) or not raw:
-            self.fail(self.line_of(body, "options") or body.line, node_id, "'options' is required")
+            self.fail(self.line_of(body, key) or body.line, node_id, f"'{key}' is required")
             return {}
         result = {}
         for key, target in raw.items():
@@ -355,8 +357,19 @@ _FIELDS = {
 }
 
 
+# Modules that add feature node kinds (each registers its kinds when imported).
+FEATURE_MODULES = ("booking.phone",)
+
+
+def load_features() -> None:
+    """Import the feature node kinds, so every dialplan may use them."""
+    for name in FEATURE_MODULES:
+        importlib.import_module(name)
+
+
 def parse_dialplan(text: str, source: str = "<dialplan>") -> tuple[Dialplan | None, list[Issue]]:
     """Build the model from YAML text. Returns the model (None if unusable) and shape issues."""
+    load_features()
     b = FieldReader(source)
     loader = _LineLoader(text)
     try:
