@@ -67,6 +67,7 @@ class AdminServer:
     """The admin app served by werkzeug in a thread, on a free loopback port."""
 
     def __init__(self, app):
+        self.app = app
         self.server = make_server("127.0.0.1", 0, app, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -293,4 +294,33 @@ def test_a_new_department_goes_live_in_asterisk_and_a_failed_reload_changes_noth
     call = asterisk.place_call(keys("1", "7"))
     asterisk.add_operator("ztl", answers=False)
     assert call.wait_queue_join(timeout=20) == "ztl"
+    call.hangup()
+
+
+def test_live_view_reads_calls_queues_and_operators_from_asterisk(city):
+    asterisk, admin, _service, _settings = city
+    from tests.admin_support import token
+
+    with admin.app.config["SESSIONS"].begin() as db:
+        auth.create_user(db, "operator", PASSWORD, "operator", "en")
+    client = admin.app.test_client()
+    response = client.post(
+        "/login",
+        data={"username": "operator", "password": PASSWORD, "csrf_token": token(client)},
+    )
+    assert response.status_code == 302
+    asterisk.add_operator("polizia", answers=False)
+    call = asterisk.place_call(keys("1", "6"))
+    assert call.wait_queue_join(timeout=20) == "polizia"
+    data = client.get("/api/live").get_json()
+    assert data["ok"], data
+    police = next(q for q in data["queues"] if q["name"] == "polizia")
+    assert police["waiting"] == 1 and police["members"] == 1
+    assert police["label"] == "Local police"
+    assert police["state"] in ("ok", "busy")
+    assert data["channels"] >= 1
+    empty = next(q for q in data["queues"] if q["name"] == "tributi")
+    assert (empty["waiting"], empty["members"], empty["state"]) == (0, 0, "ok")
+    page = client.get("/live").get_data(as_text=True)
+    assert 'data-queue="polizia"' in page
     call.hangup()
