@@ -301,3 +301,20 @@ def test_very_long_input_is_refused_not_stored(publishing):
     assert "longer than" in response.get_data(as_text=True)
     too_big = post(editor, "/flow/yaml", {"yaml": "x" * 2_000_000})
     assert too_big.status_code == 413
+
+
+@pytest.mark.parametrize("hostile", HOSTILE[:5], ids=lambda s: repr(s[:20]))
+def test_hostile_city_name_in_the_raw_yaml_is_neutralised(publishing, hostile):
+    import json
+
+    app, settings, etc, shape = publishing
+    editor = login(app, "editor")
+    page = editor.get("/flow/yaml").get_data(as_text=True)
+    base = re.search(r'name="base" value="([^"]*)"', page).group(1)
+    text = settings.dialplan_path.read_text().replace(
+        "city: Comune di Esempio", f"city: {json.dumps(hostile)}"
+    )
+    assert post(editor, "/flow/yaml", {"yaml": text, "base": base}).status_code == 302
+    publish(editor)
+    assert "is live" in editor.get("/publish").get_data(as_text=True)
+    _assert_neutral(etc, shape)
