@@ -3,7 +3,8 @@
 * Passwords: werkzeug's scrypt hash (salted, memory-hard); never stored or logged in clear.
 * Sessions: Flask's signed cookie (HttpOnly, SameSite=Lax) carrying only the user id, a CSRF
   token and the simulator's moves. The user row is read on every request, so disabling an
-  account or changing its role takes effect at once.
+  account or changing its role takes effect at once; the session also carries the tail of the
+  password hash, so a password change logs out every other session of that account.
 * CSRF: one random token per session; every state-changing request (POST, PUT, PATCH, DELETE)
   must echo it in the ``csrf_token`` form field or the ``X-CSRF-Token`` header (JSON API), or
   it is refused with 400 before any view runs. SameSite alone is not enough for old browsers.
