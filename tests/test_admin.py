@@ -495,3 +495,22 @@ def test_create_user_from_the_command_line_and_own_migrations(tmp_path, monkeypa
 
         user = db.scalars(select(User)).one()
         assert (user.username, user.role) == ("first", "admin")
+
+
+def test_feature_nodes_are_edited_as_yaml_and_checked_like_the_others(tmp_path):
+    """Node kinds the form does not know (booking, speech...) get a YAML box for that node."""
+    import html
+    import re
+
+    settings = city_settings(tmp_path)
+    app = make_app(settings)
+    editor = login(app, "editor")
+    dialplan = load_dialplan(settings.dialplan_path)
+    feature = next(n for n in dialplan.nodes.values() if n.kind not in editing.CORE_KINDS)
+    page = editor.get(f"/flow/node/{feature.id}").get_data(as_text=True)
+    body = html.unescape(re.search(r'<textarea id="f-body"[^>]*>(.*?)</textarea>', page, re.S)[1])
+    assert body.startswith(f"type: {feature.kind}")
+    broken = body + "next_after_all: nowhere\n"
+    post(editor, f"/flow/node/{feature.id}", {"body": broken})
+    issues = editor.get(f"/flow/node/{feature.id}").get_data(as_text=True)
+    assert "is not a field of a" in issues
