@@ -102,3 +102,42 @@ def ivr_service(asterisk):
     yield start
     for server in servers:
         server.shutdown()
+
+
+# ---------------------------------------------------------------------------------------------
+# Booking databases. ``postgres_server``: one private PostgreSQL cluster per test session
+# (Debian's server binaries, ivr/devenv/postgres.py), on 127.0.0.1 and a free port.
+# ``booking_url``: a fresh, migrated booking database for one test, parametrised over SQLite (a
+# WAL file, not memory: real locking between connections) and PostgreSQL.
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator:
+    import tempfile
+    from pathlib import Path
+
+    from ivr.devenv.postgres import PostgresServer
+
+    # Not under pytest's tmp (mode 0700): the postgres OS user must reach its data folder.
+    server = PostgresServer(Path(tempfile.mkdtemp(prefix="nu-pg-"))).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(server.data_dir, ignore_errors=True)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def booking_url(request, tmp_path) -> str:
+    import uuid
+
+    from booking.migrations import migrate
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'booking.db'}"
+    else:
+        url = request.getfixturevalue("postgres_server").create_database(
+            f"t_{uuid.uuid4().hex[:12]}"
+        )
+    migrate(url)
+    return url

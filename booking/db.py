@@ -1,0 +1,134 @@
+"""Engines that behave under concurrent callers, on SQLite and on PostgreSQL.
+
+SQLite needs three things the defaults do not give:
+
+* WAL, so readers never wait for the writer;
+* ``busy_timeout``, so a writer waits for the lock instead of failing at once;
+* ``BEGIN IMMEDIATE`` for write transactions. pysqlite opens transactions lazily with a deferred
+  BEGIN; a deferred transaction that read first and then writes cannot wait for the lock (SQLite
+  returns ``database is locked`` at once to avoid a deadlock), so writers take the lock up front.
+
+PostgreSQL runs at READ COMMITTED: the booking's conditional UPDATE re-checks its WHERE on the
+row's newest version, which is all the capacity rule needs.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.pool import StaticPool
+
+log = logging.getLogger("booking.db")
+
+T = TypeVar("T")
+
+WRITE = "booking_write"  # execution option: this transaction will write (BEGIN IMMEDIATE)
+BUSY_TIMEOUT_MS = 10_000
+_CONFIGURED = "_booking_configured"
+
+
+def normalize_url(url: str) -> str:
+    """``postgresql://`` means psycopg 3 here (the driver we depend on), not psycopg2."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 20, **kw: Any) -> Engine:
+    """An engine for ``url`` set up for concurrent bookings (see the module docstring)."""
+    url = normalize_url(url)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database in (None, "", ":memory:"):
+            # One shared connection: an in-memory database exists only inside it.
+            engine = create_engine(
+                url, poolclass=StaticPool, connect_args={"check_same_thread": False}, **kw
+            )
+        else:
+            engine = create_engine(
+                url,
+                pool_size=pool_size,
+                max_overflow=max_overflow,
+                connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+                **kw,
+            )
+    else:
+        engine = create_engine(
+            url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True, **kw
+        )
+    return configure(engine)
+
+
+def configure(engine: Engine) -> Engine:
+    """Install the SQLite hooks on an engine made elsewhere (idempotent; no-op for others)."""
+    if engine.dialect.name != "sqlite" or getattr(engine, _CONFIGURED, False):
+        return engine
+    memory = make_url(str(engine.url)).database in (None, "", ":memory:")
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we emit BEGIN ourselves (below)
+        cur = dbapi_conn.cursor()
+        if not memory:
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get(WRITE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    setattr(engine, _CONFIGURED, True)
+    engine.dispose()  # connections opened before the hooks would miss the pragmas
+    return engine
+
+
+def writer(engine: Engine) -> Engine:
+    """The same engine (same pool), flagged so its transactions start as writers."""
+    return engine.execution_options(**{WRITE: True})
+
+
+_PG_RETRY = {"40001", "40P01", "55P03"}  # serialization failure, deadlock, lock not available
+
+
+def is_retryable(err: BaseException) -> bool:
+    """A transient conflict worth running the whole transaction again for."""
+    if not isinstance(err, DBAPIError):
+        return False
+    sqlstate = getattr(err.orig, "sqlstate", None)
+    if sqlstate in _PG_RETRY:
+        return True
+    if isinstance(err, OperationalError):
+        message = str(err.orig).lower()
+        return "database is locked" in message or "database is busy" in message
+    return False
+
+
+def retrying(
+    work: Callable[[], T], *, attempts: int = 8, base_delay: float = 0.01, what: str = "tx"
+) -> T:
+    """Run ``work`` (one whole transaction) again on lock/serialization conflicts.
+
+    Jittered exponential backoff so the losers of one conflict do not collide again in step.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            return work()
+        except DBAPIError as err:
+            if attempt == attempts or not is_retryable(err):
+                raise
+            delay = base_delay * (2 ** (attempt - 1)) * (0.5 + random.random())
+            log.warning("%s: retry %d after %s", what, attempt, type(err.orig).__name__)
+            time.sleep(delay)
+    raise AssertionError("unreachable")
