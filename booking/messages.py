@@ -1,8 +1,8 @@
 """SMS and e-mail texts in the caller's language (it/en).
 
-Short and plain: an SMS over 160 GSM-7 characters is split and billed twice (à è é ì ò ù are GSM-7, other accents
-are not), and a citizen reads it
-on the bus. Never the caller's number in a text; the code, so they can cancel by phone.
+Short and plain: an SMS over 160 GSM-7 characters is split and billed twice (à è é ì ò ù are
+GSM-7, other accents are not), and a citizen reads it on the bus. Never the caller's number in
+a text; the code, so they can cancel by phone.
 """
 
 from __future__ import annotations

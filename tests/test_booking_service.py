@@ -114,7 +114,8 @@ def test_book_writes_booking_and_confirmations_in_one_transaction(city, engine):
     first = city.available_slots("carta_identita", 1)[0]
     result = city.book("carta_identita", first.id, "+39 333 1234567", "en")
     assert codes.is_booking_code(result["code"])
-    assert result["start"] == int(datetime(2026, 11, 23, 9, 10, tzinfo=UTC).timestamp())  # 10:10 in Rome
+    # 10:10 in Rome is 09:10 UTC
+    assert result["start"] == int(datetime(2026, 11, 23, 9, 10, tzinfo=UTC).timestamp())
     assert slot(engine, first.id).booked == 1
     with Session(engine) as session:
         messages = session.scalars(select(Outbox).order_by(Outbox.kind)).all()
