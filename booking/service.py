@@ -268,27 +268,35 @@ class BookingService:
 
         return self._write(work, "add_closure")
 
-    def _free_query(self, service: str, after: datetime) -> Any:
-        return (
+    def available_slots(
+        self,
+        service: str,
+        limit: int = 3,
+        after: datetime | None = None,
+        *,
+        since: datetime | None = None,
+        exclude: int | None = None,
+    ) -> list[SlotView]:
+        """The first ``limit`` bookable slots of ``service``, soonest first: always after now,
+        and after ``after`` (exclusive) / from ``since`` (inclusive), without slot ``exclude``."""
+        now = self.now()
+        query = (
             select(Slot)
             .where(
                 Slot.service_id == service,
-                Slot.starts_at > after,
+                Slot.starts_at > max(after or now, now),
                 Slot.closed.is_(False),
                 Slot.booked < Slot.capacity,
             )
             .order_by(Slot.starts_at, Slot.id)
         )
-
-    def available_slots(
-        self, service: str, limit: int = 3, after: datetime | None = None
-    ) -> list[SlotView]:
-        """The first ``limit`` bookable slots of ``service`` after ``after`` (and after now)."""
-        now = self.now()
-        after = max(after or now, now)
+        if since is not None:
+            query = query.where(Slot.starts_at >= since)
+        if exclude is not None:
+            query = query.where(Slot.id != exclude)
         out: list[SlotView] = []
         with self._read() as session:
-            for slot in session.scalars(self._free_query(service, after).limit(limit + 50)):
+            for slot in session.scalars(query.limit(limit + 50)):
                 if self.day_closed(slot.day) or self._partly_closed(slot.starts_at):
                     continue
                 out.append(
@@ -298,9 +306,12 @@ class BookingService:
                     break
         return out
 
-    def next_free(self, service: str, after: datetime | None = None) -> dict[str, int] | None:
-        """The next free slot as the phone hears it, ``{"id", "start"}``, or None."""
-        found = self.available_slots(service, 1, after)
+    def next_free(
+        self, service: str, since: datetime | None = None, exclude: int | None = None
+    ) -> dict[str, int] | None:
+        """The next free slot as the phone hears it, ``{"id", "start"}``, or None: the first
+        one from ``since`` on (another office at the same time counts), other than ``exclude``."""
+        found = self.available_slots(service, 1, since=since, exclude=exclude)
         return {"id": found[0].id, "start": self.epoch(found[0].starts_at)} if found else None
 
     # bookings --------------------------------------------------------------------------------
@@ -396,7 +407,7 @@ class BookingService:
                     continue  # a random code drawn twice: draw again
                 raise
             if full:
-                raise BookingError(SLOT_FULL, self.next_free(service, full[0]))
+                raise BookingError(SLOT_FULL, self.next_free(service, full[0], slot_id))
             return result
         raise BookingError(UNAVAILABLE)
 
@@ -507,7 +518,7 @@ class BookingService:
         if not codes.is_valid(code):
             raise BookingError(INVALID_CODE)
         now = self.now()
-        full: list[tuple[str, datetime]] = []
+        full: list[tuple[str, datetime, int]] = []
 
         def work(session: Session) -> dict[str, Any]:
             booking = session.scalar(select(Booking).where(Booking.code == code))
@@ -533,7 +544,7 @@ class BookingService:
                 == 1
             )
             if not taken:
-                full.append((booking.service_id, new.starts_at))
+                full.append((booking.service_id, new.starts_at, new.id))
                 return {}
             session.execute(
                 update(Slot)

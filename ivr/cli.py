@@ -84,6 +84,14 @@ def _admin(args: argparse.Namespace, settings: config.Settings) -> int:
     return admin_cli.run_admin(settings, args.host, args.port, args.asterisk_etc)
 
 
+def _booking(args: argparse.Namespace, settings: config.Settings) -> int:
+    from booking import cli as booking_cli
+
+    if args.action == "seed":
+        return booking_cli.seed(settings, args.days)
+    return booking_cli.list_bookings(settings, args.day, args.all)
+
+
 def _up(args: argparse.Namespace, settings: config.Settings) -> int:
     from ivr.devenv.up import run_system
 
@@ -152,6 +160,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--password-stdin", action="store_true", help="read the password from standard input"
     )
     create_user.set_defaults(func=_admin)
+
+    booking = sub.add_parser("booking", help="offices, slots and bookings").add_subparsers(
+        dest="action", required=True
+    )
+    booking_seed = booking.add_parser("seed", help="add the example city's offices and slots")
+    booking_seed.add_argument("--days", type=int, default=28, help="days of slots to generate")
+    booking_seed.set_defaults(func=_booking)
+    booking_list = booking.add_parser("list", help="list bookings (active, soonest first)")
+    booking_list.add_argument("--day", default=None, help="only this day (YYYY-MM-DD)")
+    booking_list.add_argument("--all", action="store_true", help="cancelled ones too")
+    booking_list.set_defaults(func=_booking)
 
     switch = sub.add_parser("switch", help="manual night/emergency switch")
     switch.add_argument("target", help="a department id, or 'city' for every department")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from ivr.agi.adapter import CityAGI
@@ -36,6 +37,17 @@ def session_factory(
     return factory
 
 
+def city_services(
+    settings: Settings, dialplan: Any, clock: Callable[[ZoneInfo], datetime] | None = None
+) -> dict[str, Service]:
+    """The services the city's call flows invoke: ``booking.*`` on the configured database."""
+    from booking.phone_services import DatabaseBooking
+
+    zone = ZoneInfo(dialplan.timezone)
+    local = (lambda: clock(zone)) if clock else None
+    return DatabaseBooking(settings.database_url, dialplan, local).services()
+
+
 def city_handler(
     settings: Settings,
     *,
@@ -44,8 +56,14 @@ def city_handler(
     services: Mapping[str, Service] | None = None,
     listener: Listener | None = None,
 ) -> tuple[Callable[[CityAGI], CallOutcome], DialplanSource]:
-    """The production call handler (FastAGI or local AGI) and the dialplan source it reads."""
+    """The production call handler (FastAGI or local AGI) and the dialplan source it reads.
+
+    Without ``services``, the city's own: booking on ``settings.database_url`` (migrated now,
+    or on first use if the database is down; a failing database answers "unavailable").
+    """
     source = DialplanSource(settings.dialplan_path, settings.prompts_dir)
+    if services is None:
+        services = city_services(settings, source.current(), clock)
     handler = make_handler(
         session_factory(source, open_state(settings.redis_url), clock),
         settings.asterisk_sounds_dir,
@@ -65,9 +83,10 @@ def build_server(
     max_calls: int | None = None,
     clock: Callable[[ZoneInfo], datetime] | None = None,
     on_outcome: Callable[[CityAGI, CallOutcome], object] | None = None,
+    services: Mapping[str, Service] | None = None,
 ) -> FastAGIServer:
     """A ready-to-start FastAGI server for the configured city (not started)."""
-    handler, source = city_handler(settings, clock=clock, on_outcome=on_outcome)
+    handler, source = city_handler(settings, clock=clock, on_outcome=on_outcome, services=services)
     return FastAGIServer(
         handler,
         host=host or settings.agi_host,

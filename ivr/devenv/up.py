@@ -38,6 +38,11 @@ def run_system(settings: Settings) -> int:
     print(report.summary())
     if not report.ok:
         return 1
+    from booking.cli import seed_if_empty
+
+    seeded = seed_if_empty(settings)
+    if seeded:
+        print(f"      booking database was empty: {seeded}")
     print("[2/4] Redis (live state) ...", flush=True)
     redis = _start_redis(settings)
     asterisk = AsteriskInstance("system", settings=settings)

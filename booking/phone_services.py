@@ -1,0 +1,131 @@
+"""The ``booking.*`` services the phone flows invoke (:mod:`booking.phone`), on the database.
+
+Names, arguments and results are exactly what the nodes send and read (``FakeBooking`` in
+tests/test_booking_phone.py documents them). Domain refusals are
+:class:`~booking.service.BookingError` (a ``ServiceError``: ``slot_full`` with the next free slot,
+``already_booked``, ``not_found``, ``invalid_code``); a database that is down or not yet reachable
+answers ``unavailable``, never an exception that drops the call. Caller numbers are never logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from booking.service import UNAVAILABLE, BookingError, BookingService
+from ivr.logs import redact
+
+log = logging.getLogger("booking.phone")
+
+PhoneService = Callable[[dict[str, Any]], Any]
+
+
+def _guarded(name: str, work: PhoneService, ready: Callable[[], None]) -> PhoneService:
+    def service(args: dict[str, Any]) -> Any:
+        try:
+            ready()
+            return work(args)
+        except BookingError:
+            raise
+        except SQLAlchemyError as err:
+            # Only the class: SQLAlchemy's message carries the statement's parameters (numbers).
+            log.warning("%s: database unavailable (%s)", name, type(err).__name__)
+            raise BookingError(UNAVAILABLE) from None
+        except Exception as err:  # noqa: BLE001 - answer "unavailable", keep the call
+            log.error("%s failed: %s: %s", name, type(err).__name__, redact(str(err)))
+            raise BookingError(UNAVAILABLE) from None
+
+    service.__name__ = name.replace(".", "_")
+    return service
+
+
+def booking_services(
+    service: BookingService, ready: Callable[[], None] | None = None
+) -> dict[str, PhoneService]:
+    """The registry entries for the FastAGI runner. ``ready()`` runs before each call (it may
+    migrate a database that was down at start); it raises to say "unavailable"."""
+
+    def slots(args: dict[str, Any]) -> list[dict[str, int]]:
+        limit = max(1, min(int(args.get("limit", 3)), 9))
+        return [
+            {"id": s.id, "start": service.epoch(s.starts_at)}
+            for s in service.available_slots(str(args["service"]), limit)
+        ]
+
+    def book(args: dict[str, Any]) -> dict[str, Any]:
+        result = service.book(
+            str(args["service"]),
+            int(args["slot"]),
+            str(args.get("caller") or "") or None,
+            str(args.get("language") or "it"),
+        )
+        return {"code": result["code"], "start": result["start"]}
+
+    def certificate(args: dict[str, Any]) -> dict[str, Any]:
+        result = service.request_certificate(
+            str(args["type"]),
+            str(args["delivery"]),
+            str(args.get("caller") or "") or None,
+            str(args.get("language") or "it"),
+        )
+        return {"code": result["code"]}
+
+    def find(args: dict[str, Any]) -> dict[str, Any]:
+        found = service.find(str(args["code"]))
+        if found["status"] != "active":
+            raise BookingError("not_found")  # a cancelled booking is not read back
+        return {"code": found["code"], "start": found["start"], "status": found["status"]}
+
+    def cancel(args: dict[str, Any]) -> dict[str, Any]:
+        return {"code": service.cancel(str(args["code"]))["code"]}
+
+    table = {"slots": slots, "book": book, "certificate": certificate, "find": find}
+    table["cancel"] = cancel
+    check = ready or (lambda: None)
+    return {
+        f"booking.{name}": _guarded(f"booking.{name}", work, check) for name, work in table.items()
+    }
+
+
+class DatabaseBooking:
+    """A BookingService for a database URL, migrated on start, or on first use if the database
+    was down at start (the IVR starts anyway; booking answers ``unavailable`` meanwhile)."""
+
+    def __init__(self, url: str, dialplan: Any, clock: Callable[[], Any] | None = None) -> None:
+        from booking.db import make_engine
+
+        self.url = url
+        self.engine = make_engine(url)
+        self.service = BookingService(
+            self.engine,
+            dialplan.calendar,
+            clock,
+            timezone=dialplan.timezone,
+            city_number=dialplan.number,
+        )
+        self._migrated = False
+        self._lock = threading.Lock()
+        try:
+            self.ready()
+        except Exception as err:  # noqa: BLE001 - the phone must start without its database
+            log.warning("booking database not ready at start: %s", type(err).__name__)
+
+    def ready(self) -> None:
+        if self._migrated:
+            return
+        with self._lock:
+            if not self._migrated:
+                from booking.migrations import migrate
+
+                migrate(self.engine)
+                self._migrated = True
+
+    def services(self) -> dict[str, PhoneService]:
+        return booking_services(self.service, self.ready)
+
+    def close(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,149 @@
+"""The phone flows (booking/phone.py) on the real ``booking.*`` services and a real database.
+
+The same scripted calls as tests/test_booking_phone.py, but every Invoke goes through
+booking/phone_services.py to SQLite or PostgreSQL, and the outcome is read back from the tables.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from booking import codes
+from booking.models import Booking, CertificateRequest, Slot
+from booking.phone_services import DatabaseBooking
+from booking.seed import seed_example_city
+from ivr.agi.runner import ServiceError
+from ivr.devenv.postgres import free_tcp_port
+from ivr.flow.actions import Result
+from tests.test_booking_phone import EXAMPLE, NOW, run, said
+
+CALLER = "3331234567"
+
+
+class Services:
+    """Performs Invokes like the FastAGI runner: a ServiceError becomes Result(error=...)."""
+
+    def __init__(self, table):
+        self.table = table
+        self.calls = []
+
+    def __call__(self, action):
+        self.calls.append(action)
+        try:
+            return Result(value=self.table[action.service](dict(action.args)))
+        except ServiceError as err:
+            return Result(value=err.value, error=err.code)
+
+
+@pytest.fixture
+def db(booking_url):
+    booking = DatabaseBooking(booking_url, EXAMPLE, lambda: NOW)
+    seed_example_city(booking.service, days=14)
+    yield booking
+    booking.close()
+
+
+def bookings(db):
+    with Session(db.engine) as session:
+        return session.scalars(select(Booking).order_by(Booking.id)).all()
+
+
+def test_keypad_booking_is_stored_and_its_code_said(db):
+    services = Services(db.services())
+    seen, end, _, _ = run(["1", "1", "2", "2", "1", "1"], services)
+    [booking] = bookings(db)
+    assert booking.service_id == "cambio_residenza" and booking.caller_number == CALLER
+    words = said(seen)
+    assert words.count("digits:" + codes.spoken_groups(booking.code)[0]) == 2
+    first = db.service.available_slots("cambio_residenza", 1)[0]
+    assert booking.slot_id == first.id  # the first slot offered, then pressed 1
+    assert end.prompts[0].key == "goodbye"
+
+
+def test_losing_the_race_by_phone_offers_the_next_slot(db):
+    first, second = db.service.available_slots("carta_identita", 2)
+    with Session(db.engine) as session, session.begin():  # others fill the first slot meanwhile
+        session.get(Slot, first.id).booked = session.get(Slot, first.id).capacity
+    services = Services(db.services())
+    # "slots" was read before the others booked: replay its answer so slot 1 is the full one
+    stale = [{"id": first.id, "start": db.service.epoch(first.starts_at)}]
+    services.table = {**services.table, "booking.slots": lambda args: stale}
+    seen, end, _, _ = run(["1", "1", "2", "1", "1", "1", "1"], services)
+    assert "booking_slot_taken" in said(seen)
+    [booking] = bookings(db)
+    assert booking.slot_id == second.id
+
+
+def test_second_booking_for_the_same_service_goes_to_the_operator(db):
+    services = Services(db.services())
+    run(["1", "1", "2", "2", "1", "1"], services)
+    seen, end, _, _ = run(["1", "1", "2", "2", "2", "1"], services)
+    assert "booking_already" in said(seen) and end.department == "operatore"
+    assert len(bookings(db)) == 1
+
+
+def test_cancel_by_code_frees_the_place(db):
+    services = Services(db.services())
+    run(["1", "1", "2", "1", "1", "1"], services)
+    [booking] = bookings(db)
+    seen, end, _, _ = run(["1", "1", "3", booking.code + "#", "1"], services)
+    assert "booking_cancelled" in said(seen)
+    [booking] = bookings(db)
+    assert booking.status == "cancelled"
+    with Session(db.engine) as session:
+        assert session.scalar(select(func.sum(Slot.booked))) == 0
+    # a cancelled code is "not found" when typed again
+    seen, end, _, _ = run(["1", "1", "3", booking.code, booking.code, booking.code], services)
+    assert said(seen).count("booking_not_found") >= 2
+
+
+def test_certificate_by_phone_is_stored_with_its_delivery(db):
+    services = Services(db.services())
+    run(["1", "1", "1", "2", "2", "1"], services)  # family status, pick-up at the desk
+    with Session(db.engine) as session:
+        [request] = session.scalars(select(CertificateRequest)).all()
+    assert (request.type, request.delivery, request.status) == (
+        "family_status",
+        "desk",
+        "requested",
+    )
+    assert request.office_id == "anagrafe_centrale" and request.caller_number == CALLER
+
+
+def test_database_down_is_said_and_the_operator_takes_over():
+    url = f"postgresql://postgres@127.0.0.1:{free_tcp_port()}/nothing"
+    booking = DatabaseBooking(
+        url, EXAMPLE, lambda: datetime(2026, 11, 23, 10, tzinfo=ZoneInfo("UTC"))
+    )
+    services = Services(booking.services())
+    seen, end, _, _ = run(["1", "1", "2", "1"], services)
+    assert "booking_unavailable" in said(seen)
+    assert end.department == "operatore" and end.reason == "booking"
+    seen, end, _, _ = run(["1", "1", "1", "1", "1", "1"], services)
+    assert "booking_unavailable" in said(seen)
+
+
+def test_ivr_booking_seed_and_list(tmp_path, monkeypatch, capsys):
+    from ivr.cli import main
+
+    monkeypatch.setenv("NU_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    assert main(["booking", "seed", "--days", "7"]) == 0
+    assert "added 2 offices, 3 services" in capsys.readouterr().out
+    assert main(["booking", "seed", "--days", "7"]) == 0
+    assert "added 0 offices, 0 services, 0 slot templates" in capsys.readouterr().out
+    from booking.cli import open_service
+    from ivr import config
+
+    service = open_service(config.load())
+    slot = service.available_slots("carta_identita", 1)[0]
+    code = service.book("carta_identita", slot.id, CALLER)["code"]
+    service.engine.dispose()
+    assert main(["booking", "list"]) == 0
+    out = capsys.readouterr().out
+    assert code in out and "carta_identita" in out and "1 booking(s)" in out
+    assert CALLER not in out and "********67" in out  # the number masked
