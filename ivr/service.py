@@ -30,8 +30,13 @@ def session_factory(
 
     def factory(agi: CityAGI) -> CallSession:
         dialplan = source.current()
+        number = agi.env.get("agi_callerid", "")
         return CallSession(
-            dialplan, now=clock(ZoneInfo(dialplan.timezone)), switches=state.switches()
+            dialplan,
+            now=clock(ZoneInfo(dialplan.timezone)),
+            switches=state.switches(),
+            # booking keeps the number for its SMS; "unknown"/"anonymous" is no number
+            caller={"number": number if number.lstrip("+").isdigit() else ""},
         )
 
     return factory
