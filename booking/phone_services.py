@@ -95,11 +95,13 @@ class DatabaseBooking:
     """A BookingService for a database URL, migrated on start, or on first use if the database
     was down at start (the IVR starts anyway; booking answers ``unavailable`` meanwhile)."""
 
-    def __init__(self, url: str, dialplan: Any, clock: Callable[[], Any] | None = None) -> None:
+    def __init__(
+        self, url: str, dialplan: Any, clock: Callable[[], Any] | None = None, **engine_kw: Any
+    ) -> None:
         from booking.db import make_engine
 
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, **engine_kw)
         self.service = BookingService(
             self.engine,
             dialplan.calendar,

@@ -147,3 +147,73 @@ def test_ivr_booking_seed_and_list(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert code in out and "carta_identita" in out and "1 booking(s)" in out
     assert CALLER not in out and "********67" in out  # the number masked
+
+
+def test_200_phone_callers_race_for_10_places_and_every_loser_is_offered_the_next_slot(
+    booking_url,
+):
+    """200 callers reach "confirm" on the same slot (10 places), then all press 1 at once."""
+    from threading import Barrier, Thread
+
+    from ivr.flow.actions import Ask, Digits, Invoke, Play, Played
+    from ivr.flow.engine import CallSession
+    from tests.test_booking_service import _race_city
+
+    booking = DatabaseBooking(booking_url, EXAMPLE, lambda: NOW, pool_size=20, max_overflow=200)
+    _, last, following = _race_city(booking.engine, lambda: NOW)
+    services = Services(booking.services())
+
+    def step(session, action, answers):
+        """Play/Invoke until the next Ask; answer it from ``answers`` while there are some."""
+        while True:
+            if isinstance(action, Play):
+                action = session.feed(Played())
+            elif isinstance(action, Invoke):
+                action = session.feed(services(action))
+            elif isinstance(action, Ask) and answers:
+                action = session.feed(Digits(answers.pop(0)))
+            else:
+                return action
+
+    callers = 200
+    sessions, asks = [], []
+    for i in range(callers):
+        session = CallSession(EXAMPLE, now=NOW, caller={"number": f"333{i:07d}"})
+        ask = step(session, session.start(), ["1", "1", "2", "1", "1"])  # ... slot 1: confirm?
+        assert "booking_confirm_or_change" in said([ask])
+        sessions.append(session)
+        asks.append(ask)
+    outcomes: list = [None] * callers
+    barrier = Barrier(callers)
+
+    def confirm(i):
+        barrier.wait()
+        outcomes[i] = sessions[i].feed(Digits("1"))
+        if isinstance(outcomes[i], Invoke):
+            outcomes[i] = sessions[i].feed(services(outcomes[i]))
+
+    threads = [Thread(target=confirm, args=(i,)) for i in range(callers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    won = [o for o in outcomes if "booking_confirmed" in said([o])]
+    lost = [o for o in outcomes if "booking_slot_taken" in said([o])]
+    assert len(won) == 10 and len(lost) == 190
+    next_start = booking.service.epoch(datetime(2026, 11, 24, 9, 20))
+    for action in lost:  # told, then asked to confirm the next slot straight away
+        assert isinstance(action, Ask)
+        words = said([action])
+        assert words[0] == "booking_slot_taken" and f"date:{next_start}" in words
+        assert words[-1] == "booking_confirm_or_change"
+    with Session(booking.engine) as session:
+        assert session.scalar(select(func.count()).select_from(Booking)) == 10
+        assert session.get(Slot, last).booked == 10
+    # five of the losers confirm the next slot (5 places): all get it
+    for i in [i for i, o in enumerate(outcomes) if "booking_slot_taken" in said([o])][:5]:
+        invoke = sessions[i].feed(Digits("1"))
+        assert isinstance(invoke, Invoke) and invoke.args["slot"] == following
+        assert said([sessions[i].feed(services(invoke))])[0] == "booking_confirmed"
+    with Session(booking.engine) as session:
+        assert session.get(Slot, following).booked == 5
+    booking.close()
