@@ -110,6 +110,8 @@ class DatabaseBooking:
             city_number=dialplan.number,
         )
         self._migrated = False
+        self._rolled: Any = None
+        self.days_ahead = 28
         self._lock = threading.Lock()
         try:
             self.ready()
@@ -117,7 +119,9 @@ class DatabaseBooking:
             log.warning("booking database not ready at start: %s", type(err).__name__)
 
     def ready(self) -> None:
-        if self._migrated:
+        """Migrated, and slots generated for the coming weeks once a day (idempotent)."""
+        today = self.service.now().date()
+        if self._migrated and self._rolled == today:
             return
         with self._lock:
             if not self._migrated:
@@ -125,6 +129,15 @@ class DatabaseBooking:
 
                 migrate(self.engine)
                 self._migrated = True
+            if self._rolled != today:
+                try:
+                    made = self.service.generate_slots(self.days_ahead)
+                except SQLAlchemyError as err:  # another process rolling at the same moment
+                    log.warning("slot generation skipped: %s", type(err).__name__)
+                else:
+                    if made:
+                        log.info("generated %d slots for the next %d days", made, self.days_ahead)
+                self._rolled = today
 
     def services(self) -> dict[str, PhoneService]:
         return booking_services(self.service, self.ready)

@@ -252,19 +252,57 @@ class BookingService:
                 return True
         return False
 
-    def add_closure(self, day: date, office: str | None = None, reason: str = "") -> int:
+    def add_closure(
+        self, day: date, office: str | None = None, reason: str = "", *, cancel: bool = True
+    ) -> dict[str, int]:
         """Close ``day`` (for one office, or the whole city): its slots are no longer offered.
 
-        Returns how many existing slots were closed; their bookings stay for the back office
-        to call the citizens (they are listed by ``ivr booking list``).
+        With ``cancel`` (the default) the day's active bookings are cancelled in the same
+        transaction and each citizen gets an SMS saying so (the back office sees them with
+        ``ivr booking list --all``); without, they stay for the back office to call.
+        Returns ``{"slots": closed slots, "cancelled": cancelled bookings}``.
         """
+        now = self.now()
 
-        def work(session: Session) -> int:
+        def work(session: Session) -> dict[str, int]:
             session.add(Closure(office_id=office, day=day, reason=reason))
             query = update(Slot).where(Slot.day == day).values(closed=True)
             if office is not None:
                 query = query.where(Slot.office_id == office)
-            return session.execute(query).rowcount
+            closed = session.execute(query.execution_options(synchronize_session=False)).rowcount
+            cancelled = 0
+            if cancel:
+                rows = session.execute(
+                    select(Booking, Slot, Service)
+                    .join(Slot, Slot.id == Booking.slot_id)
+                    .join(Service, Service.id == Booking.service_id)
+                    .where(
+                        Slot.day == day,
+                        Booking.status == BookingStatus.ACTIVE.value,
+                        *([Slot.office_id == office] if office is not None else []),
+                    )
+                ).all()
+                for booking, slot, service in rows:
+                    booking.status = BookingStatus.CANCELLED.value
+                    booking.updated_at = now
+                    slot.booked -= 1
+                    cancelled += 1
+                    if is_mobile(booking.caller_number):
+                        text = messages.booking_closed(
+                            booking.language,
+                            booking.code,
+                            service.name(booking.language),
+                            slot.starts_at,
+                            self.city_number,
+                        )
+                        self._outbox(
+                            session,
+                            MessageKind.SMS,
+                            str(booking.caller_number),
+                            text,
+                            f"booking:{booking.id}",
+                        )
+            return {"slots": closed, "cancelled": cancelled}
 
         return self._write(work, "add_closure")
 

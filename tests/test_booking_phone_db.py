@@ -217,3 +217,19 @@ def test_200_phone_callers_race_for_10_places_and_every_loser_is_offered_the_nex
     with Session(booking.engine) as session:
         assert session.get(Slot, following).booked == 5
     booking.close()
+
+
+def test_the_service_rolls_slots_forward_each_day(booking_url):
+    from datetime import timedelta
+
+    now = [NOW]
+    booking = DatabaseBooking(booking_url, EXAMPLE, lambda: now[0])
+    seed_example_city(booking.service, days=7)
+    services = booking.services()
+    last = max(s.starts_at for s in booking.service.available_slots("carta_identita", 1000))
+    now[0] = NOW + timedelta(days=3)
+    offered = services["booking.slots"]({"service": "carta_identita", "limit": 3})
+    assert offered and min(s["start"] for s in offered) > booking.service.epoch(now[0])
+    newest = max(s.starts_at for s in booking.service.available_slots("carta_identita", 2000))
+    assert newest > last + timedelta(days=3)  # 28 days ahead of the new "today"
+    booking.close()

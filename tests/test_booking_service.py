@@ -86,8 +86,18 @@ def test_seed_is_idempotent(city):
 
 
 def test_a_closure_takes_its_slots_off_offer(city, engine):
-    closed = city.add_closure(date(2026, 11, 24), "anagrafe_centrale", "sciopero")
-    assert closed > 0
+    slot_24 = next(
+        s
+        for s in city.available_slots("cambio_residenza", 100)
+        if s.starts_at.date() == date(2026, 11, 24)
+    )
+    code = city.book("cambio_residenza", slot_24.id, "3335550000")["code"]
+    done = city.add_closure(date(2026, 11, 24), "anagrafe_centrale", "sciopero")
+    assert done["slots"] > 0 and done["cancelled"] == 1
+    assert city.find(code)["status"] == "cancelled" and slot(engine, slot_24.id).booked == 0
+    with Session(engine) as session:
+        sms = session.scalars(select(Outbox.body).order_by(Outbox.id.desc()).limit(1)).one()
+    assert code in sms and "chiuso" in sms
     offered = city.available_slots("cambio_residenza", 100)
     assert all(s.starts_at.date() != date(2026, 11, 24) for s in offered)
     taken = [s for s in city.available_slots("carta_identita", 100) if s.office == "municipio_3"]
