@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -32,6 +33,7 @@ T = TypeVar("T")
 WRITE = "booking_write"  # execution option: this transaction will write (BEGIN IMMEDIATE)
 BUSY_TIMEOUT_MS = 10_000
 _CONFIGURED = "_booking_configured"
+_HOLDS_LOCK = "booking_write_lock"
 
 
 def normalize_url(url: str) -> str:
@@ -84,10 +86,33 @@ def configure(engine: Engine) -> Engine:
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
 
+    # Writers of this process queue on a mutex before BEGIN IMMEDIATE. SQLite's own busy handler
+    # polls with sleeps growing to 100 ms, so under 10+ threads a few unlucky writers wait
+    # seconds while others get in; the mutex hands the lock over in arrival order. Held until
+    # the connection goes back to the pool (after COMMIT/ROLLBACK). Other processes still meet
+    # busy_timeout; a timed-out wait falls back to it rather than deadlocking.
+    write_lock = threading.Lock()
+
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        immediate = conn.get_execution_options().get(WRITE, False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        if not conn.get_execution_options().get(WRITE, False):
+            conn.exec_driver_sql("BEGIN")
+            return
+        if not conn.info.get(_HOLDS_LOCK) and write_lock.acquire(timeout=BUSY_TIMEOUT_MS / 1000):
+            conn.info[_HOLDS_LOCK] = True
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except Exception:
+            _release(conn.info)
+            raise
+
+    def _release(info: dict[Any, Any]) -> None:
+        if info.pop(_HOLDS_LOCK, False):
+            write_lock.release()
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_conn: Any, record: Any) -> None:
+        _release(record.info)
 
     setattr(engine, _CONFIGURED, True)
     engine.dispose()  # connections opened before the hooks would miss the pragmas
