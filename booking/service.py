@@ -372,6 +372,19 @@ class BookingService:
             if svc is None:
                 raise BookingError(NOT_FOUND)
             if who is not None:
+                # Appointments whose time has passed become ``done``: they no longer count, and
+                # they must leave the one-active partial unique index or it refuses this booking.
+                session.execute(
+                    update(Booking)
+                    .where(
+                        Booking.caller_hash == who,
+                        Booking.service_id == service,
+                        Booking.status == BookingStatus.ACTIVE.value,
+                        Booking.slot_id.in_(select(Slot.id).where(Slot.starts_at <= now)),
+                    )
+                    .values(status=BookingStatus.DONE.value, updated_at=now)
+                    .execution_options(synchronize_session=False)
+                )
                 active = session.scalar(
                     select(func.count())
                     .select_from(Booking)
