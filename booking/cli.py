@@ -67,3 +67,45 @@ def list_bookings(settings: Any, day: str | None = None, everything: bool = Fals
         )
     print(f"{len(rows)} booking(s)")
     return 0
+
+
+def senders(settings: Any) -> dict[str, Any]:
+    """The configured senders by message kind (a kind without one stays in the outbox)."""
+    from booking.outbox import HttpSmsGateway, SmtpSender
+
+    out: dict[str, Any] = {}
+    if settings.smtp_host:
+        out["email"] = SmtpSender(settings.smtp_host, settings.smtp_port, settings.smtp_from)
+    if settings.sms_gateway_url:
+        out["sms"] = HttpSmsGateway(
+            settings.sms_gateway_url, token=settings.sms_gateway_token or None
+        )
+    return out
+
+
+def run_outbox(settings: Any, once: bool = False, idle: float = 2.0) -> int:
+    """``ivr booking outbox``: send the confirmations (at least once), until Ctrl-C."""
+    import signal
+    import threading
+
+    from booking.outbox import OutboxWorker
+
+    configured = senders(settings)
+    if not configured:
+        print("no sender configured: set NU_SMTP_HOST and/or NU_SMS_GATEWAY_URL")
+        return 2
+    service = open_service(settings)
+    worker = OutboxWorker(service.engine, configured, timezone=str(service.zone))
+    try:
+        if once:
+            report = worker.run_once()
+            print(f"sent {report.sent}, to retry {report.retried}, failed {report.failed}")
+            return 0
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        print(f"outbox worker: {', '.join(sorted(configured))}; Ctrl-C to stop", flush=True)
+        worker.run_forever(stop, idle)
+        return 0
+    finally:
+        service.engine.dispose()

@@ -89,6 +89,8 @@ def _booking(args: argparse.Namespace, settings: config.Settings) -> int:
 
     if args.action == "seed":
         return booking_cli.seed(settings, args.days)
+    if args.action == "outbox":
+        return booking_cli.run_outbox(settings, args.once)
     return booking_cli.list_bookings(settings, args.day, args.all)
 
 
@@ -171,6 +173,11 @@ def build_parser() -> argparse.ArgumentParser:
     booking_list.add_argument("--day", default=None, help="only this day (YYYY-MM-DD)")
     booking_list.add_argument("--all", action="store_true", help="cancelled ones too")
     booking_list.set_defaults(func=_booking)
+    booking_outbox = booking.add_parser(
+        "outbox", help="send booking confirmations (SMS gateway, SMTP) with retries"
+    )
+    booking_outbox.add_argument("--once", action="store_true", help="one pass, then exit")
+    booking_outbox.set_defaults(func=_booking)
 
     switch = sub.add_parser("switch", help="manual night/emergency switch")
     switch.add_argument("target", help="a department id, or 'city' for every department")

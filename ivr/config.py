@@ -40,6 +40,15 @@ class Settings:
     # Empty URL means live state kept in memory (single process, tests, console phone).
     redis_url: str = field(default_factory=lambda: _env("NU_REDIS_URL", "redis://127.0.0.1:6379/0"))
     database_url: str = field(default_factory=lambda: _env("NU_DATABASE_URL", ""))
+    # Booking confirmations (booking/outbox.py): e-mail through this SMTP relay and SMS through
+    # this HTTP gateway (POST JSON). Empty: that kind of message waits in the outbox unsent.
+    smtp_host: str = field(default_factory=lambda: _env("NU_SMTP_HOST", ""))
+    smtp_port: int = field(default_factory=lambda: int(_env("NU_SMTP_PORT", "25")))
+    smtp_from: str = field(
+        default_factory=lambda: _env("NU_SMTP_FROM", "numero-unico@comune.example.it")
+    )
+    sms_gateway_url: str = field(default_factory=lambda: _env("NU_SMS_GATEWAY_URL", ""))
+    sms_gateway_token: str = field(default_factory=lambda: _env("NU_SMS_GATEWAY_TOKEN", ""))
     asterisk_root: Path = field(
         default_factory=lambda: Path(
             _env("NU_ASTERISK_ROOT", "/var/cache/numero-unico/asterisk-sid")

@@ -233,3 +233,59 @@ def test_the_service_rolls_slots_forward_each_day(booking_url):
     newest = max(s.starts_at for s in booking.service.available_slots("carta_identita", 2000))
     assert newest > last + timedelta(days=3)  # 28 days ahead of the new "today"
     booking.close()
+
+
+def test_ivr_booking_outbox_sends_through_smtp_and_the_sms_gateway(tmp_path, monkeypatch, capsys):
+    """A real SMTP server (aiosmtpd) and an HTTP gateway (http.server) on loopback."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from aiosmtpd.controller import Controller
+
+    from booking.cli import open_service
+    from booking.models import Outbox
+    from ivr import config
+    from ivr.cli import main
+
+    mails, texts = [], []
+
+    class Mailbox:
+        async def handle_DATA(self, server, session, envelope):
+            mails.append(envelope)
+            return "250 OK"
+
+    class Gateway(BaseHTTPRequestHandler):
+        def do_POST(self):
+            texts.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(202)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    smtp = Controller(Mailbox(), hostname="127.0.0.1", port=free_tcp_port())
+    smtp.start()
+    http = ThreadingHTTPServer(("127.0.0.1", 0), Gateway)
+    threading.Thread(target=http.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("NU_DATABASE_URL", f"sqlite:///{tmp_path / 'outbox.db'}")
+        monkeypatch.setenv("NU_SMTP_HOST", "127.0.0.1")
+        monkeypatch.setenv("NU_SMTP_PORT", str(smtp.port))
+        monkeypatch.setenv("NU_SMS_GATEWAY_URL", f"http://127.0.0.1:{http.server_port}/sms")
+        assert main(["booking", "seed", "--days", "14"]) == 0
+        service = open_service(config.load())
+        slot = service.available_slots("cambio_residenza", 1)[0]
+        code = service.book("cambio_residenza", slot.id, CALLER)["code"]
+        capsys.readouterr()
+        assert main(["booking", "outbox", "--once"]) == 0
+        assert "sent 2, to retry 0, failed 0" in capsys.readouterr().out
+        assert [t["to"] for t in texts] == [CALLER] and code in texts[0]["text"]
+        assert mails[0].rcpt_tos == ["anagrafe@comune.example.it"]
+        assert code in mails[0].content.decode()
+        with Session(service.engine) as session:
+            assert {o.status for o in session.scalars(select(Outbox))} == {"sent"}
+        service.engine.dispose()
+    finally:
+        smtp.stop()
+        http.shutdown()
