@@ -289,3 +289,49 @@ def test_ivr_booking_outbox_sends_through_smtp_and_the_sms_gateway(tmp_path, mon
     finally:
         smtp.stop()
         http.shutdown()
+
+
+def test_ivr_up_sends_confirmations_in_the_background_when_a_gateway_is_set(tmp_path):
+    import dataclasses
+    import json
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from booking.cli import open_service
+    from ivr import config
+    from ivr.devenv.up import _start_outbox
+
+    texts = []
+
+    class Gateway(BaseHTTPRequestHandler):
+        def do_POST(self):
+            texts.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    http = ThreadingHTTPServer(("127.0.0.1", 0), Gateway)
+    threading.Thread(target=http.serve_forever, daemon=True).start()
+    settings = dataclasses.replace(
+        config.load(), database_url=f"sqlite:///{tmp_path / 'up.db'}", smtp_host=""
+    )
+    assert _start_outbox(settings) is None  # nothing configured: messages wait
+    settings = dataclasses.replace(
+        settings, sms_gateway_url=f"http://127.0.0.1:{http.server_port}/sms"
+    )
+    service = open_service(settings)
+    seed_example_city(service, days=14)
+    code = service.request_certificate("birth", "post", CALLER)["code"]
+    stop = _start_outbox(settings)
+    try:
+        deadline = time.monotonic() + 10
+        while not texts and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert texts and code in texts[0]["text"] and texts[0]["to"] == CALLER
+    finally:
+        stop.set()
+        http.shutdown()
+        service.engine.dispose()

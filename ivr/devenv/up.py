@@ -31,6 +31,22 @@ def _start_redis(settings: Settings) -> RedisServer | None:
     return RedisServer(port, settings.var_dir / "redis").start()
 
 
+def _start_outbox(settings: Settings) -> threading.Event | None:
+    """Booking confirmations sent in the background when a sender is configured (NU_SMTP_HOST,
+    NU_SMS_GATEWAY_URL); otherwise they wait in the outbox for ``ivr booking outbox``."""
+    from booking.cli import open_service, senders
+    from booking.outbox import OutboxWorker
+
+    configured = senders(settings)
+    if not configured:
+        return None
+    service = open_service(settings)
+    stop = threading.Event()
+    worker = OutboxWorker(service.engine, configured, timezone=str(service.zone))
+    threading.Thread(target=worker.run_forever, args=(stop,), daemon=True).start()
+    return stop
+
+
 def run_system(settings: Settings) -> int:
     dialplan = load_dialplan(settings.dialplan_path, settings.prompts_dir)
     print(f"[1/4] prompts for {dialplan.city or dialplan.number}: ", end="", flush=True)
@@ -47,6 +63,7 @@ def run_system(settings: Settings) -> int:
     redis = _start_redis(settings)
     asterisk = AsteriskInstance("system", settings=settings)
     server = None
+    outbox_stop = None
     try:
         print("[3/4] Asterisk 22 (first run builds its chroot: about 2 minutes) ...", flush=True)
         asterisk.render(dialplan)
@@ -54,6 +71,7 @@ def run_system(settings: Settings) -> int:
         print("[4/4] FastAGI service ...", flush=True)
         server = build_server(settings).start()
         host, port = server.address
+        outbox_stop = _start_outbox(settings)
         print(
             f"""
 Numero Unico is answering {dialplan.number} ({", ".join(dialplan.languages)}).
@@ -75,6 +93,8 @@ Press Ctrl-C to stop.""",
                 return 1
         return 0
     finally:
+        if outbox_stop is not None:
+            outbox_stop.set()
         if server is not None:
             server.shutdown()
         asterisk.stop()
