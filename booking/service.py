@@ -737,6 +737,24 @@ class BookingService:
                 raise ValueError("only desk pick-ups become ready")
             request.status = target.value
             request.updated_at = now
+            if target in (CertificateStatus.SENT, CertificateStatus.READY) and is_mobile(
+                request.caller_number
+            ):
+                office = session.get(Office, request.office_id) if request.office_id else None
+                text = messages.certificate_done(
+                    request.language,
+                    code,
+                    request.type,
+                    target.value,
+                    office.name if office else None,
+                )
+                self._outbox(
+                    session,
+                    MessageKind.SMS,
+                    str(request.caller_number),
+                    text,
+                    f"certificate:{request.id}",
+                )
             return {"code": code, "status": target.value}
 
         return self._write(work, "certificate_status")

@@ -257,7 +257,11 @@ def test_certificate_requests_by_post_and_at_the_desk(city, engine):
         city.advance_certificate(by_post["code"], "sent")  # not yet in progress
     with pytest.raises(BookingError):
         city.request_certificate("passport", "post", "3331234567")
-    assert count(engine, Outbox, Outbox.ref.like("certificate:%"), Outbox.kind == "sms") == 2
+    # received (x2), ready at the desk, sent
+    assert count(engine, Outbox, Outbox.ref.like("certificate:%"), Outbox.kind == "sms") == 4
+    with Session(engine) as session:
+        last = session.scalars(select(Outbox.body).order_by(Outbox.id.desc()).limit(2)).all()
+    assert "posted" in last[0] and "ready for pick-up at Anagrafe Centrale" in last[1]
 
 
 # ---------------------------------------------------------------------------------------------
