@@ -109,3 +109,21 @@ def run_outbox(settings: Any, once: bool = False, idle: float = 2.0) -> int:
         return 0
     finally:
         service.engine.dispose()
+
+
+def close_day(
+    settings: Any, day: str, office: str | None, reason: str, keep_bookings: bool = False
+) -> int:
+    """``ivr booking close``: no more slots that day; its bookings cancelled and texted."""
+    service = open_service(settings)
+    try:
+        done = service.add_closure(
+            date.fromisoformat(day), office, reason, cancel=not keep_bookings
+        )
+    finally:
+        service.engine.dispose()
+    print(
+        f"{day} closed for {office or 'the whole city'}: {done['slots']} slot(s) withdrawn, "
+        f"{done['cancelled']} booking(s) cancelled"
+    )
+    return 0

@@ -91,6 +91,10 @@ def _booking(args: argparse.Namespace, settings: config.Settings) -> int:
         return booking_cli.seed(settings, args.days)
     if args.action == "outbox":
         return booking_cli.run_outbox(settings, args.once)
+    if args.action == "close":
+        return booking_cli.close_day(
+            settings, args.day, args.office, args.reason, args.keep_bookings
+        )
     return booking_cli.list_bookings(settings, args.day, args.all)
 
 
@@ -178,6 +182,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     booking_outbox.add_argument("--once", action="store_true", help="one pass, then exit")
     booking_outbox.set_defaults(func=_booking)
+    booking_close = booking.add_parser(
+        "close", help="close a day (strike, elections): slots withdrawn, bookings cancelled"
+    )
+    booking_close.add_argument("day", help="YYYY-MM-DD")
+    booking_close.add_argument("--office", default=None, help="one office (default: all)")
+    booking_close.add_argument("--reason", default="")
+    booking_close.add_argument(
+        "--keep-bookings", action="store_true", help="leave bookings for the back office"
+    )
+    booking_close.set_defaults(func=_booking)
 
     switch = sub.add_parser("switch", help="manual night/emergency switch")
     switch.add_argument("target", help="a department id, or 'city' for every department")

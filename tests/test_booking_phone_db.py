@@ -335,3 +335,28 @@ def test_ivr_up_sends_confirmations_in_the_background_when_a_gateway_is_set(tmp_
         stop.set()
         http.shutdown()
         service.engine.dispose()
+
+
+def test_ivr_booking_close_withdraws_the_day_and_cancels_its_bookings(
+    tmp_path, monkeypatch, capsys
+):
+    from booking.cli import open_service
+    from ivr import config
+    from ivr.cli import main
+
+    monkeypatch.setenv("NU_DATABASE_URL", f"sqlite:///{tmp_path / 'close.db'}")
+    assert main(["booking", "seed", "--days", "21"]) == 0
+    service = open_service(config.load())
+    slot = service.available_slots("carta_identita", 1)[0]
+    code = service.book("carta_identita", slot.id, CALLER)["code"]
+    day = slot.starts_at.date().isoformat()
+    capsys.readouterr()
+    assert main(["booking", "close", day, "--office", slot.office, "--reason", "sciopero"]) == 0
+    out = capsys.readouterr().out
+    assert f"{day} closed for {slot.office}" in out and "1 booking(s) cancelled" in out
+    assert service.find(code)["status"] == "cancelled"
+    assert all(
+        s.starts_at.date().isoformat() != day or s.office != slot.office
+        for s in service.available_slots("carta_identita", 500)
+    )
+    service.engine.dispose()
