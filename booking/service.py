@@ -78,6 +78,14 @@ class BookingError(ServiceError):
     """
 
 
+class _SlotTaken(Exception):
+    """Raised inside the booking transaction to roll it back: the place went to someone else."""
+
+    def __init__(self, starts_at: datetime) -> None:
+        super().__init__("slot taken")
+        self.starts_at = starts_at
+
+
 @dataclass(frozen=True)
 class SlotView:
     id: int
@@ -403,23 +411,12 @@ class BookingService:
                 slot is not None
                 and slot.service_id == service
                 and slot.starts_at > now
+                and not slot.closed
+                and slot.booked < slot.capacity  # a plain read: a hint only, the UPDATE decides
                 and not self.day_closed(slot.day)
                 and not self._partly_closed(slot.starts_at)
             )
-            taken = valid and (
-                session.execute(
-                    update(Slot)
-                    .where(
-                        Slot.id == slot_id,
-                        Slot.booked < Slot.capacity,
-                        Slot.closed.is_(False),
-                    )
-                    .values(booked=Slot.booked + 1)
-                    .execution_options(synchronize_session=False)
-                ).rowcount
-                == 1
-            )
-            if not taken:
+            if not valid:
                 full.append(slot.starts_at if slot is not None else now)
                 return {}
             code = codes.new_code(codes.BOOKING_FIRST)
@@ -439,6 +436,18 @@ class BookingService:
             session.flush()  # unique code / one-active index checked here, inside the tx
             office = session.get(Office, slot.office_id)
             self._confirmations(session, booking, svc, office, slot.starts_at, language, caller)
+            session.flush()
+            # Last, so the slot's row lock (PostgreSQL) is held only from here to COMMIT: the
+            # callers queued on the same slot wait for one UPDATE and a commit, not a whole
+            # transaction. No place left: everything above rolls back with it.
+            taken = session.execute(
+                update(Slot)
+                .where(Slot.id == slot_id, Slot.booked < Slot.capacity, Slot.closed.is_(False))
+                .values(booked=Slot.booked + 1)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if taken != 1:
+                raise _SlotTaken(slot.starts_at)
             return {
                 "code": code,
                 "start": self.epoch(slot.starts_at),
@@ -450,6 +459,9 @@ class BookingService:
             full.clear()
             try:
                 result = self._write(work, "book")
+            except _SlotTaken as err:
+                full.append(err.starts_at)
+                result = {}
             except IntegrityError as err:
                 text = str(err.orig)
                 if "one_active" in text or "bookings.caller_hash" in text:
