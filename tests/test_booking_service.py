@@ -135,13 +135,17 @@ def test_book_writes_booking_and_confirmations_in_one_transaction(city, engine):
     assert sms.body.startswith("Booking ") and "020202" in sms.body
 
 
-def test_a_failure_after_taking_the_place_rolls_everything_back(city, engine, monkeypatch):
+@pytest.mark.parametrize("breaks", ["_confirmations", "epoch"])
+def test_a_failure_inside_the_booking_transaction_rolls_everything_back(
+    city, engine, monkeypatch, breaks
+):
+    """Before the place is taken (writing the outbox) or after (building the answer)."""
     first = city.available_slots("carta_identita", 1)[0]
 
     def broken(*args, **kwargs):
-        raise RuntimeError("outbox down")
+        raise RuntimeError("broken")
 
-    monkeypatch.setattr(city, "_confirmations", broken)
+    monkeypatch.setattr(city, breaks, broken)
     with pytest.raises(RuntimeError):
         city.book("carta_identita", first.id, "3331234567")
     assert slot(engine, first.id).booked == 0
