@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from ivr.agi.peer import HANG_UP, AsteriskPeer, CallRecord
+
+# SAY DATE/TIME/DATETIME shown as the machine's local time, like Asterisk says them.
+_WHEN = {"date": "%A %d %B %Y", "time": "%H:%M", "datetime": "%A %d %B %Y %H:%M"}
 
 TextLookup = Callable[[str, str], str | None]  # (key, language) -> text
 
@@ -51,6 +55,9 @@ class ConsoleCaller:
     def describe(self, prompt: str) -> str:
         key, lang = split_prompt(prompt)
         if ":" in prompt and "/" not in prompt:  # SAY DIGITS etc.: "digits:123"
+            kind, _, value = prompt.partition(":")
+            if kind in _WHEN and value.lstrip("-").isdigit():  # epochs, as the caller hears them
+                return f"{kind}: {datetime.fromtimestamp(int(value)).strftime(_WHEN[kind])}"
             return prompt
         said = self.text(key, lang) if self.text and lang else None
         tag = f"[{lang}] {key}" if lang else key

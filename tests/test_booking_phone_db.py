@@ -360,3 +360,34 @@ def test_ivr_booking_close_withdraws_the_day_and_cancels_its_bookings(
         for s in service.available_slots("carta_identita", 500)
     )
     service.engine.dispose()
+
+
+def test_console_phone_books_an_appointment_through_the_fastagi_service(tmp_path):
+    """``ivr call`` against ``ivr serve``'s handler: dates and the code are shown, row stored."""
+    from ivr.agi.server import FastAGIServer
+    from ivr.config import ROOT, Settings
+    from ivr.console import run_console
+    from ivr.service import city_handler
+
+    settings = Settings(
+        redis_url="",
+        dialplan_path=ROOT / "dialplans" / "example-city.yaml",
+        asterisk_sounds_dir="/snd",
+        database_url=f"sqlite:///{tmp_path / 'console.db'}",
+    )
+    handler, _ = city_handler(settings, clock=lambda zone: NOW.replace(tzinfo=zone))
+    booking = DatabaseBooking(settings.database_url, EXAMPLE, lambda: NOW)
+    seed_example_city(booking.service, days=7)
+    out: list[str] = []
+    with FastAGIServer(handler, port=0) as server:
+        host, port = server.address
+        code = run_console(
+            Settings(agi_host=host, agi_port=port), keys="1,1,2,1,1,1", write=out.append
+        )
+    text = "\n".join(out)
+    assert code == 0
+    [row] = bookings(booking)
+    assert row.service_id == "carta_identita"
+    assert "date: Monday 23 November 2026" in text and "time: " in text
+    assert text.count("digits:" + codes.spoken_groups(row.code)[0]) == 2
+    booking.close()

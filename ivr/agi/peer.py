@@ -65,6 +65,9 @@ USAGE = {
     "SAY NUMBER": "Usage: SAY NUMBER <number> <escape digits> [gender]",
     "SAY ALPHA": "Usage: SAY ALPHA <number> <escape digits> [case]",
     "SAY PHONETIC": "Usage: SAY PHONETIC <string> <escape digits>",
+    "SAY DATE": "Usage: SAY DATE <date> <escape digits>",
+    "SAY TIME": "Usage: SAY TIME <time> <escape digits>",
+    "SAY DATETIME": "Usage: SAY DATETIME <time> <escape digits> [format] [timezone]",
     "SET VARIABLE": "Usage: SET VARIABLE <variablename> <value>",
     "GET VARIABLE": "Usage: GET VARIABLE <variablename>",
     "GET FULL VARIABLE": "Usage: GET FULL VARIABLE <variablename> [<channel name>]",
@@ -588,6 +591,21 @@ class AsteriskPeer:
         if len(argv) != 4:
             raise _Usage
         return self._say(f"phonetic:{argv[2]}", argv[3])
+
+    def _cmd_say_date(self, argv: list[str]) -> list[str]:
+        if len(argv) != 4 or not _INT.match(argv[2]):
+            raise _Usage
+        return self._say(f"date:{_atoi(argv[2])}", argv[3])
+
+    def _cmd_say_time(self, argv: list[str]) -> list[str]:
+        if len(argv) != 4 or not _INT.match(argv[2]):
+            raise _Usage
+        return self._say(f"time:{_atoi(argv[2])}", argv[3])
+
+    def _cmd_say_datetime(self, argv: list[str]) -> list[str]:
+        if len(argv) not in (4, 5, 6) or not _INT.match(argv[2]):
+            raise _Usage
+        return self._say(f"datetime:{_atoi(argv[2])}", argv[3])
 
     def _cmd_set_variable(self, argv: list[str]) -> list[str]:
         if len(argv) != 4:
