@@ -54,13 +54,54 @@ def _render(args: argparse.Namespace, settings: config.Settings) -> int:
 def _prompts_build(args: argparse.Namespace, settings: config.Settings) -> int:
     from ivr.flow.loader import load_dialplan
     from ivr.prompts.build import build_prompts
+    from ivr.prompts.google_tts import synthesizers
+    from ivr.prompts.progress import BuildProgress
 
     dialplan = load_dialplan(args.dialplan or settings.dialplan_path)
-    report = build_prompts(
-        dialplan, settings.prompts_dir, settings.sounds_dir, progress=lambda line: print(line)
-    )
+    first, fallback = synthesizers(settings)
+    shown = BuildProgress()
+    try:
+        report = build_prompts(
+            dialplan,
+            settings.prompts_dir,
+            settings.sounds_dir,
+            synthesizer=first,
+            fallback=fallback,
+            progress=shown.line,
+            tick=shown.tick,
+        )
+    finally:
+        shown.close()
     print(report.summary())
+    for name, reason in sorted(report.failed.items()):
+        print(f"failed: {name}: {reason}")
+    for name in report.missing:
+        print(f"missing: {name}: no text")
     return 0 if report.ok else 1
+
+
+def _prompts_check(args: argparse.Namespace, settings: config.Settings) -> int:
+    from ivr.flow.issues import DialplanError
+    from ivr.flow.loader import load_dialplan
+    from ivr.prompts.check import check_prompts
+
+    path = args.dialplan or settings.dialplan_path
+    try:
+        dialplan = load_dialplan(path)
+        result = check_prompts(dialplan, settings.prompts_dir, args.sounds or settings.sounds_dir)
+    except DialplanError as err:
+        for issue in err.issues:
+            print(issue)
+        return 2
+    except (OSError, ValueError) as err:
+        print(f"{path}: {err}", file=sys.stderr)
+        return 2
+    for gap in result.gaps:
+        print(gap)
+    for warning in result.warnings:
+        print(f"warning: {warning}")
+    print(result.summary())
+    return 0 if result.ok else 1
 
 
 def _switch(args: argparse.Namespace, settings: config.Settings) -> int:
@@ -144,9 +185,15 @@ def build_parser() -> argparse.ArgumentParser:
     prompts = sub.add_parser("prompts", help="prompt audio").add_subparsers(
         dest="action", required=True
     )
-    build = prompts.add_parser("build", help="synthesise changed prompts to 8 kHz audio")
+    build = prompts.add_parser("build", help="synthesise changed prompts to 8 and 16 kHz audio")
     build.add_argument("--dialplan", default=None)
     build.set_defaults(func=_prompts_build)
+    check_prompts = prompts.add_parser(
+        "check", help="list prompts in use that lack a text or audio, and where they are used"
+    )
+    check_prompts.add_argument("--dialplan", default=None)
+    check_prompts.add_argument("--sounds", default=None, help="audio folder (NU_SOUNDS_DIR)")
+    check_prompts.set_defaults(func=_prompts_check)
 
     admin = sub.add_parser("admin", help="the admin web (edit, simulate, publish call flows)")
     admin.add_argument("--host", default="127.0.0.1")

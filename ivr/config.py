@@ -55,6 +55,20 @@ class Settings:
         )
     )
 
+    # Google Cloud Text-to-Speech for `ivr prompts build` (ivr/prompts/google_tts.py): a
+    # service-account JSON file; empty means espeak-ng alone, offline.
+    google_tts_credentials: str = field(
+        default_factory=lambda: _env(
+            "NU_GOOGLE_TTS_CREDENTIALS", _env("GOOGLE_APPLICATION_CREDENTIALS", "")
+        )
+    )
+    google_tts_endpoint: str = field(default_factory=lambda: _env("NU_GOOGLE_TTS_ENDPOINT", ""))
+    # A plain-text connection to NU_GOOGLE_TTS_ENDPOINT (a local server speaking the API: tests).
+    google_tts_insecure: bool = field(
+        default_factory=lambda: _env("NU_GOOGLE_TTS_INSECURE", "") in ("1", "yes", "true")
+    )
+    google_tts_voices: str = field(default_factory=lambda: _env("NU_GOOGLE_TTS_VOICES", ""))
+
     def __post_init__(self) -> None:
         if self.sounds_dir is None:
             sounds = _env("NU_SOUNDS_DIR", str(self.var_dir / "sounds"))

@@ -21,6 +21,9 @@ from ivr.flow.loader import load_dialplan
 from ivr.service import build_server
 from tests.admin_support import PASSWORD, city_settings, login, make_app, post, publish
 
+# The example city's languages (name and prompt forms have one field per language).
+LANGUAGES = ("it", "en", "fr", "es", "de", "zh", "ar")
+
 MONDAY_10 = datetime(2026, 11, 23, 10, 0)
 
 
@@ -270,13 +273,14 @@ def test_department_form_round_trips(city):
     settings, _ = city
     text = settings.dialplan_path.read_text()
     form = {
+        **{f"name_{lang}": f"Tributi ({lang})" for lang in LANGUAGES},
         "name_it": "Tributi",
         "name_en": "Local taxes",
         "hours": "mon-fri: 09:00-13:00\ntue,thu: 14:30-16:30",
         "holidays": "closed",
         "closures": "2026-08-14 ponte\n2026-12-24 13:00- Vigilia",
     }
-    new = editing.update_department(text, "tributi", form, ["it", "en"])
+    new = editing.update_department(text, "tributi", form, list(LANGUAGES))
     dialplan, issues = check_text(new, settings)
     assert not issues
     dept = dialplan.departments["tributi"]
@@ -374,11 +378,13 @@ def test_prompts_page_highlights_missing_languages_and_blocks_publishing(tmp_pat
     editor = login(app, "editor")
     post(editor, "/flow/node/benvenuto", {"prompts": "welcome city_news", "next": "principale"})
     page = editor.get("/prompts").get_data(as_text=True)
-    assert "2 missing prompt(s)" in page
+    assert f"{len(LANGUAGES)} missing prompt(s)" in page  # city_news, in every language
     page = editor.get("/publish").get_data(as_text=True)
     assert "prompt &#39;city_news&#39; missing in language &#39;en&#39;" in page
     assert 'id="publish" disabled' in page
     post(editor, "/prompts/city_news", {"text_it": "Novità.", "text_en": "News."})
+    assert "5 missing prompt(s)" in editor.get("/prompts").get_data(as_text=True)
+    post(editor, "/prompts/city_news", {f"text_{lang}": f"News ({lang})." for lang in LANGUAGES})
     assert "Every prompt in use exists" in editor.get("/prompts").get_data(as_text=True)
     publish(editor, "news")
     assert "is live" in editor.get("/publish").get_data(as_text=True)
@@ -391,7 +397,17 @@ def test_prompts_page_highlights_missing_languages_and_blocks_publishing(tmp_pat
 
 def test_prompt_audio_is_generated_and_served(tmp_path):
     import io
+    import math
     import wave
+
+    # A beep that swells and fades like a syllable: the build refuses a flat square wave as
+    # too loud to be speech.
+    frames = b"".join(
+        int(
+            3000 * math.sin(i * math.pi / 20) * (0.55 + 0.45 * math.sin(i * math.pi / 2667))
+        ).to_bytes(2, "little", signed=True)
+        for i in range(16000)
+    )
 
     class Beep:
         def voice(self, lang):
@@ -403,12 +419,7 @@ def test_prompt_audio_is_generated_and_served(tmp_path):
                 w.setnchannels(1)
                 w.setsampwidth(2)
                 w.setframerate(16000)
-                w.writeframes(
-                    b"".join(
-                        (3000 if i % 20 < 10 else -3000).to_bytes(2, "little", signed=True)
-                        for i in range(16000)
-                    )
-                )
+                w.writeframes(frames)
             return out.getvalue()
 
     synced = []

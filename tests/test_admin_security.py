@@ -229,8 +229,7 @@ def test_hostile_department_names_are_neutralised_or_refused(publishing, hostile
     app, settings, etc, shape = publishing
     editor = login(app, "editor")
     form = {
-        "name_it": hostile,
-        "name_en": hostile,
+        **{f"name_{lang}": hostile for lang in ("it", "en", "fr", "es", "de", "zh", "ar")},
         "hours": "mon-fri: 09:00-13:00\ntue,thu: 14:30-16:30",
     }
     response = post(editor, "/departments/tributi", form)

@@ -68,7 +68,9 @@ def test_language_follows_the_call():
     assert end.language == "en" and end.context["lang"] == "en"
     first = seen[0]
     assert isinstance(first, Ask)
-    assert first.prompts == (Prompt("choose_language", "it"), Prompt("choose_language", "en"))
+    # Each offered language is announced in that language, in the menu's order.
+    offered = ("it", "en", "fr", "es", "de", "zh", "ar")
+    assert first.prompts == tuple(Prompt("choose_language", lang) for lang in offered)
     assert all(p.language == "en" for a in seen[1:] for p in a.prompts)
     assert end.context["path"].startswith("lingua>benvenuto>principale")
 

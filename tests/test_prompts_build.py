@@ -1,5 +1,5 @@
-"""`ivr prompts build` with the real espeak-ng and sox: files Asterisk can play, rebuilt only
-when they change, and failures reported instead of silence."""
+"""`ivr prompts build` with the real espeak-ng and sox: files Asterisk can play (8 and 16 kHz),
+rebuilt only when they change, and failures reported instead of silence."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from ivr.flow.loader import load_dialplan, parse_dialplan
-from ivr.prompts.audio import inspect_wav, telephone_problems
+from ivr.prompts.audio import LOUDNESS_RANGE_DBFS, inspect_wav, prompt_problems
 from ivr.prompts.build import (
     ESPEAK_VOICES,
     MANIFEST,
@@ -24,28 +24,50 @@ from ivr.prompts.build import (
 )
 from ivr.prompts.catalogue import full_catalogue
 from ivr.prompts.hours_text import describe_hours
+from ivr.prompts.sayings import vocabulary
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "dialplans" / "example-city.yaml"
 PROMPTS = ROOT / "prompts"
 # Prompts per language in the example city (hand-written texts plus generated hours).
 PER_LANG = len(full_catalogue(load_dialplan(EXAMPLE), PROMPTS)["it"])
+LANGUAGES = ("it", "en", "fr", "es", "de", "zh", "ar")
+# Languages whose numbers, dates and times Asterisk has no sounds for: their vocabulary is built.
+OWN_SAYINGS = ("de", "zh", "ar")
+EXTS = ("wav", "wav16")
 
 
 def expected_names(dialplan) -> list[str]:
     """Every prompt the example city should get: hand-written keys plus one hours prompt per
-    department, in each language. Computed from the files, not from the code under test."""
+    department, in each language, plus the sayings' vocabulary where Asterisk has no sounds.
+    The texts are counted from the files, not from the code under test."""
     names = []
     for lang in dialplan.languages:
         keys = set(yaml.safe_load((PROMPTS / f"{lang}.yaml").read_text(encoding="utf-8")))
         keys |= {f"hours_{d}" for d in dialplan.departments}
+        if lang in OWN_SAYINGS:
+            keys |= set(vocabulary(lang))
         names += [f"{lang}/{key}" for key in keys]
     return sorted(names)
 
 
+def files(names: list[str]) -> list[str]:
+    return sorted(f"{name}.{ext}" for name in names for ext in EXTS)
+
+
 def tone(seconds: float = 1.0, rate: int = 22050, amplitude: float = 0.5, freq=440.0) -> bytes:
+    """A tone whose loudness swells and fades like a syllable (a steady sine normalised to a
+    -3 dBFS peak would sit at the very edge of the loudness range)."""
     n = int(seconds * rate)
-    samples = [int(amplitude * 32767 * math.sin(2 * math.pi * freq * i / rate)) for i in range(n)]
+    samples = [
+        int(
+            amplitude
+            * 32767
+            * math.sin(2 * math.pi * freq * i / rate)
+            * (0.55 + 0.45 * math.sin(2 * math.pi * 3 * i / rate))
+        )
+        for i in range(n)
+    ]
     return wav_bytes(samples, rate)
 
 
@@ -58,6 +80,18 @@ def wav_bytes(samples: list[int], rate: int = 22050, channels: int = 1, width: i
         fmt = {1: "B", 2: "h"}[width]
         w.writeframes(struct.pack(f"<{len(samples)}{fmt}", *samples))
     return buf.getvalue()
+
+
+class CountingEspeak(EspeakSynthesizer):
+    """The real espeak-ng, counting what it is asked to say."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[str, str]] = []
+
+    def synthesize(self, text: str, lang: str) -> bytes:
+        self.calls.append((text, lang))
+        return super().synthesize(text, lang)
 
 
 class FakeSynthesizer:
@@ -102,14 +136,14 @@ def work(first_build, tmp_path):
     return tmp_path
 
 
-def manifest(sounds: Path) -> dict:
-    return json.loads((sounds / MANIFEST).read_text(encoding="utf-8"))["prompts"]
+def manifest(sounds: Path, ext: str = "wav") -> dict:
+    return json.loads((sounds / MANIFEST).read_text(encoding="utf-8"))["formats"][ext]
 
 
 def snapshot(sounds: Path) -> dict[str, tuple[int, bytes]]:
     return {
         str(p.relative_to(sounds)): (p.stat().st_mtime_ns, p.read_bytes())
-        for p in sorted(sounds.rglob("*.wav"))
+        for p in sorted(sounds.rglob("*.wav*"))
     }
 
 
@@ -130,34 +164,51 @@ def edit_prompts(folder: Path, lang: str, **changes: str | None) -> None:
 def test_full_build_makes_every_prompt(example, first_build):
     base, report, _ = first_build
     names = expected_names(example)
-    assert len(names) == 2 * PER_LANG and PER_LANG > 7
+    assert example.languages == LANGUAGES
+    vocabulary_size = len(vocabulary("de"))
+    assert vocabulary_size > 200
+    assert len(names) == 7 * PER_LANG + 3 * vocabulary_size and PER_LANG > 7
     assert sorted(report.built) == names
-    assert report.failed == {}
+    assert report.failed == {} and report.fallback == {}
     assert report.missing == []
     assert report.unchanged == [] and report.removed == []
     assert report.ok
     on_disk = sorted(str(p.relative_to(base / "sounds")) for p in (base / "sounds").rglob("*"))
     # Nothing else: no temporary or stray files.
-    assert on_disk == sorted([*(f"{n}.wav" for n in names), "en", "it", MANIFEST])
+    assert on_disk == sorted([*files(names), *LANGUAGES, MANIFEST])
 
 
-def test_every_file_is_8khz_mono_16bit_speech(example, first_build):
+@pytest.mark.parametrize("ext, rate", [("wav", 8000), ("wav16", 16000)])
+def test_every_file_is_mono_16bit_speech_at_its_rate(example, first_build, ext, rate):
     base, _, _ = first_build
+    low, high = LOUDNESS_RANGE_DBFS
+    vocabulary_keys = set(vocabulary("de"))
     for name in expected_names(example):
-        path = base / "sounds" / f"{name}.wav"
+        path = base / "sounds" / f"{name}.{ext}"
         info = inspect_wav(path)
-        assert (info.rate, info.channels, info.sample_width) == (8000, 1, 2), name
-        assert info.duration > 1.0, name  # the shortest text is still a sentence
-        assert info.rms_dbfs > -35, name
+        assert (info.rate, info.channels, info.sample_width) == (rate, 1, 2), name
+        # The shortest sentence lasts more than a second; a vocabulary word ("5") less.
+        shortest = 0.3 if name.split("/")[1] in vocabulary_keys else 1.0
+        assert info.duration > shortest, name
+        assert low < info.rms_dbfs < high, name
         assert -3.2 < info.peak_dbfs < -2.8, name  # normalised to -3 dBFS
-        assert telephone_problems(info) == []
+        assert prompt_problems(info, rate) == []
         # Plain RIFF/WAVE with a 16-byte PCM fmt chunk: what Asterisk's format_wav reads.
         head = path.read_bytes()[:44]
         assert head[:4] == b"RIFF" and head[8:16] == b"WAVEfmt "
-        size, tag, channels, rate, _, align, bits = struct.unpack("<IHHIIHH", head[16:36])
-        assert (size, tag, channels, rate, align, bits) == (16, 1, 1, 8000, 2, 16)
+        size, tag, channels, file_rate, _, align, bits = struct.unpack("<IHHIIHH", head[16:36])
+        assert (size, tag, channels, file_rate, align, bits) == (16, 1, 1, rate, 2, 16)
         assert head[36:40] == b"data"
         assert struct.unpack("<I", head[40:44])[0] == info.frames * 2
+
+
+def test_narrowband_and_wideband_say_the_same(first_build):
+    sounds = first_build[0] / "sounds"
+    for name in ("it/main_menu", "zh/welcome", "ar/goodbye", "de/say_mday_23"):
+        narrow = inspect_wav(sounds / f"{name}.wav")
+        wide = inspect_wav(sounds / f"{name}.wav16")
+        assert abs(narrow.duration - wide.duration) < 0.01, name
+        assert wide.frames == pytest.approx(2 * narrow.frames, abs=2)
 
 
 def test_longer_text_makes_longer_audio(first_build):
@@ -171,7 +222,7 @@ def test_longer_text_makes_longer_audio(first_build):
 def test_hours_prompts_for_every_department(example, first_build):
     base, _, _ = first_build
     entries = manifest(base / "sounds")
-    for lang in ("it", "en"):
+    for lang in LANGUAGES:
         for dept in example.departments.values():
             name = f"{lang}/hours_{dept.id}"
             assert (base / "sounds" / f"{name}.wav").is_file()
@@ -198,26 +249,55 @@ def test_second_build_rebuilds_nothing(example, work):
     assert all(line.endswith(": unchanged") for line in lines)
 
 
-def test_changing_one_text_rebuilds_exactly_that_file(example, work):
+def test_changing_one_text_rebuilds_exactly_that_prompt(example, work):
+    """One text changed: one synthesis, and only that prompt's files (its 8 and 16 kHz
+    versions) are rewritten."""
     sounds = work / "sounds"
-    before, old = snapshot(sounds), manifest(sounds)
+    before = snapshot(sounds)
+    old = {ext: manifest(sounds, ext) for ext in EXTS}
     edit_prompts(work / "prompts", "en", goodbye="Thank you for calling the city. Goodbye!")
-    report = build_prompts(example, work / "prompts", sounds)
+    synth = CountingEspeak()
+    report = build_prompts(example, work / "prompts", sounds, synthesizer=synth)
     assert report.built == ["en/goodbye"]
+    assert synth.calls == [("Thank you for calling the city. Goodbye!", "en")]
     assert len(report.unchanged) == len(expected_names(example)) - 1
-    new = manifest(sounds)
-    assert new["en/goodbye"]["hash"] != old["en/goodbye"]["hash"]
-    assert new["en/goodbye"]["text"] == "Thank you for calling the city. Goodbye!"
-    assert {k: v for k, v in new.items() if k != "en/goodbye"} == {
-        k: v for k, v in old.items() if k != "en/goodbye"
-    }
+    for ext in EXTS:
+        new = manifest(sounds, ext)
+        assert new["en/goodbye"]["hash"] != old[ext]["en/goodbye"]["hash"]
+        assert new["en/goodbye"]["text"] == "Thank you for calling the city. Goodbye!"
+        assert {k: v for k, v in new.items() if k != "en/goodbye"} == {
+            k: v for k, v in old[ext].items() if k != "en/goodbye"
+        }
     after = snapshot(sounds)
     changed = {name for name in before if before[name] != after[name]}
-    assert changed == {"en/goodbye.wav"}
+    assert changed == {"en/goodbye.wav", "en/goodbye.wav16"}
     assert (
         inspect_wav(sounds / "en" / "goodbye.wav").duration
         > inspect_wav(before["en/goodbye.wav"][1]).duration
     )
+
+
+def test_changing_one_translation_rebuilds_only_that_language(example, work):
+    sounds = work / "sounds"
+    before = snapshot(sounds)
+    edit_prompts(work / "prompts", "zh", goodbye="谢谢您的来电，再见。")
+    report = build_prompts(example, work / "prompts", sounds)
+    assert report.built == ["zh/goodbye"]
+    after = snapshot(sounds)
+    assert {n for n in before if before[n] != after[n]} == {"zh/goodbye.wav", "zh/goodbye.wav16"}
+
+
+def test_a_missing_wideband_file_rebuilds_only_that_file(example, work):
+    sounds = work / "sounds"
+    (sounds / "fr" / "welcome.wav16").unlink()
+    before = snapshot(sounds)
+    synth = CountingEspeak()
+    report = build_prompts(example, work / "prompts", sounds, synthesizer=synth)
+    assert report.built == ["fr/welcome"] and len(synth.calls) == 1
+    after = snapshot(sounds)
+    assert set(after) - set(before) == {"fr/welcome.wav16"}
+    assert {n for n in before if before[n] != after[n]} == set()
+    assert inspect_wav(sounds / "fr" / "welcome.wav16").rate == 16000
 
 
 def test_changing_department_hours_rebuilds_its_hours_prompts(work):
@@ -227,8 +307,11 @@ def test_changing_department_hours_rebuilds_its_hours_prompts(work):
     dialplan, issues = parse_dialplan(text, "changed.yaml")
     assert issues == []
     report = build_prompts(dialplan, work / "prompts", work / "sounds")
-    assert sorted(report.built) == ["en/hours_rifiuti", "it/hours_rifiuti"]
-    assert "dal lunedì al venerdì" in manifest(work / "sounds")["it/hours_rifiuti"]["text"]
+    assert sorted(report.built) == sorted(f"{lang}/hours_rifiuti" for lang in LANGUAGES)
+    texts = manifest(work / "sounds")
+    assert "dal lunedì al venerdì" in texts["it/hours_rifiuti"]["text"]
+    assert "von Montag bis Freitag" in texts["de/hours_rifiuti"]["text"]
+    assert "星期一至星期五" in texts["zh/hours_rifiuti"]["text"]
 
 
 def test_removing_a_key_removes_its_file(example, work):
@@ -238,6 +321,7 @@ def test_removing_a_key_removes_its_file(example, work):
     assert report.removed == ["en/welcome"]
     assert report.built == []
     assert not (work / "sounds" / "en" / "welcome.wav").exists()
+    assert not (work / "sounds" / "en" / "welcome.wav16").exists()
     assert (work / "sounds" / "it" / "welcome.wav").is_file()
     assert "en/welcome" not in manifest(work / "sounds")
     # The call flow still plays it: the report says so, and the build is not ok.
@@ -264,14 +348,17 @@ def test_languages_option_builds_and_prunes_only_those(example, work):
 
 
 def test_a_language_dropped_from_the_dialplan_is_removed(work):
-    text = EXAMPLE.read_text(encoding="utf-8").replace("languages: [it, en]", "languages: [it]")
-    text = text.replace('"2": en', '"2": it')
-    dialplan, issues = parse_dialplan(text, "it-only.yaml")
+    text = EXAMPLE.read_text(encoding="utf-8").replace(
+        "languages: [it, en, fr, es, de, zh, ar]", "languages: [it, en, fr, es, de, zh]"
+    )
+    text = text.replace('"7": ar', '"7": it')
+    dialplan, issues = parse_dialplan(text, "no-arabic.yaml")
     assert issues == []
     report = build_prompts(dialplan, work / "prompts", work / "sounds")
-    assert len(report.removed) == PER_LANG and all(n.startswith("en/") for n in report.removed)
-    assert list((work / "sounds" / "en").iterdir()) == []
-    assert len(report.unchanged) == PER_LANG
+    assert len(report.removed) == PER_LANG + len(vocabulary("ar"))
+    assert all(n.startswith("ar/") for n in report.removed)
+    assert list((work / "sounds" / "ar").iterdir()) == []
+    assert report.built == [] and report.ok
 
 
 # -- failures are reported, never silent ---------------------------------------------------
@@ -286,7 +373,7 @@ def test_failing_synthesizer_is_reported_not_raised(example, tmp_path):
     assert sorted(report.failed) == expected_names(example)
     assert all("engine down" in reason for reason in report.failed.values())
     assert report.built == [] and not report.ok
-    assert list((tmp_path / "sounds").rglob("*.wav")) == []
+    assert list((tmp_path / "sounds").rglob("*.wav*")) == []
     assert len(synth.calls) == len(expected_names(example))
     assert all("FAILED" in line and "engine down" in line for line in lines)
 
@@ -297,7 +384,7 @@ def test_failed_prompt_keeps_old_audio_and_is_retried(example, work):
     report = build_prompts(
         example, work / "prompts", work / "sounds", synthesizer=FakeSynthesizer(OSError("boom"))
     )
-    assert len(report.failed) == len(before) and report.built == []
+    assert 2 * len(report.failed) == len(before) and report.built == []  # 8 and 16 kHz
     assert snapshot(work / "sounds") == before
     # The manifest still describes the espeak-ng audio on disk: nothing to redo with espeak-ng.
     again = build_prompts(example, work / "prompts", work / "sounds")
@@ -321,7 +408,7 @@ def test_silent_short_or_garbage_audio_is_a_failure(example, tmp_path, output, r
     )
     assert len(report.failed) == PER_LANG and report.built == []
     assert all(reason in why for why in report.failed.values()), report.failed
-    assert list(tmp_path.rglob("*.wav")) == []
+    assert list(tmp_path.rglob("*.wav*")) == []
     assert list((tmp_path / "en").iterdir()) == []  # no temporary files left behind
 
 
@@ -336,27 +423,32 @@ def test_any_synthesizer_output_format_is_converted(example, tmp_path):
         languages=["it"],
     )
     assert report.failed == {} and len(report.built) == PER_LANG
-    info = inspect_wav(tmp_path / "it" / "welcome.wav")
-    assert (info.rate, info.channels, info.sample_width) == (8000, 1, 2)
-    assert abs(info.duration - 1.0) < 0.01
+    for ext, rate in (("wav", 8000), ("wav16", 16000)):
+        info = inspect_wav(tmp_path / "it" / f"welcome.{ext}")
+        assert (info.rate, info.channels, info.sample_width) == (rate, 1, 2)
+        assert abs(info.duration - 1.0) < 0.01
 
 
 def test_language_without_a_voice_fails_its_prompts_only(example, tmp_path):
     synth = EspeakSynthesizer(voices={"it": "it"})
-    report = build_prompts(example, PROMPTS, tmp_path, synthesizer=synth, workers=2)
+    report = build_prompts(
+        example, PROMPTS, tmp_path, synthesizer=synth, workers=2, languages=["it", "en"]
+    )
     assert len(report.built) == PER_LANG and all(n.startswith("it/") for n in report.built)
     assert len(report.failed) == PER_LANG
     assert set(report.failed.values()) == {"no espeak-ng voice for language 'en'"}
 
 
 def test_new_language_builds_and_reports_missing_hours_wording(tmp_path):
+    """An eighth language (Russian): a prompt file and an espeak-ng voice are enough to build;
+    the hours wording it lacks is reported, not invented."""
     city = """
 city: Ville
 number: "0101"
-languages: [it, fr]
+languages: [it, ru]
 general_operator: op
 departments:
-  op: {names: {it: Operatore, fr: Opérateur}, hours: always}
+  op: {names: {it: Operatore, ru: Оператор}, hours: always}
 start: orari
 nodes:
   orari: {type: hours, department: op, open: passa, closed: passa}
@@ -366,21 +458,22 @@ nodes:
     assert issues == []
     prompts = tmp_path / "prompts"
     shutil.copytree(PROMPTS, prompts)
-    fr = {
-        "invalid_choice": "Ce choix n'est pas valable.",
-        "no_input": "Je n'ai reçu aucun choix.",
-        "too_many_attempts": "Je vous passe un opérateur.",
-        "transferring": "Veuillez patienter, je vous passe un opérateur.",
-        "closed_now": "Le bureau est fermé en ce moment.",
-        "goodbye": "Merci de votre appel. Au revoir.",
-        "service_unavailable": "Le service automatique n'est pas disponible.",
+    ru = {
+        "invalid_choice": "Неверный выбор.",
+        "no_input": "Я не получил ответа.",
+        "too_many_attempts": "Соединяю вас с оператором.",
+        "transferring": "Пожалуйста, подождите: соединяю вас с оператором.",
+        "closed_now": "Сейчас офис закрыт.",
+        "goodbye": "Спасибо за звонок. До свидания.",
+        "service_unavailable": "Автоматическая служба недоступна.",
     }
-    (prompts / "fr.yaml").write_text(yaml.safe_dump(fr, allow_unicode=True), encoding="utf-8")
-    report = build_prompts(dialplan, prompts, tmp_path / "sounds")
+    (prompts / "ru.yaml").write_text(yaml.safe_dump(ru, allow_unicode=True), encoding="utf-8")
+    synth = EspeakSynthesizer(voices={**ESPEAK_VOICES, "ru": "ru"})
+    report = build_prompts(dialplan, prompts, tmp_path / "sounds", synthesizer=synth)
     assert report.failed == {}
-    assert report.missing == ["fr/hours_op"]
-    assert sorted(n for n in report.built if n.startswith("fr/")) == sorted(f"fr/{k}" for k in fr)
-    assert inspect_wav(tmp_path / "sounds" / "fr" / "goodbye.wav").duration > 1
+    assert report.missing == ["ru/hours_op"]
+    assert sorted(n for n in report.built if n.startswith("ru/")) == sorted(f"ru/{k}" for k in ru)
+    assert inspect_wav(tmp_path / "sounds" / "ru" / "goodbye.wav").duration > 1
     assert not (tmp_path / "sounds" / "en").exists()  # en.yaml exists, but not in the dialplan
 
 
@@ -411,9 +504,11 @@ def test_text_starting_with_a_dash_is_spoken_not_parsed():
 
 def test_damaged_manifest_means_full_rebuild(example, work):
     (work / "sounds" / MANIFEST).write_text("{not json", encoding="utf-8")
-    report = build_prompts(example, work / "prompts", work / "sounds")
-    assert sorted(report.built) == expected_names(example)
-    assert sorted(manifest(work / "sounds")) == expected_names(example)
+    report = build_prompts(example, work / "prompts", work / "sounds", languages=["en"])
+    english = [n for n in expected_names(example) if n.startswith("en/")]
+    assert sorted(report.built) == english
+    assert sorted(manifest(work / "sounds")) == english
+    assert sorted(manifest(work / "sounds", "wav16")) == english
 
 
 def test_unreadable_catalogue_raises_value_error_naming_the_file(example, tmp_path):
@@ -421,3 +516,173 @@ def test_unreadable_catalogue_raises_value_error_naming_the_file(example, tmp_pa
     with pytest.raises(ValueError, match="it.yaml"):
         build_prompts(example, tmp_path, tmp_path / "sounds")
     assert not (tmp_path / "sounds").exists()
+
+
+def test_mandarin_voice_reads_characters_not_english_pinyin():
+    """espeak-ng's plain "cmn" voice spells the pinyin of most characters in English; the
+    voice in the table must say every sentence of zh.yaml in Mandarin."""
+    import subprocess
+
+    texts = yaml.safe_load((PROMPTS / "zh.yaml").read_text(encoding="utf-8"))
+    for key in ("choose_language", "welcome", "main_menu", "transferring"):
+        phonemes = subprocess.run(
+            ["espeak-ng", "-q", "-x", "-b", "1", "-v", ESPEAK_VOICES["zh"]],
+            input=texts[key].encode(),
+            capture_output=True,
+            check=True,
+        ).stdout.decode()
+        assert phonemes.strip() and "(en)" not in phonemes, (key, phonemes)
+
+
+# -- sayings' vocabulary, loudness, SSML, fallback voice, progress -------------------------
+
+
+def test_vocabulary_for_sayings_is_built_where_asterisk_has_no_sounds(first_build):
+    sounds = first_build[0] / "sounds"
+    entries = manifest(sounds)
+    assert entries["de/say_mday_23"]["text"] == "den dreiundzwanzigsten"
+    assert entries["zh/say_hour_10"]["text"] == "10点"
+    assert entries["ar/say_month_11"]["text"] == "نوفمبر"
+    for lang in OWN_SAYINGS:
+        assert (sounds / lang / "say_num_0.wav").is_file()
+    for lang in ("it", "en", "fr", "es"):  # Asterisk says them with its own sounds
+        assert not list((sounds / lang).glob("say_*"))
+
+
+def square(seconds: float = 1.0, rate: int = 16000) -> bytes:
+    return wav_bytes([8000 if (i // 20) % 2 else -8000 for i in range(int(seconds * rate))], rate)
+
+
+def test_audio_outside_the_loudness_range_is_a_failure(example, tmp_path):
+    """A square wave normalised like speech has an RMS level as high as its peak: not speech."""
+    report = build_prompts(
+        example, PROMPTS, tmp_path, synthesizer=FakeSynthesizer(square()), languages=["en"]
+    )
+    assert report.built == [] and len(report.failed) == PER_LANG
+    assert all("too loud" in why for why in report.failed.values()), report.failed
+    assert list(tmp_path.rglob("*.wav*")) == []
+
+
+class SsmlSynthesizer(FakeSynthesizer):
+    speaks_ssml = True
+
+    def __init__(self) -> None:
+        super().__init__(tone())
+        self.ssml: list[tuple[str, str]] = []
+
+    def synthesize_ssml(self, ssml: str, lang: str) -> bytes:
+        self.ssml.append((ssml, lang))
+        return self.output  # type: ignore[return-value]
+
+
+def test_ssml_goes_to_voices_that_speak_it_and_into_the_hash(tmp_path):
+    city = """
+number: "0101"
+languages: [en]
+general_operator: op
+departments:
+  op: {names: {en: Operator}, hours: always}
+nodes:
+  start: {type: play, prompts: [code_help], next: op}
+  op: {type: transfer, department: op}
+"""
+    dialplan, issues = parse_dialplan(city, "ssml.yaml")
+    assert issues == []
+    prompts = tmp_path / "prompts"
+    prompts.mkdir()
+    shutil.copy(PROMPTS / "en.yaml", prompts / "en.yaml")
+    ssml = '<speak>Your code has <say-as interpret-as="cardinal">8</say-as> digits.</speak>'
+    with open(prompts / "en.yaml", "a", encoding="utf-8") as f:
+        f.write(f"code_help:\n  text: Your code has 8 digits.\n  ssml: '{ssml}'\n")
+    smart, plain = SsmlSynthesizer(), FakeSynthesizer(tone())
+    report = build_prompts(dialplan, prompts, tmp_path / "a", synthesizer=smart)
+    assert report.ok and "en/code_help" in report.built
+    assert smart.ssml == [(ssml, "en")]
+    assert ("Your code has 8 digits.", "en") not in smart.calls
+    build_prompts(dialplan, prompts, tmp_path / "b", synthesizer=plain)
+    assert ("Your code has 8 digits.", "en") in plain.calls  # no SSML: the text is read
+    # A change of SSML alone rebuilds the prompt.
+    text = (prompts / "en.yaml").read_text(encoding="utf-8").replace(">8<", ">eight<")
+    (prompts / "en.yaml").write_text(text, encoding="utf-8")
+    again = build_prompts(dialplan, prompts, tmp_path / "a", synthesizer=smart)
+    assert again.built == ["en/code_help"]
+    # espeak-ng reads SSML too (-m): the markup is not spoken.
+    spoken = EspeakSynthesizer().synthesize_ssml(ssml, "en")
+    assert (
+        inspect_wav(spoken).duration
+        < inspect_wav(EspeakSynthesizer().synthesize(ssml, "en")).duration
+    )
+
+
+def test_prompts_the_first_voice_refuses_are_spoken_by_the_fallback(example, tmp_path):
+    class Flaky(FakeSynthesizer):
+        def synthesize(self, text: str, lang: str) -> bytes:
+            self.calls.append((text, lang))
+            if "operator" in text:
+                raise RuntimeError("cloud said no")
+            return self.output  # type: ignore[return-value]
+
+    first, spare = Flaky(tone(), voice="cloud v1"), FakeSynthesizer(tone(), voice="spare v1")
+    lines: list[str] = []
+    report = build_prompts(
+        example,
+        PROMPTS,
+        tmp_path,
+        synthesizer=first,
+        fallback=spare,
+        languages=["en"],
+        progress=lines.append,
+    )
+    refused = sorted(f"en/{key}" for text, key in _texts("en") if "operator" in text)
+    assert refused and report.ok and len(report.built) == PER_LANG
+    assert sorted(report.fallback) == refused
+    assert all("cloud said no" in why for why in report.fallback.values())
+    assert "by the offline voice" in report.summary()
+    assert any("built by the offline voice" in line for line in lines)
+    entries = manifest(tmp_path)
+    assert {entries[name]["voice"] for name in refused} == {"spare v1 en"}
+    assert entries["en/welcome"]["voice"] == "cloud v1 en"
+    # The next build asks the first voice again for those prompts only.
+    again = build_prompts(
+        example, PROMPTS, tmp_path, synthesizer=first, fallback=spare, languages=["en"]
+    )
+    assert sorted(again.built) == refused and sorted(again.fallback) == refused
+
+
+def _texts(lang: str) -> list[tuple[str, str]]:
+    catalogue = full_catalogue(load_dialplan(EXAMPLE), PROMPTS)[lang]
+    return [(text, key) for key, text in catalogue.items()]
+
+
+def test_progress_ticks_count_every_prompt(example, work):
+    edit_prompts(work / "prompts", "es", goodbye="Gracias por llamar. Adiós.")
+    ticks: list[tuple[int, int, str]] = []
+    build_prompts(example, work / "prompts", work / "sounds", tick=lambda *t: ticks.append(t))
+    total = len(expected_names(example))
+    assert ticks[0] == (total - 1, total, "")  # everything unchanged is done at once
+    assert ticks[-1] == (total, total, "es/goodbye")
+
+
+def test_progress_bar_on_a_terminal_and_lines_elsewhere():
+    import io
+
+    from ivr.prompts.progress import BuildProgress
+
+    out = io.StringIO()
+    bar = BuildProgress(out, tty=True, width=10)
+    bar.tick(0, 4, "")
+    bar.line("it/welcome: built (2.0 s of audio)")
+    bar.tick(2, 4, "it/welcome")
+    bar.line("it/goodbye: FAILED: espeak-ng failed")
+    bar.tick(4, 4, "it/goodbye")
+    bar.close()
+    text = out.getvalue()
+    assert "[#####.....] 2/4 it/welcome" in text and "[##########] 4/4 it/goodbye" in text
+    assert "it/goodbye: FAILED" in text and "it/welcome: built" not in text
+    assert text.endswith("\n") and "\r" in text
+    plain = io.StringIO()
+    lines = BuildProgress(plain, tty=False)
+    lines.tick(1, 2, "it/welcome")
+    lines.line("it/welcome: built (2.0 s of audio)")
+    lines.close()
+    assert plain.getvalue() == "it/welcome: built (2.0 s of audio)\n"

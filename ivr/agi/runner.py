@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 from ivr.agi.adapter import AGIHangup, CityAGI, PlaybackFailed
 from ivr.flow.actions import (
@@ -33,6 +34,7 @@ from ivr.flow.actions import (
     Transfer,
 )
 from ivr.logs import CallLogger
+from ivr.prompts.sayings import needs_vocabulary, saying_prompts
 
 MAX_STEPS = 500  # a session still asking after this many actions is broken: go to a human
 
@@ -122,6 +124,8 @@ class _Runner:
         if isinstance(piece, Prompt):
             key, _ = self.agi.stream_file(self.path(piece), escape)
             return key
+        if piece.language and needs_vocabulary(piece.language):
+            return self.say_ourselves(piece, escape)
         if piece.language and piece.language != self.language:
             self.agi.set_variable("CHANNEL(language)", piece.language)
             self.language = piece.language
@@ -136,6 +140,16 @@ class _Runner:
         if piece.kind == "datetime":
             return self.agi.say_datetime(int(piece.value), escape)
         raise ValueError(f"unknown saying {piece.kind!r}")
+
+    def say_ourselves(self, saying: Saying, escape: str) -> str | None:
+        """A saying in a language Asterisk has no sounds for: our vocabulary prompts."""
+        dialplan = getattr(self.session, "dialplan", None)
+        zone = ZoneInfo(dialplan.timezone) if dialplan is not None else None
+        for prompt in saying_prompts(saying, zone):
+            key, _ = self.agi.stream_file(self.path(prompt), escape)
+            if key:
+                return key
+        return None
 
     @staticmethod
     def _name(piece: Piece | None) -> str:
@@ -328,4 +342,3 @@ def make_handler(
         return outcome
 
     return handler
-

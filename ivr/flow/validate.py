@@ -109,19 +109,17 @@ def _waits(dialplan: Dialplan, node_id: str) -> bool:
     return dialplan.nodes[node_id].waits_for_caller
 
 
-def _prompt_issues(dialplan: Dialplan, reachable: set[str], prompts_dir: str | Path) -> list[Issue]:
-    try:
-        catalogue = full_catalogue(dialplan, prompts_dir)
-    except (OSError, ValueError) as exc:
-        return [Issue(str(prompts_dir), 0, "", f"prompt catalogue unreadable: {exc}")]
-    issues = []
-    for lang in dialplan.languages:
-        for key in ENGINE_PROMPTS:
-            if key not in catalogue.get(lang, {}):
-                issues.append(
-                    Issue(dialplan.source, 0, "", f"prompt '{key}' missing in language '{lang}'")
-                )
-    for node_id in sorted(reachable):
+def prompt_usage(dialplan: Dialplan) -> dict[str, dict[str, list[Node | None]]]:
+    """Where each prompt can be played: language -> key -> the reachable nodes playing it
+    (``None`` stands for the engine itself, which may play its own prompts anywhere).
+
+    A language node's prompt is needed only in the languages it offers; every other prompt in
+    every language of the dialplan. The one answer to "which prompts does this flow need".
+    """
+    usage: dict[str, dict[str, list[Node | None]]] = {
+        lang: {key: [None] for key in ENGINE_PROMPTS} for lang in dialplan.languages
+    }
+    for node_id in sorted(reachable_nodes(dialplan)):
         node = dialplan.nodes[node_id]
         languages = (
             tuple(dict.fromkeys(node.options.values()))
@@ -130,13 +128,29 @@ def _prompt_issues(dialplan: Dialplan, reachable: set[str], prompts_dir: str | P
         )
         for key in node.prompt_keys():
             for lang in languages:
-                if key not in catalogue.get(lang, {}):
-                    issues.append(
-                        Issue(
-                            dialplan.source,
-                            node.line,
-                            node.id,
-                            f"prompt '{key}' missing in language '{lang}'",
-                        )
+                users = usage.setdefault(lang, {}).setdefault(key, [])
+                if node not in users:
+                    users.append(node)
+    return usage
+
+
+def _prompt_issues(dialplan: Dialplan, reachable: set[str], prompts_dir: str | Path) -> list[Issue]:
+    try:
+        catalogue = full_catalogue(dialplan, prompts_dir)
+    except (OSError, ValueError) as exc:
+        return [Issue(str(prompts_dir), 0, "", f"prompt catalogue unreadable: {exc}")]
+    issues = []
+    for lang, keys in prompt_usage(dialplan).items():
+        for key, users in keys.items():
+            if key in catalogue.get(lang, {}):
+                continue
+            for node in users:
+                issues.append(
+                    Issue(
+                        dialplan.source,
+                        node.line if node else 0,
+                        node.id if node else "",
+                        f"prompt '{key}' missing in language '{lang}'",
                     )
+                )
     return issues

@@ -17,6 +17,12 @@ from pathlib import Path
 # Below these levels a prompt is treated as silence (16-bit dither alone is about -96 dBFS RMS).
 SILENT_RMS_DBFS = -55.0
 SILENT_PEAK_DBFS = -40.0
+# Where a built prompt's RMS level must lie. Speech normalised to a -3 dBFS peak sits around
+# -15 to -22 dBFS; quieter is hard to hear on a phone line, louder is noise, a square wave or
+# clipping (speech has a crest factor of 10 dB or more).
+LOUDNESS_RANGE_DBFS = (-35.0, -6.0)
+# Formats Asterisk plays without transcoding: 8 kHz (``.wav``) and 16 kHz wideband (``.wav16``).
+PLAYABLE_RATES = (8000, 16000)
 
 _TYPECODES = {1: "b", 2: "h", 4: "i"}  # sample width in bytes -> signed array type
 
@@ -78,16 +84,34 @@ def _db(ratio: float) -> float:
     return 20 * math.log10(ratio) if ratio > 0 else -math.inf
 
 
-def telephone_problems(info: WavInfo, min_seconds: float = 0.2) -> list[str]:
-    """Why this audio is not a playable 8 kHz mono 16-bit prompt; empty when it is."""
+def telephone_problems(info: WavInfo, min_seconds: float = 0.2, rate: int = 8000) -> list[str]:
+    """Why this audio is not a playable ``rate`` Hz mono 16-bit prompt; empty when it is."""
     problems = []
-    if (info.rate, info.channels, info.sample_width) != (8000, 1, 2):
+    if (info.rate, info.channels, info.sample_width) != (rate, 1, 2):
         problems.append(
             f"format is {info.rate} Hz, {info.channels} channel(s), {8 * info.sample_width}-bit "
-            "(want 8000 Hz, mono, 16-bit)"
+            f"(want {rate} Hz, mono, 16-bit)"
         )
     problems += speech_problems(info, min_seconds)
     return problems
+
+
+def prompt_problems(info: WavInfo, rate: int = 8000, min_seconds: float = 0.2) -> list[str]:
+    """Why a built prompt must not be installed: format, length, silence or loudness."""
+    return telephone_problems(info, min_seconds, rate) + loudness_problems(info)
+
+
+def loudness_problems(
+    info: WavInfo, low: float = LOUDNESS_RANGE_DBFS[0], high: float = LOUDNESS_RANGE_DBFS[1]
+) -> list[str]:
+    """The RMS level outside ``low``..``high`` dBFS (silence is reported by speech_problems)."""
+    if info.silent:
+        return []
+    if info.rms_dbfs < low:
+        return [f"too quiet (RMS {info.rms_dbfs:.1f} dBFS, want at least {low:.0f})"]
+    if info.rms_dbfs > high:
+        return [f"too loud (RMS {info.rms_dbfs:.1f} dBFS, want at most {high:.0f})"]
+    return []
 
 
 def speech_problems(info: WavInfo, min_seconds: float = 0.2) -> list[str]:

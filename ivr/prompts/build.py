@@ -1,13 +1,21 @@
-"""``ivr prompts build``: turn the prompt catalogue into the audio files Asterisk plays, offline.
+"""``ivr prompts build``: turn the prompt catalogue into the audio files Asterisk plays.
 
-Each prompt becomes ``<sounds_dir>/<lang>/<key>.wav``, 8 kHz mono signed 16-bit PCM (what
-Asterisk's ``format_wav`` plays without transcoding). A synthesiser speaks the text into a WAV
-of any format, then sox converts it to the telephone format and normalises its level. Every
-result is inspected; short or silent audio is a failure, never a file.
+Each prompt becomes ``<sounds_dir>/<lang>/<key>.wav`` (8 kHz) and ``<key>.wav16`` (16 kHz
+wideband), mono signed 16-bit PCM: what Asterisk's ``format_wav`` plays without transcoding;
+Asterisk picks the one closest to the call's codec. A synthesiser speaks the text (or its SSML)
+once into a WAV of any format, then sox converts it to each output format and normalises its
+level. Every result is inspected (format, length, silence, loudness); bad audio is a failure,
+never a file.
+
+Voices: a cloud voice (Google Cloud Text-to-Speech, :mod:`ivr.prompts.google_tts`) when one is
+configured, with espeak-ng as the offline fallback for any prompt the cloud refuses (errors,
+quota). Without a cloud voice, espeak-ng speaks everything, offline.
 
 Only prompts whose text, voice or output format changed are rebuilt: ``<sounds_dir>/manifest.json``
-keeps a content hash per prompt. Files of prompts that left the catalogue are removed. A failed
-prompt keeps its previous audio (if any) and its previous hash, so the next build retries it.
+keeps a content hash per prompt and per format. Files of prompts that left the catalogue are
+removed. A failed prompt keeps its previous audio (if any) and its previous hash, so the next build
+retries it; a prompt spoken by the fallback voice is hashed with that voice, so the next build
+tries the cloud voice again.
 """
 
 from __future__ import annotations
@@ -26,18 +34,37 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from ivr.flow.model import ENGINE_PROMPTS, Dialplan, LanguageNode
-from ivr.flow.validate import reachable_nodes
-from ivr.prompts.audio import inspect_wav, speech_problems, telephone_problems
-from ivr.prompts.catalogue import full_catalogue
+from ivr.flow.model import Dialplan
+from ivr.flow.validate import prompt_usage
+from ivr.prompts.audio import inspect_wav, prompt_problems, speech_problems
+from ivr.prompts.catalogue import audio_catalogue, load_ssml
 
 MANIFEST = "manifest.json"
-MANIFEST_VERSION = 1
-# What sox makes of any synthesiser's output. Change the recipe -> bump the version: all rebuild.
-OUTPUT_FORMAT = "wav pcm_s16le 8000Hz mono norm-3 v2"
+MANIFEST_VERSION = 2
+
+
+@dataclass(frozen=True)
+class OutputFormat:
+    """One audio format Asterisk plays natively: the file extension is Asterisk's format name."""
+
+    ext: str
+    rate: int
+    # What sox makes of any synthesiser's output; it goes into the hash. Change the recipe ->
+    # change its version here: every prompt of that format is rebuilt.
+    recipe: str
+
+    @property
+    def sox_effects(self) -> list[str]:
+        # Mix down and resample first, then normalise: the peak is set on the audio played.
+        return ["channels", "1", "rate", str(self.rate), "norm", "-3"]
+
+
+FORMATS = (
+    OutputFormat("wav", 8000, "wav pcm_s16le 8000Hz mono norm-3 v2"),
+    OutputFormat("wav16", 16000, "wav pcm_s16le 16000Hz mono norm-3 v1"),
+)
+FORMAT_NAMES = tuple(f.ext for f in FORMATS)
 _SOX_OUTPUT = ["-b", "16", "-e", "signed-integer", "-t", "wav"]
-# Mix down and resample first, then normalise: the peak is set on the audio Asterisk plays.
-_SOX_EFFECTS = ["channels", "1", "rate", "8000", "norm", "-3"]
 
 _SAFE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,79}$")
 _TIMEOUT = 60  # seconds for one synthesiser or sox run
@@ -48,7 +75,8 @@ class SynthesisError(RuntimeError):
 
 
 class Synthesizer(Protocol):
-    """Speaks text. espeak-ng is the offline default; a cloud voice can come first later."""
+    """Speaks text. A synthesiser that understands SSML also has ``synthesize_ssml(ssml, lang)``
+    and ``speaks_ssml = True``; it may set ``workers`` (how many prompts at once suit it)."""
 
     def voice(self, lang: str) -> str:
         """What would speak ``lang`` (engine, version, voice, settings), stable between runs.
@@ -64,6 +92,7 @@ class Synthesizer(Protocol):
 
 
 # Language code (as in the dialplan) -> espeak-ng voice (`espeak-ng --voices` lists them).
+# Mandarin is cmn-latn-pinyin: plain "cmn" reads the pinyin of Chinese characters as English.
 ESPEAK_VOICES = {
     "it": "it",
     "en": "en-gb",
@@ -71,12 +100,14 @@ ESPEAK_VOICES = {
     "es": "es",
     "de": "de",
     "ar": "ar",
-    "zh": "cmn",
+    "zh": "cmn-latn-pinyin",
 }
 
 
 class EspeakSynthesizer:
     """espeak-ng, installed from Debian: robotic but offline, free and in every language we need."""
+
+    speaks_ssml = True
 
     def __init__(
         self, voices: dict[str, str] | None = None, speed: int = 150, binary: str = "espeak-ng"
@@ -103,24 +134,32 @@ class EspeakSynthesizer:
         return f"espeak-ng {self.version()} voice={name} speed={self.speed}"
 
     def synthesize(self, text: str, lang: str) -> bytes:
+        return self._speak(text, lang, [])
+
+    def synthesize_ssml(self, ssml: str, lang: str) -> bytes:
+        return self._speak(ssml, lang, ["-m"])
+
+    def _speak(self, text: str, lang: str, options: list[str]) -> bytes:
         self.voice(lang)  # fail early on an unknown language
         with tempfile.TemporaryDirectory(prefix="nu-espeak-") as tmp:
             out = Path(tmp) / "speech.wav"
             # Text on stdin (-b 1: UTF-8) so a text starting with '-' is not read as an option.
-            cmd = [self.binary, "-b", "1", "-v", self.voices[lang], "-s", str(self.speed)]
+            cmd = [self.binary, "-b", "1", *options, "-v", self.voices[lang], "-s", str(self.speed)]
             _run([*cmd, "-w", str(out)], stdin=text.encode("utf-8"))
             return out.read_bytes()
 
 
 @dataclass
 class BuildReport:
-    """What a build did. Prompts are named ``<lang>/<key>``, like their file minus ``.wav``."""
+    """What a build did. Prompts are named ``<lang>/<key>``, like their files minus extension."""
 
     built: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)  # prompt -> reason
     missing: list[str] = field(default_factory=list)  # reachable, but no text in that language
+    # Built, but by the fallback (offline) voice because the first voice refused: prompt -> why.
+    fallback: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
 
     @property
@@ -128,11 +167,32 @@ class BuildReport:
         return not self.failed and not self.missing
 
     def summary(self) -> str:
+        offline = f" ({len(self.fallback)} by the offline voice)" if self.fallback else ""
         return (
-            f"{len(self.built)} built, {len(self.unchanged)} unchanged, "
+            f"{len(self.built)} built{offline}, {len(self.unchanged)} unchanged, "
             f"{len(self.removed)} removed, {len(self.failed)} failed, "
             f"{len(self.missing)} missing in {self.seconds:.1f} s"
         )
+
+
+@dataclass(frozen=True)
+class _Job:
+    name: str
+    lang: str
+    text: str
+    ssml: str | None
+    formats: tuple[OutputFormat, ...]  # the formats out of date
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    seconds: float = 0.0
+    error: str = ""
+    voice: str = ""
+    fallback: str = ""  # why the first voice was not used
+
+
+Tick = Callable[[int, int, str], None]  # (prompts done, prompts in all, last prompt)
 
 
 def build_prompts(
@@ -143,37 +203,43 @@ def build_prompts(
     languages: Iterable[str] | None = None,
     progress: Callable[[str], None] | None = None,
     synthesizer: Synthesizer | None = None,
+    fallback: Synthesizer | None = None,
     workers: int | None = None,
+    formats: Iterable[str] | None = None,
+    tick: Tick | None = None,
 ) -> BuildReport:
     """Build every changed prompt of the dialplan's languages (or only ``languages``).
 
-    ``progress`` receives one line per prompt (``it/welcome: built``). Raises ValueError when
-    the catalogue cannot be read; a prompt that cannot be built is reported, not raised.
+    ``synthesizer`` speaks first (default espeak-ng); ``fallback`` speaks a prompt the first one
+    could not. ``progress`` receives one line per prompt (``it/welcome: built``), ``tick`` the
+    count of prompts done, for a progress bar. ``formats`` limits the output formats (default:
+    all of :data:`FORMATS`). Raises ValueError when the catalogue cannot be read; a prompt that
+    cannot be built is reported, not raised.
     """
     started = time.monotonic()
     say = progress or (lambda line: None)
     synth = synthesizer or EspeakSynthesizer()
     sounds = Path(sounds_dir)
     langs = list(dict.fromkeys(languages if languages is not None else dialplan.languages))
-    catalogue = full_catalogue(dialplan, prompts_dir)
+    wanted_formats = tuple(f for f in FORMATS if formats is None or f.ext in set(formats))
+    catalogue = audio_catalogue(dialplan, prompts_dir)
+    ssml_of = load_ssml(prompts_dir)
     report = BuildReport()
 
     manifest = _read_manifest(sounds / MANIFEST)
-    entries: dict[str, dict] = manifest["prompts"]
+    sections: dict[str, dict[str, dict]] = manifest["formats"]
 
     # Work out what to do for every (lang, key) of the catalogue.
-    todo: list[tuple[str, str, str, str]] = []  # (name, lang, text, hash)
+    todo: list[_Job] = []
+    hashes: dict[tuple[str, str], str] = {}  # (name, format) -> wanted hash with the first voice
     wanted: set[str] = set()
     for lang in langs:
         if not _SAFE_NAME.match(lang):
             report.failed[f"{lang}/*"] = "language code cannot be a folder name"
             continue
-        try:
-            voice = synth.voice(lang)
-        except Exception as exc:  # a synthesiser may fail any way; report it
-            voice, voice_error = "", _reason(exc)
-        else:
-            voice_error = ""
+        voice, voice_error = _voice(synth, lang)
+        if voice_error and fallback is not None:
+            voice, voice_error = _voice(fallback, lang)
         for key, text in sorted(catalogue.get(lang, {}).items()):
             name = f"{lang}/{key}"
             wanted.add(name)
@@ -183,39 +249,73 @@ def build_prompts(
             if voice_error:
                 report.failed[name] = voice_error
                 continue
-            digest = prompt_hash(text, voice)
-            entry = entries.get(name)
-            if entry and entry.get("hash") == digest and (sounds / f"{name}.wav").is_file():
+            ssml = ssml_of.get(lang, {}).get(key)
+            stale = []
+            for fmt in wanted_formats:
+                digest = prompt_hash(text, voice, fmt.recipe, ssml)
+                hashes[name, fmt.ext] = digest
+                entry = sections.setdefault(fmt.ext, {}).get(name)
+                if not (
+                    entry and entry.get("hash") == digest and _file(sounds, name, fmt).is_file()
+                ):
+                    stale.append(fmt)
+            if stale:
+                todo.append(_Job(name, lang, text, ssml, tuple(stale)))
+            else:
                 report.unchanged.append(name)
                 say(f"{name}: unchanged")
-            else:
-                todo.append((name, lang, text, digest))
 
     # Remove what left the catalogue: within the languages built, plus languages the
     # dialplan dropped (only when building them all).
-    for name in sorted(entries):
-        lang = name.split("/", 1)[0]
-        in_scope = lang in langs or (languages is None and lang not in dialplan.languages)
-        if in_scope and name not in wanted:
-            (sounds / f"{name}.wav").unlink(missing_ok=True)
-            del entries[name]
-            report.removed.append(name)
-            say(f"{name}: removed")
+    removed: set[str] = set()
+    for fmt in wanted_formats:
+        entries = sections.setdefault(fmt.ext, {})
+        for name in sorted(entries):
+            lang = name.split("/", 1)[0]
+            in_scope = lang in langs or (languages is None and lang not in dialplan.languages)
+            if in_scope and name not in wanted:
+                _file(sounds, name, fmt).unlink(missing_ok=True)
+                del entries[name]
+                removed.add(name)
+    for name in sorted(removed):
+        report.removed.append(name)
+        say(f"{name}: removed")
 
-    # Build, in parallel: the work is in subprocesses, so threads are enough.
-    for lang in {lang for _, lang, _, _ in todo}:
+    total = len(report.unchanged) + len(todo)
+    done = len(report.unchanged)
+    if tick is not None and total:
+        tick(done, total, "")
+
+    # Build, in parallel: the work is in subprocesses or the network, so threads are enough.
+    for lang in {job.lang for job in todo}:
         (sounds / lang).mkdir(parents=True, exist_ok=True)
-    n_workers = workers or max(1, min(2, os.cpu_count() or 1))
+    n_workers = workers or getattr(synth, "workers", None) or max(1, min(2, os.cpu_count() or 1))
     with ThreadPoolExecutor(max_workers=n_workers) as pool:
-        results = pool.map(lambda job: _build_one(synth, sounds, *job), todo)
-        for (name, _lang, text, digest), (seconds, error) in zip(todo, results, strict=True):
-            if error:
-                report.failed[name] = error
-                say(f"{name}: FAILED: {error}")
+        results = pool.map(lambda job: _build_one(synth, fallback, sounds, job), todo)
+        for job, outcome in zip(todo, results, strict=True):
+            done += 1
+            if tick is not None:
+                tick(done, total, job.name)
+            if outcome.error:
+                report.failed[job.name] = outcome.error
+                say(f"{job.name}: FAILED: {outcome.error}")
                 continue
-            entries[name] = {"hash": digest, "text": text, "seconds": round(seconds, 2)}
-            report.built.append(name)
-            say(f"{name}: built ({seconds:.1f} s of audio)")
+            for fmt in job.formats:
+                sections[fmt.ext][job.name] = {
+                    "hash": prompt_hash(job.text, outcome.voice, fmt.recipe, job.ssml),
+                    "text": job.text,
+                    "voice": outcome.voice,
+                    "seconds": round(outcome.seconds, 2),
+                }
+            report.built.append(job.name)
+            if outcome.fallback:
+                report.fallback[job.name] = outcome.fallback
+                say(
+                    f"{job.name}: built by the offline voice ({outcome.seconds:.1f} s of audio): "
+                    f"{outcome.fallback}"
+                )
+            else:
+                say(f"{job.name}: built ({outcome.seconds:.1f} s of audio)")
 
     report.missing = missing_prompts(dialplan, catalogue, langs)
     for name in report.missing:
@@ -226,9 +326,14 @@ def build_prompts(
     return report
 
 
-def prompt_hash(text: str, voice: str) -> str:
-    """Content hash of a prompt's audio: the text, who speaks it, and the output format."""
-    blob = json.dumps({"text": text, "voice": voice, "format": OUTPUT_FORMAT}, sort_keys=True)
+def prompt_hash(
+    text: str, voice: str, recipe: str = FORMATS[0].recipe, ssml: str | None = None
+) -> str:
+    """Content hash of a prompt's audio: the text (and SSML), who speaks it, the output format."""
+    content = {"text": text, "voice": voice, "format": recipe}
+    if ssml:
+        content["ssml"] = ssml
+    blob = json.dumps(content, sort_keys=True)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
@@ -236,49 +341,88 @@ def missing_prompts(
     dialplan: Dialplan, catalogue: dict[str, dict[str, str]], languages: Iterable[str]
 ) -> list[str]:
     """``<lang>/<key>`` the call flow can play (engine prompts, reachable nodes) with no text."""
-    needed: dict[str, set[str]] = {lang: set(ENGINE_PROMPTS) for lang in dialplan.languages}
-    for node_id in reachable_nodes(dialplan):
-        node = dialplan.nodes[node_id]
-        spoken_in = (
-            set(node.options.values()) if isinstance(node, LanguageNode) else dialplan.languages
-        )
-        for lang in spoken_in:
-            needed.setdefault(lang, set()).update(node.prompt_keys())
+    usage = prompt_usage(dialplan)
     return sorted(
         f"{lang}/{key}"
         for lang in languages
-        for key in needed.get(lang, ())
+        for key in usage.get(lang, {})
         if key not in catalogue.get(lang, {})
     )
 
 
+def audio_path(sounds_dir: str | Path, name: str, ext: str = "wav") -> Path:
+    """Where the build puts ``<lang>/<key>`` in format ``ext``."""
+    return Path(sounds_dir) / f"{name}.{ext}"
+
+
+def read_manifest(sounds_dir: str | Path) -> dict[str, dict[str, dict]]:
+    """The built prompts per format: ``{"wav": {"it/welcome": {"hash", "text", ...}}, ...}``."""
+    return _read_manifest(Path(sounds_dir) / MANIFEST)["formats"]
+
+
+def _file(sounds: Path, name: str, fmt: OutputFormat) -> Path:
+    return sounds / f"{name}.{fmt.ext}"
+
+
+def _voice(synth: Synthesizer, lang: str) -> tuple[str, str]:
+    try:
+        return synth.voice(lang), ""
+    except Exception as exc:  # a synthesiser may fail any way; report it
+        return "", _reason(exc)
+
+
+def _speak(synth: Synthesizer, job: _Job, raw: Path) -> str:
+    """Speak ``job`` with ``synth`` into ``raw`` and check it is speech. Returns the voice."""
+    voice = synth.voice(job.lang)
+    if job.ssml and getattr(synth, "speaks_ssml", False):
+        audio = synth.synthesize_ssml(job.ssml, job.lang)  # type: ignore[attr-defined]
+    else:
+        audio = synth.synthesize(job.text, job.lang)
+    raw.write_bytes(audio)
+    # Check before normalising: `norm` would turn near-silence into loud noise.
+    problems = speech_problems(inspect_wav(raw))
+    if problems:
+        raise SynthesisError("synthesiser output " + ", ".join(problems))
+    return voice
+
+
 def _build_one(
-    synth: Synthesizer, sounds: Path, name: str, lang: str, text: str, digest: str
-) -> tuple[float, str]:
-    """Speak, convert, check and install one prompt. Returns (seconds of audio, error or '')."""
-    target = sounds / f"{name}.wav"
+    synth: Synthesizer, fallback: Synthesizer | None, sounds: Path, job: _Job
+) -> _Outcome:
+    """Speak once, convert to each format, check and install. Never raises."""
+    partials: list[tuple[Path, Path]] = []
     try:
         with tempfile.TemporaryDirectory(prefix="nu-prompt-") as tmp:
             raw = Path(tmp) / "raw.wav"
-            raw.write_bytes(synth.synthesize(text, lang))
-            # Check before normalising: `norm` would turn near-silence into loud noise.
-            problems = speech_problems(inspect_wav(raw))
-            if problems:
-                raise SynthesisError("synthesiser output " + ", ".join(problems))
-            # Write next to the target, then rename: Asterisk never sees half a file.
-            partial = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+            why = ""
             try:
-                _run(["sox", "-R", "-V1", str(raw), *_SOX_OUTPUT, str(partial), *_SOX_EFFECTS])
+                voice = _speak(synth, job, raw)
+            except Exception as exc:
+                if fallback is None:
+                    raise
+                why = _reason(exc)
+                voice = _speak(fallback, job, raw)
+            seconds = 0.0
+            # Write next to the targets, then rename: Asterisk never sees half a file, and a
+            # prompt is installed in all its formats or in none.
+            for fmt in job.formats:
+                target = _file(sounds, job.name, fmt)
+                partial = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+                partials.append((partial, target))
+                _run(["sox", "-R", "-V1", str(raw), *_SOX_OUTPUT, str(partial), *fmt.sox_effects])
                 info = inspect_wav(partial)
-                problems = telephone_problems(info)
+                problems = prompt_problems(info, fmt.rate)
                 if problems:
-                    raise SynthesisError("converted audio " + ", ".join(problems))
+                    raise SynthesisError(f"converted audio ({fmt.ext}) " + ", ".join(problems))
+                seconds = info.duration
+            for partial, target in partials:
                 os.replace(partial, target)
-            finally:
-                partial.unlink(missing_ok=True)
-            return info.duration, ""
+            return _Outcome(seconds=seconds, voice=voice, fallback=why)
     except Exception as exc:  # one bad prompt must not stop the build
-        return 0.0, _reason(exc)
+        return _Outcome(error=_reason(exc))
+    finally:
+        for partial, _ in partials:
+            partial.unlink(missing_ok=True)
 
 
 def _reason(exc: Exception) -> str:
@@ -306,15 +450,21 @@ def _read_manifest(path: Path) -> dict:
     except (OSError, ValueError):
         data = None  # missing or damaged: rebuild everything, it is only slower
     if not isinstance(data, dict) or data.get("version") != MANIFEST_VERSION:
-        return {"version": MANIFEST_VERSION, "prompts": {}}
-    if not isinstance(data.get("prompts"), dict):
-        data["prompts"] = {}
+        return {"version": MANIFEST_VERSION, "formats": {}}
+    formats = data.get("formats")
+    if not isinstance(formats, dict):
+        data["formats"] = formats = {}
+    for ext in list(formats):
+        if not isinstance(formats[ext], dict):
+            formats[ext] = {}
     return data
 
 
 def _write_manifest(path: Path, manifest: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    manifest["prompts"] = dict(sorted(manifest["prompts"].items()))
+    manifest["formats"] = {
+        ext: dict(sorted(entries.items())) for ext, entries in sorted(manifest["formats"].items())
+    }
     partial = path.with_name(f".{path.name}.tmp")
     partial.write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(partial, path)
