@@ -162,13 +162,13 @@ def _make_client(credentials_file: str | None, endpoint: str | None, insecure: b
         return texttospeech.TextToSpeechClient(transport=transport)
     credentials = None
     if credentials_file:
-        import google.auth
+        from google.oauth2 import service_account
 
         try:
-            credentials, _ = google.auth.load_credentials_from_file(
+            credentials = service_account.Credentials.from_service_account_file(
                 credentials_file, scopes=["https://www.googleapis.com/auth/cloud-platform"]
             )
-        except Exception as exc:  # unreadable or not a credentials file
+        except Exception as exc:  # unreadable or not a service-account key
             raise SynthesisError(f"Google credentials unusable: {exc}") from exc
     options = {"api_endpoint": endpoint} if endpoint else None
     return texttospeech.TextToSpeechClient(credentials=credentials, client_options=options)
