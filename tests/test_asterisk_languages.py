@@ -1,0 +1,77 @@
+"""Seven languages through a real Asterisk 22: the caller picks a language at the first menu and
+hears that language's prompts from then on, up to the operator's queue.
+
+What the caller heard is read from Asterisk's own "Playing '<file>' (language '<lang>')" log
+lines, so both the file (``<sounds>/fr/main_menu``) and the channel's language are Asterisk's
+word, not the service's. The service is the product's FastAGI server on the example city.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from datetime import datetime
+
+import pytest
+
+from ivr.service import build_server
+
+pytestmark = pytest.mark.asterisk
+
+MONDAY_10 = datetime(2026, 11, 23, 10, 0)  # every department open
+LANGUAGES = {"1": "it", "2": "en", "3": "fr", "4": "es", "5": "de", "6": "zh", "7": "ar"}
+
+
+@pytest.fixture(scope="module")
+def service(asterisk_session):
+    settings = dataclasses.replace(asterisk_session.settings, redis_url="")
+    server = build_server(settings, clock=lambda zone: MONDAY_10.replace(tzinfo=zone)).start()
+    yield server
+    server.shutdown()
+
+
+@pytest.fixture
+def city(asterisk, service):
+    yield asterisk
+    deadline = time.monotonic() + 10
+    while service.active_calls and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def test_the_language_menu_offers_all_seven_each_in_its_own_language(city):
+    """Nobody presses anything during the first round: every language is announced in turn."""
+    call = city.place_call([(6.0, "1"), (7.5, "9")])
+    call.wait_queue_join(timeout=30)
+    announced = [p for p in call.played() if p.name == "choose_language"]
+    assert [p.prompt for p in announced[:7]] == [
+        f"{lang}/choose_language" for lang in LANGUAGES.values()
+    ]
+    # Asterisk's channel language is still the default while the menu speaks.
+    assert {p.language for p in announced[:7]} == {"it"}
+    call.hangup()
+
+
+@pytest.mark.parametrize("digit, lang", list(LANGUAGES.items()), ids=list(LANGUAGES.values()))
+def test_the_chosen_language_follows_the_call_to_the_operator(city, digit, lang):
+    city.add_operator("operatore", answers=False)  # logged in but busy: the caller waits
+    call = city.place_call([(1.0, digit), (2.5, "9")])
+    assert call.wait_queue_join(timeout=20) == "operatore"
+    played = call.played()
+    names = [p.prompt for p in played]
+    # After the language menu, every file is the chosen language's, and Asterisk plays it with
+    # the channel in that language.
+    after = played[[p.name for p in played].index("welcome") :]
+    assert [p.prompt for p in after] == [
+        f"{lang}/welcome",
+        f"{lang}/main_menu",
+        f"{lang}/transferring",
+    ]
+    assert {p.language for p in after} == {lang}
+    assert all(p.prompt.startswith(f"{lang}/") for p in after)
+    assert names.index(f"{lang}/welcome") > names.index("it/choose_language")
+    # The operator's side sees the language: the channel variables the queue and screen use.
+    assert call.variable("NU_LANG") == lang
+    assert call.variable("CHANNEL(language)") == lang
+    assert call.variable("NU_DEPARTMENT") == "operatore"
+    assert call.variable("NU_PATH") == "lingua>benvenuto>principale>operatore"
+    call.hangup()
