@@ -26,9 +26,16 @@ DELIVERIES = {"1": "post", "2": "desk"}
 YES, NO = "1", "2"
 
 
-def _code_pieces(session: CallSession, code: str) -> tuple[Piece, ...]:
-    """The code said digit by digit in groups (3-3-2), as Italians read numbers aloud."""
-    return tuple(Saying("digits", g, session.lang) for g in spoken_groups(code))
+def _code_twice(session: CallSession, intro: str, code: str) -> tuple[Piece, ...]:
+    """``intro``, then the code twice, digit by digit in groups (3-3-2) as Italians read numbers
+    aloud: a caller with no pen ready gets a second chance."""
+    groups = tuple(Saying("digits", g, session.lang) for g in spoken_groups(code))
+    return (*session.p(intro), *groups, *session.p("booking_code_again"), *groups)
+
+
+def _about(session: CallSession, before: str, epoch: int, after: str) -> tuple[Piece, ...]:
+    """A sentence around a date and time: "<before> <date> <time> <after>"."""
+    return (*session.p(before), *_when(session, epoch), *session.p(after))
 
 
 def _when(session: CallSession, epoch: int) -> tuple[Piece, ...]:
@@ -194,12 +201,10 @@ class BookAppointment(_Steps):
                 pieces += [*_when(session, slot["start"]), *session.p(f"press_{i}")]
             return session.ask(tuple(pieces))
         if st["step"] == "confirm":
-            pieces = (
-                *session.p("booking_you_chose"),
-                *_when(session, st["chosen"]["start"]),
-                *session.p("booking_confirm_or_change"),
+            start = st["chosen"]["start"]
+            return session.ask(
+                _about(session, "booking_you_chose", start, "booking_confirm_or_change")
             )
-            return session.ask(pieces)
         return session.fallback("error")
 
     def step(
@@ -246,13 +251,7 @@ class BookAppointment(_Steps):
                 code = event.value["code"]
                 session.data["said"] = f"booked {st['service']}"
                 st["step"] = "done"
-                pieces = (
-                    *session.p("booking_confirmed"),
-                    *_code_pieces(session, code),
-                    *session.p("booking_code_again"),
-                    *_code_pieces(session, code),
-                )
-                return session.play_then(pieces, node.next)
+                return session.play_then(_code_twice(session, "booking_confirmed", code), node.next)
             if event.error == "slot_full" and event.value:
                 # Someone took it first: offer the next free slot straight away.
                 session.say_first(*session.p("booking_slot_taken"))
@@ -313,13 +312,7 @@ class CertificateRequest(_Steps):
             code = event.value["code"]
             session.data["said"] = f"certificate {st['type']} by {st['delivery']}"
             st["step"] = "done"
-            pieces = (
-                *session.p("certificate_confirmed"),
-                *_code_pieces(session, code),
-                *session.p("booking_code_again"),
-                *_code_pieces(session, code),
-            )
-            return session.play_then(pieces, node.next)
+            return session.play_then(_code_twice(session, "certificate_confirmed", code), node.next)
         return self.again(session, node, "invalid_choice")
 
 
@@ -328,13 +321,8 @@ class BookingLookup(_Steps):
         if st["step"] == "start":
             return session.ask(session.p("booking_enter_code"), max_digits=LENGTH + 1)
         if st["step"] == "found":
-            booking = st["booking"]
-            pieces = (
-                *session.p("booking_found"),
-                *_when(session, booking["start"]),
-                *session.p("booking_cancel_or_keep"),
-            )
-            return session.ask(pieces)
+            start = st["booking"]["start"]
+            return session.ask(_about(session, "booking_found", start, "booking_cancel_or_keep"))
         return session.fallback("error")
 
     def step(
