@@ -1,25 +1,30 @@
-"""Time `ivr prompts build` on the example city: a full build, a no-op and a one-prompt rebuild.
+"""Time `ivr prompts build` on the example city's seven-language catalogue, offline (espeak-ng).
 
     python bench/prompts_build.py [--workers N] [--rounds N]
 
-Works in a temporary folder (copies of prompts/, sounds written there); prints seconds.
+Each round, in a temporary folder (copies of prompts/, sounds written there): a full build from
+nothing, a no-op rebuild, a one-prompt rebuild after changing one English text, and one after
+changing one Chinese text. Prints the catalogue's size and the median seconds; figures, never
+pass/fail.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ivr.flow.loader import load_dialplan  # noqa: E402
-from ivr.prompts.build import build_prompts  # noqa: E402
+from ivr.prompts.build import FORMATS, build_prompts  # noqa: E402
 
 
 def timed(fn) -> tuple[float, object]:
@@ -28,7 +33,13 @@ def timed(fn) -> tuple[float, object]:
     return time.perf_counter() - started, result
 
 
-def one_round(workers: int | None) -> dict[str, float]:
+def replace_text(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, (path, old)
+    path.write_text(text.replace(old, new), encoding="utf-8")
+
+
+def one_round(workers: int | None) -> dict:
     dialplan = load_dialplan(ROOT / "dialplans" / "example-city.yaml", ROOT / "prompts")
     with tempfile.TemporaryDirectory(prefix="nu-bench-") as tmp:
         prompts, sounds = Path(tmp) / "prompts", Path(tmp) / "sounds"
@@ -39,18 +50,32 @@ def one_round(workers: int | None) -> dict[str, float]:
 
         full, report = timed(build)
         assert not report.failed and not report.unchanged, report.failed
+        per_language = Counter(name.split("/")[0] for name in report.built)
+        files = sum(1 for p in sounds.rglob("*") if p.suffix in (".wav", ".wav16"))
         noop, report = timed(build)
         assert not report.built, report.built
-        en = prompts / "en.yaml"
-        en.write_text(
-            en.read_text(encoding="utf-8").replace(
-                "Thank you for calling. Goodbye.", "Thank you for calling the city. Goodbye."
-            ),
-            encoding="utf-8",
+        replace_text(
+            prompts / "en.yaml",
+            "Thank you for calling. Goodbye.",
+            "Thank you for calling the city. Goodbye.",
         )
-        one, report = timed(build)
+        one_en, report = timed(build)
         assert report.built == ["en/goodbye"], report.built
-        return {"prompts": len(report.unchanged) + 1, "full": full, "noop": noop, "one": one}
+        replace_text(prompts / "zh.yaml", "感谢您的来电，再见。", "谢谢您的来电，再见。")
+        one_zh, report = timed(build)
+        assert report.built == ["zh/goodbye"], report.built
+        manifest = json.loads((sounds / "manifest.json").read_text(encoding="utf-8"))
+        audio = sum(e["seconds"] for e in manifest["formats"]["wav"].values())
+        return {
+            "prompts": sum(per_language.values()),
+            "per_language": dict(per_language),
+            "files": files,
+            "audio": audio,
+            "full": full,
+            "noop": noop,
+            "one_en": one_en,
+            "one_zh": one_zh,
+        }
 
 
 def main() -> int:
@@ -59,14 +84,23 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     rounds = [one_round(args.workers) for _ in range(args.rounds)]
-    print(f"example city: {rounds[0]['prompts']:.0f} prompts, {args.rounds} rounds (median)")
+    first = rounds[0]
+    langs = ", ".join(f"{lang} {n}" for lang, n in first["per_language"].items())
+    formats = " + ".join(f".{f.ext} ({f.rate} Hz)" for f in FORMATS)
+    print(
+        f"example city: {first['prompts']} prompts ({langs}), {first['files']} files "
+        f"{formats}, {first['audio'] / 60:.1f} min of audio; {args.rounds} round(s), median"
+    )
     for label, key in (
         ("full build", "full"),
         ("no-op rebuild", "noop"),
-        ("one-prompt rebuild", "one"),
+        ("one prompt (en)", "one_en"),
+        ("one prompt (zh)", "one_zh"),
     ):
         values = [r[key] for r in rounds]
         print(f"  {label:<20} {statistics.median(values):7.3f} s  (min {min(values):.3f})")
+    full = statistics.median(r["full"] for r in rounds)
+    print(f"  per prompt (full)    {1000 * full / first['prompts']:7.1f} ms")
     return 0
 
 
