@@ -18,6 +18,8 @@ RUN apt-get update \
       asterisk \
       asterisk-core-sounds-en asterisk-core-sounds-en-wav \
       asterisk-core-sounds-it asterisk-core-sounds-it-wav \
+      asterisk-core-sounds-fr asterisk-core-sounds-fr-wav \
+      asterisk-core-sounds-es asterisk-core-sounds-es-wav \
       espeak-ng sox redis-server \
       python3 python3-venv ca-certificates tini \
  && rm -rf /var/lib/apt/lists/* \
