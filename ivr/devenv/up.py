@@ -15,6 +15,7 @@ from ivr.devenv.asterisk import AsteriskInstance
 from ivr.devenv.redis import RedisServer, redis_pings
 from ivr.flow.loader import load_dialplan
 from ivr.prompts.build import build_prompts
+from ivr.prompts.google_tts import synthesizers
 from ivr.service import build_server
 
 
@@ -50,7 +51,10 @@ def _start_outbox(settings: Settings) -> threading.Event | None:
 def run_system(settings: Settings) -> int:
     dialplan = load_dialplan(settings.dialplan_path, settings.prompts_dir)
     print(f"[1/4] prompts for {dialplan.city or dialplan.number}: ", end="", flush=True)
-    report = build_prompts(dialplan, settings.prompts_dir, settings.sounds_dir)
+    first, fallback = synthesizers(settings)  # Google when configured, else espeak-ng
+    report = build_prompts(
+        dialplan, settings.prompts_dir, settings.sounds_dir, synthesizer=first, fallback=fallback
+    )
     print(report.summary())
     if not report.ok:
         return 1
