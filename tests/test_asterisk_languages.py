@@ -9,8 +9,10 @@ word, not the service's. The service is the product's FastAGI server on the exam
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import time
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +20,7 @@ from ivr.service import build_server
 
 pytestmark = pytest.mark.asterisk
 
+ROOT = Path(__file__).resolve().parent.parent
 MONDAY_10 = datetime(2026, 11, 23, 10, 0)  # every department open
 LANGUAGES = {"1": "it", "2": "en", "3": "fr", "4": "es", "5": "de", "6": "zh", "7": "ar"}
 
@@ -75,3 +78,36 @@ def test_the_chosen_language_follows_the_call_to_the_operator(city, digit, lang)
     assert call.variable("NU_DEPARTMENT") == "operatore"
     assert call.variable("NU_PATH") == "lingua>benvenuto>principale>operatore"
     call.hangup()
+
+
+def test_asterisk_plays_the_built_audio_of_a_new_language(city, tmp_path):
+    """The real build's files (not placeholders): Asterisk opens one of the two formats, plays the
+    whole welcome (no key during it) and the call goes on to the menu and the operator."""
+    from ivr.prompts.audio import inspect_wav
+    from ivr.prompts.build import build_prompts
+
+    report = build_prompts(city.dialplan, ROOT / "prompts", tmp_path, languages=["fr"])
+    assert report.ok
+    seconds = inspect_wav(tmp_path / "fr" / "welcome.wav").duration
+    target = city.instance.sounds_dir / "fr"
+    placeholder = (target / "welcome.wav").read_bytes()
+    try:
+        for ext in ("wav", "wav16"):
+            shutil.copy(tmp_path / "fr" / f"welcome.{ext}", target / f"welcome.{ext}")
+        offset = city.log_size()
+        call = city.place_call([(1.0, "3"), (seconds + 3.0, "9")])
+        assert call.wait_queue_join(timeout=seconds + 20) == "operatore"
+        played = [p for p in call.played() if p.prompt.startswith("fr/")]
+        played = [p for p in played if p.name != "choose_language"]  # the menu, before "3"
+        assert [p.prompt for p in played] == ["fr/welcome", "fr/main_menu", "fr/transferring"]
+        # Asterisk names the channel's format (slin), not the file's: it chose one of ours.
+        assert played[0].language == "fr"
+        assert call.variable("NU_REASON") == "menu"  # not "prompt": the file played
+        log = city.log_text(offset)
+        assert "welcome" not in "".join(
+            line for line in log.splitlines() if "WARNING" in line or "ERROR" in line
+        )
+        call.hangup()
+    finally:
+        (target / "welcome.wav16").unlink(missing_ok=True)
+        (target / "welcome.wav").write_bytes(placeholder)
