@@ -127,3 +127,13 @@ def test_hangup_mid_menu_leaves_no_session(city, service):
     assert service.active_calls == 0
     assert not call.queues()
     assert city.active_channels() == []
+
+
+def test_asterisk_tells_time_in_the_citys_zone(asterisk, asterisk_dialplan):
+    """SAY DATE/TIME use Asterisk's local time: it must be the dialplan's zone, not UTC."""
+    from zoneinfo import ZoneInfo
+
+    epoch = 1795513800  # 2026-11-24 09:50 UTC
+    local = datetime.fromtimestamp(epoch, ZoneInfo(asterisk_dialplan.timezone))
+    answer = asterisk.ami.action("Getvar", Variable=f"STRFTIME({epoch},,%H:%M)")
+    assert answer.get("Value") == local.strftime("%H:%M") == "10:50"

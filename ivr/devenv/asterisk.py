@@ -252,6 +252,7 @@ class AsteriskInstance:
         self.sip_port = sip_port
         self.process: subprocess.Popen[bytes] | None = None
         self._ami: AMIClient | None = None
+        self.timezone = "Europe/Rome"  # the rendered dialplan's, once render() ran
 
     # paths -------------------------------------------------------------------------------------
 
@@ -290,6 +291,7 @@ class AsteriskInstance:
 
     def render(self, dialplan: Any, **kw: Any) -> list[Path]:
         """Render the city's configuration into this instance's etc, with its ports."""
+        self.timezone = dialplan.timezone
         kw.setdefault("ami_port", self.ami_port)
         kw.setdefault("sip_port", self.sip_port)
         return render(dialplan, self.settings, self.etc_dir, **kw)
@@ -306,6 +308,19 @@ class AsteriskInstance:
         for found in (self.root / "usr/lib").glob("*-linux-gnu/asterisk/modules"):
             return "/" + str(found.relative_to(self.root))
         return "/usr/lib/asterisk/modules"
+
+    def _set_local_time(self) -> None:
+        """SAY DATE/TIME speak Asterisk's local time (the chroot's /etc/localtime; Asterisk
+        ignores TZ): make it the city's, or an 08:30 appointment in Rome is read as 07:30."""
+        inner = f"/usr/share/zoneinfo/{self.timezone}"
+        if not self.host_path(inner).is_file():
+            log.warning("no zone %s in the chroot: Asterisk keeps its local time", self.timezone)
+            return
+        link = self.root / "etc" / "localtime"
+        if link.is_symlink() and os.readlink(link) == inner:
+            return
+        link.unlink(missing_ok=True)
+        link.symlink_to(inner)
 
     def _write_asterisk_conf(self) -> None:
         d = self.inner_dir
@@ -390,6 +405,7 @@ transmit_silence = yes
         for stale in ("asterisk.ctl", "asterisk.pid"):
             (self.host_dir / "run" / stale).unlink(missing_ok=True)
         self._write_asterisk_conf()
+        self._set_local_time()
         self.sync_sounds()
         console = open(self.log_dir / "console.log", "ab")  # noqa: SIM115 - child keeps it
         try:
