@@ -30,11 +30,12 @@ def split_prompt(path: str) -> tuple[str, str]:
 
 
 def prompt_texts(dialplan_path: str | Path, prompts_dir: str | Path) -> TextLookup:
-    """Every text a caller of this dialplan may hear, generated hours included."""
+    """Every text a caller of this dialplan may hear, generated hours and the vocabulary of
+    sayings (dates, codes in de/zh/ar) included."""
     from ivr.flow.loader import load_dialplan
-    from ivr.prompts.catalogue import full_catalogue
+    from ivr.prompts.catalogue import audio_catalogue
 
-    catalogue = full_catalogue(load_dialplan(dialplan_path), prompts_dir)
+    catalogue = audio_catalogue(load_dialplan(dialplan_path), prompts_dir)
     return lambda key, language: catalogue.get(language, {}).get(key)
 
 
