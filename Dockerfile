@@ -4,6 +4,8 @@
 #   docker run --rm -it numero-unico                   # answers the city number on loopback SIP
 #   docker run --rm -it -v $PWD/mycity.yaml:/city.yaml -e NU_DIALPLAN=/city.yaml numero-unico
 #
+# Asterisk says dates and times in the container's local time (/etc/localtime, set to the
+# example city's Europe/Rome below; Asterisk ignores TZ): bind-mount another zone if needed.
 # Asterisk runs natively here (no chroot): it reads the rendered configuration from
 # /etc/asterisk and the prompts straight from NU_SOUNDS_DIR (= NU_ASTERISK_SOUNDS_DIR).
 # SIP is bound to 127.0.0.1 by asterisk-conf/pjsip.conf on purpose: put an SBC in the same
@@ -21,8 +23,9 @@ RUN apt-get update \
       asterisk-core-sounds-fr asterisk-core-sounds-fr-wav \
       asterisk-core-sounds-es asterisk-core-sounds-es-wav \
       espeak-ng sox redis-server \
-      python3 python3-venv ca-certificates tini \
+      python3 python3-venv ca-certificates tini tzdata \
  && rm -rf /var/lib/apt/lists/* \
+ && ln -sf /usr/share/zoneinfo/Europe/Rome /etc/localtime \
  && mkdir /usr/share/asterisk/conf-samples \
  && mv /etc/asterisk/* /usr/share/asterisk/conf-samples/ \
  && cp /usr/share/asterisk/conf-samples/asterisk.conf /etc/asterisk/
