@@ -198,7 +198,8 @@ def test_edit_simulate_publish_call_rollback_call(city, browser, tmp_path):
     b.find_element(By.ID, "publish").click()
     wait_text(b, "#result", "is live", timeout=30)
     assert "live" in b.find_element(By.CSS_SELECTOR, "#result .message").text
-    assert "polizia" in settings.dialplan_path.read_text().split('"7":')[1].splitlines()[0]
+    main_menu = settings.dialplan_path.read_text().split("\n  principale:")[1]
+    assert "polizia" in main_menu.split('"7":')[1].splitlines()[0]
 
     # 6. A real call through Asterisk follows the new menu: 1 (Italian), 7 -> police.
     asterisk.add_operator("polizia", answers=False)
@@ -260,9 +261,11 @@ def test_a_new_department_goes_live_in_asterisk_and_a_failed_reload_changes_noth
     old = settings.dialplan_path.read_text()
     new = (
         old.replace(
-            "  operatore:\n    names: {it: Operatore",
-            "  ztl:\n    names: {it: Zona a traffico limitato, en: Limited traffic zone}\n"
-            "    hours: always\n  operatore:\n    names: {it: Operatore",
+            "  operatore:\n    names:\n      it: Operatore",
+            "  ztl:\n    names: {it: Zona a traffico limitato, en: Limited traffic zone,"
+            " fr: Zone à trafic limité, es: Zona de tráfico limitado,"
+            " de: Verkehrsberuhigte Zone, zh: 限行区, ar: منطقة المرور المحدود}\n"
+            "    hours: always\n  operatore:\n    names:\n      it: Operatore",
         )
         .replace('"6": polizia', '"6": polizia\n      "7": ztl_operatori')
         .replace(
