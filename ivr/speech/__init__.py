@@ -1,0 +1,1 @@
+"""Speech fallback: intent matching (pure), recognition service, listeners, the speech node."""
