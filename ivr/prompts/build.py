@@ -231,7 +231,6 @@ def build_prompts(
 
     # Work out what to do for every (lang, key) of the catalogue.
     todo: list[_Job] = []
-    hashes: dict[tuple[str, str], str] = {}  # (name, format) -> wanted hash with the first voice
     wanted: set[str] = set()
     for lang in langs:
         if not _SAFE_NAME.match(lang):
@@ -253,7 +252,6 @@ def build_prompts(
             stale = []
             for fmt in wanted_formats:
                 digest = prompt_hash(text, voice, fmt.recipe, ssml)
-                hashes[name, fmt.ext] = digest
                 entry = sections.setdefault(fmt.ext, {}).get(name)
                 if not (
                     entry and entry.get("hash") == digest and _file(sounds, name, fmt).is_file()
