@@ -15,6 +15,7 @@ Protocol (loopback TCP, one connection per utterance):
 from __future__ import annotations
 
 import json
+import select
 import socket
 import socketserver
 import struct
@@ -139,8 +140,11 @@ def ask_service(
         reader = sock.makefile("rb")
         try:
             for chunk in chunks:
+                if select.select([sock], [], [], 0)[0]:
+                    break  # the service has answered (end of speech): stop streaming
                 sock.sendall(struct.pack(">I", len(chunk)) + chunk)
-            sock.sendall(struct.pack(">I", 0))
+            else:
+                sock.sendall(struct.pack(">I", 0))
         except (BrokenPipeError, ConnectionResetError):
             pass  # the service ended the utterance early and answered
         answer = json.loads(reader.readline())

@@ -1,0 +1,121 @@
+"""Listeners for the runner: how a call's speech reaches the recognition service.
+
+Two ways in, chosen by how the call runs:
+- FastAGI (``ivr serve`` on another host or process): Asterisk records the answer with
+  ``RECORD FILE`` (silence detection, no beep, a maximum time) into a spool directory shared
+  with us (``spool_asterisk`` as Asterisk sees it, ``spool_host`` as we see it), and the file is
+  streamed to the service once the caller stops. A key pressed instead ends it as ``Digits``.
+- EAGI (``EAGI(ivr-agi)`` on the Asterisk host): the caller's audio arrives on file descriptor
+  3, 8 kHz s16le, and is streamed to the service while the caller speaks: the service answers
+  at vosk's end of utterance, the fastest decision.
+A failing service is answered ``PromptFailed("speech")``: the engine hands the caller to a human.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+import wave
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from ivr.agi.adapter import CityAGI, PlaybackFailed
+from ivr.flow.actions import Digits, Event, Heard, Listen, NoInput, Prompt, PromptFailed
+from ivr.speech.recognizer import ask_service
+
+log = logging.getLogger(__name__)
+KEYS = "0123456789*#"
+CHUNK = 1600  # 0.1 s at 8 kHz s16le
+
+
+def _play_prompts(agi: CityAGI, sounds_dir: str, action: Listen) -> str | None:
+    """Play the Listen's prompts; a key pressed stops them and is returned."""
+    for piece in action.prompts:
+        if isinstance(piece, Prompt):
+            key, _ = agi.stream_file(f"{sounds_dir}/{piece.language}/{piece.key}", KEYS)
+            if key:
+                return key
+    return None
+
+
+def wav_chunks(path: Path) -> Iterator[bytes]:
+    with wave.open(str(path)) as w:
+        while data := w.readframes(CHUNK // 2):
+            yield data
+
+
+def recording_listener(
+    service: tuple[str, int], sounds_dir: str, spool_asterisk: str, spool_host: Path
+):
+    """FastAGI: RECORD FILE with silence detection into the shared spool, then recognise."""
+
+    def listen(agi: CityAGI, action: Listen) -> Event:
+        try:
+            key = _play_prompts(agi, sounds_dir, action)
+        except PlaybackFailed:
+            return PromptFailed("speech")
+        if key:
+            return Digits(key)
+        name = f"nu-speech-{uuid.uuid4().hex}"
+        rec = agi.record_file(
+            f"{spool_asterisk}/{name}",
+            "wav",
+            KEYS,
+            max(action.timeout_ms, 3000),
+            beep=False,
+            silence_s=2,
+        )
+        path = spool_host / f"{name}.wav"
+        try:
+            if rec.digit:
+                return Digits(rec.digit)
+            if not path.exists():
+                return NoInput()
+            heard = ask_service(service, action.language, list(action.grammar), wav_chunks(path))
+        except (OSError, RuntimeError, ValueError):
+            log.exception("speech recognition failed")
+            return PromptFailed("speech")
+        finally:
+            path.unlink(missing_ok=True)
+        return Heard(heard.text, heard.confidence) if heard.text else NoInput()
+
+    return listen
+
+
+def eagi_chunks(stream: BinaryIO, max_s: float) -> Iterator[bytes]:
+    """Read the EAGI audio (fd 3) for at most ``max_s`` seconds of audio."""
+    left = int(max_s * 16000)
+    while left > 0:
+        data = stream.read(min(CHUNK, left))
+        if not data:
+            return
+        left -= len(data)
+        yield data
+
+
+def eagi_listener(service: tuple[str, int], sounds_dir: str, audio: BinaryIO | None = None):
+    """EAGI: stream fd 3 to the service while the caller speaks."""
+    stream = audio if audio is not None else os.fdopen(3, "rb", buffering=0)
+
+    def listen(agi: CityAGI, action: Listen) -> Event:
+        try:
+            key = _play_prompts(agi, sounds_dir, action)
+        except PlaybackFailed:
+            return PromptFailed("speech")
+        if key:
+            return Digits(key)
+        try:
+            heard = ask_service(
+                service,
+                action.language,
+                list(action.grammar),
+                eagi_chunks(stream, max(action.timeout_ms, 3000) / 1000),
+            )
+        except (OSError, RuntimeError, ValueError):
+            log.exception("speech recognition failed")
+            return PromptFailed("speech")
+        return Heard(heard.text, heard.confidence) if heard.text else NoInput()
+
+    return listen
