@@ -35,6 +35,14 @@ def _serve(args: argparse.Namespace, settings: config.Settings) -> int:
     return serve_forever(settings, host=args.host, port=args.port, max_calls=args.max_calls)
 
 
+def _speech_serve(args: argparse.Namespace, settings: config.Settings) -> int:
+    from ivr.flow.loader import load_dialplan
+    from ivr.speech.serve import serve
+
+    plan = load_dialplan(settings.dialplan_path)
+    return serve(settings.speech_models, args.port or settings.speech_port, plan)
+
+
 def _call(args: argparse.Namespace, settings: config.Settings) -> int:
     from ivr.console import run_console
 
@@ -158,6 +166,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=None)
     serve.add_argument("--max-calls", type=int, default=None)
     serve.set_defaults(func=_serve)
+
+    speech = sub.add_parser("speech", help="offline speech recognition").add_subparsers(
+        dest="speech_action", required=True
+    )
+    speech_serve = speech.add_parser("serve", help="load NU_SPEECH_MODELS once and serve calls")
+    speech_serve.add_argument("--port", type=int, default=None)
+    speech_serve.set_defaults(func=_speech_serve)
 
     call = sub.add_parser("call", help="console phone: call the running FastAGI service")
     call.add_argument("--host", default=None)

@@ -68,6 +68,9 @@ class Settings:
         default_factory=lambda: _env("NU_GOOGLE_TTS_INSECURE", "") in ("1", "yes", "true")
     )
     google_tts_voices: str = field(default_factory=lambda: _env("NU_GOOGLE_TTS_VOICES", ""))
+    # Offline speech: "it=/opt/vosk/it-model,en=/opt/vosk/en-model" (docs/speech-models.md)
+    speech_models: str = field(default_factory=lambda: _env("NU_SPEECH_MODELS", ""))
+    speech_port: int = field(default_factory=lambda: int(_env("NU_SPEECH_PORT", "4574")))
 
     def __post_init__(self) -> None:
         if self.sounds_dir is None:

@@ -358,7 +358,7 @@ _FIELDS = {
 
 
 # Modules that add feature node kinds (each registers its kinds when imported).
-FEATURE_MODULES = ("booking.phone",)
+FEATURE_MODULES = ("booking.phone", "ivr.speech.node")
 
 
 def load_features() -> None:
