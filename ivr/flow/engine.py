@@ -31,6 +31,7 @@ from ivr.flow.actions import (
     Played,
     Prompt,
     PromptFailed,
+    Result,
     Transfer,
 )
 from ivr.flow.calendar import department_open
@@ -46,6 +47,7 @@ from ivr.flow.model import (
     TransferNode,
     hours_prompt,
 )
+from ivr.queues.estimate import estimate_wait_s, queue_state, saturated
 
 MAX_AUTOMATIC_STEPS = 50
 
@@ -135,7 +137,28 @@ class CallSession:
             return self._resolve(behaviour.answer(self, node, event))
         if isinstance(node, LanguageNode | MenuNode) and isinstance(event, Digits | NoInput):
             return self._answer(node, event)
+        if isinstance(node, TransferNode) and isinstance(event, Result):
+            return self._transfer_or_offer(node, event)
         return self.fallback("error")
+
+    def _transfer_or_offer(self, node: TransferNode, event: Result) -> Action:
+        """Apply the department's saturation policy to the live queue state.
+
+        Saturated: go to the policy's ``offer`` node (self-service, callback). Otherwise transfer,
+        keeping the caller's expected position and wait in ``data`` for the announcement. State
+        that can't be read (Redis down, no watcher) never blocks a call: transfer as usual.
+        """
+        policy = self.dialplan.departments[node.department].saturation
+        state = queue_state(event.value) if event.ok else None
+        if policy is not None and state is not None:
+            position = state.waiting + 1
+            why = saturated(policy, state)
+            if why is not None and policy.offer in self.dialplan.nodes:
+                self.data["saturation"] = why
+                return self._enter(policy.offer)
+            self.data["queue_position"] = position
+            self.data["queue_wait_s"] = estimate_wait_s(position, state)
+        return self.transfer_to(node.department, reason="menu", prompt=node.prompt)
 
     def fallback(self, reason: str) -> Transfer:
         """Send the caller to the general operator; used for every failure, here or outside."""
@@ -242,6 +265,9 @@ class CallSession:
             if isinstance(node, MenuNode):
                 return self.ask(self.p(node.prompt), timeout_ms=node.timeout_ms)
             if isinstance(node, TransferNode):
+                dept = self.dialplan.departments.get(node.department)
+                if dept is not None and dept.saturation is not None:
+                    return self.invoke("queues.state", queue=dept.queue)
                 return self.transfer_to(node.department, reason="menu", prompt=node.prompt)
             if isinstance(node, HangupNode):
                 return self.hangup(self.p(*node.prompts))

@@ -35,6 +35,7 @@ from ivr.flow.model import (
     TransferNode,
     WeeklyHours,
 )
+from ivr.queues.estimate import SaturationPolicy
 
 IDENT = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 LANG = re.compile(r"^[a-z]{2}$")
@@ -247,8 +248,42 @@ class FieldReader:
                 closures=self.closures(
                     body.get("closures"), self.line_of(body, "closures"), dept_id
                 ),
+                saturation=self.saturation(body, dept_id),
             )
         return result
+
+    def saturation(self, body: _Map, dept_id: str) -> SaturationPolicy | None:
+        """``saturation: {no_operator, max_waiting, max_wait_s, offer}``; ``offer`` is required."""
+        raw = body.get("saturation")
+        if raw is None:
+            return None
+        line = self.line_of(body, "saturation")
+        if not isinstance(raw, _Map):
+            self.fail(line, dept_id, "'saturation' must be a map")
+            return None
+        unknown = set(raw) - {"no_operator", "max_waiting", "max_wait_s", "offer"}
+        if unknown:
+            self.fail(line, dept_id, f"saturation: unknown keys {sorted(unknown)}")
+        offer = raw.get("offer")
+        if not isinstance(offer, str) or not IDENT.match(offer):
+            self.fail(line, dept_id, "saturation: 'offer' must name a node")
+            return None
+        no_operator = raw.get("no_operator", False)
+        if not isinstance(no_operator, bool):
+            self.fail(line, dept_id, "saturation: no_operator is true or false")
+            no_operator = False
+        limits: dict[str, Any] = {}
+        for key in ("max_waiting", "max_wait_s"):
+            value = raw.get(key)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 0
+            ):
+                self.fail(line, dept_id, f"saturation: {key} must be a whole number >= 0")
+                value = None
+            limits[key] = value
+        if not no_operator and limits["max_waiting"] is None and limits["max_wait_s"] is None:
+            self.fail(line, dept_id, "saturation: give no_operator, max_waiting or max_wait_s")
+        return SaturationPolicy(offer=offer, no_operator=no_operator, **limits)
 
     def options(self, body: _Map, node_id: str, key: str = "options") -> dict[str, str]:
         """A map of single phone keys to names (nodes, languages, services...)."""

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, time
 
+from ivr.queues.estimate import SaturationPolicy
+
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 # Prompts the engine itself may play, whatever the nodes say. Every language needs them.
@@ -73,6 +75,8 @@ class Department:
     hours: WeeklyHours
     holidays_open: bool = False
     closures: tuple[Closure, ...] = ()
+    saturation: SaturationPolicy | None = None
+    """When the queue counts as saturated and which node saturated callers go to instead."""
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,13 @@ def validate(dialplan: Dialplan, prompts_dir: str | Path | None = None) -> list[
     if dialplan.start not in nodes:
         fail(None, f"start node '{dialplan.start}' does not exist")
 
+    for dept in dialplan.departments.values():
+        if dept.saturation is not None and dept.saturation.offer not in nodes:
+            fail(
+                None,
+                f"department '{dept.id}': saturation offer '{dept.saturation.offer}' is not a node",
+            )
+
     for node in nodes.values():
         for target in node.targets():
             if target and target not in nodes:
@@ -67,6 +74,12 @@ def validate(dialplan: Dialplan, prompts_dir: str | Path | None = None) -> list[
 def reachable_nodes(dialplan: Dialplan) -> set[str]:
     seen: set[str] = set()
     stack = [dialplan.start] if dialplan.start in dialplan.nodes else []
+    # a department's saturation offer is reached by whoever transfers there
+    stack += [
+        d.saturation.offer
+        for d in dialplan.departments.values()
+        if d.saturation is not None and d.saturation.offer in dialplan.nodes
+    ]
     while stack:
         node_id = stack.pop()
         if node_id in seen:

@@ -40,6 +40,23 @@ class SaturationPolicy:
     max_wait_s: float | None = None
 
 
+def queue_state(raw: object) -> QueueState | None:
+    """A :class:`QueueState` from a service's answer (a mapping of numbers); None if unusable."""
+    if not isinstance(raw, dict):
+        return None
+    try:
+        return QueueState(
+            logged_in=int(raw.get("logged_in", 0)),
+            available=int(raw.get("available", 0)),
+            paused=int(raw.get("paused", 0)),
+            waiting=int(raw.get("waiting", 0)),
+            longest_wait_s=float(raw.get("longest_wait_s", 0)),
+            aht_s=float(raw.get("aht_s", 0)),
+        )
+    except (TypeError, ValueError):
+        return None
+
+
 def estimate_wait_s(position: int, state: QueueState) -> float | None:
     """Seconds a caller joining at ``position`` should wait; None when nobody can answer."""
     serving = state.logged_in - state.paused
