@@ -45,12 +45,18 @@ def session_factory(
 def city_services(
     settings: Settings, dialplan: Any, clock: Callable[[ZoneInfo], datetime] | None = None
 ) -> dict[str, Service]:
-    """The services the city's call flows invoke: ``booking.*`` on the configured database."""
+    """The services the city's call flows invoke: ``booking.*`` on the configured database,
+    and ``queues.state`` (live queue state, for saturation policies) when Redis is configured."""
     from booking.phone_services import DatabaseBooking
 
     zone = ZoneInfo(dialplan.timezone)
     local = (lambda: clock(zone)) if clock else None
-    return DatabaseBooking(settings.database_url, dialplan, local).services()
+    services = dict(DatabaseBooking(settings.database_url, dialplan, local).services())
+    if settings.redis_url:
+        from ivr.queues.store import RedisQueueStore
+
+        services["queues.state"] = RedisQueueStore(settings.redis_url).service
+    return services
 
 
 def city_handler(
