@@ -147,6 +147,20 @@ def _booking(args: argparse.Namespace, settings: config.Settings) -> int:
     return booking_cli.list_bookings(settings, args.day, args.all)
 
 
+def _queues_watch(args: argparse.Namespace, settings: config.Settings) -> int:
+    from ivr.asterisk.ami import AMIClient
+    from ivr.asterisk.render import read_ami_credentials
+    from ivr.queues.store import RedisQueueStore
+    from ivr.queues.watcher import QueueWatcher
+
+    def connect() -> AMIClient:
+        creds = read_ami_credentials(args.etc)
+        return AMIClient(creds.host, creds.port, creds.username, creds.secret).connect()
+
+    QueueWatcher(connect, RedisQueueStore(settings.redis_url)).run()
+    return 0
+
+
 def _up(args: argparse.Namespace, settings: config.Settings) -> int:
     from ivr.devenv.up import run_system
 
@@ -259,6 +273,13 @@ def build_parser() -> argparse.ArgumentParser:
     switch.add_argument("target", help="a department id, or 'city' for every department")
     switch.add_argument("state", choices=["on", "off"])
     switch.set_defaults(func=_switch)
+
+    queues = sub.add_parser("queues", help="live queue state").add_subparsers(
+        dest="action", required=True
+    )
+    watch = queues.add_parser("watch", help="keep each queue's state in Redis from AMI events")
+    watch.add_argument("--etc", required=True, help="the rendered Asterisk etc dir (AMI login)")
+    watch.set_defaults(func=_queues_watch)
     return parser
 
 
