@@ -16,6 +16,7 @@ from ivr.devenv.redis import RedisServer, redis_pings
 from ivr.flow.loader import load_dialplan
 from ivr.prompts.build import build_prompts
 from ivr.prompts.google_tts import synthesizers
+from ivr.queues.watcher import QueueWatcher
 from ivr.service import build_server
 
 
@@ -48,6 +49,15 @@ def _start_outbox(settings: Settings) -> threading.Event | None:
     return stop
 
 
+def _start_queue_watcher(settings: Settings, asterisk: AsteriskInstance) -> QueueWatcher:
+    """Live queue state for saturation policies: a daemon thread, as ``ivr queues watch``."""
+    from ivr.queues.store import RedisQueueStore
+
+    watcher = QueueWatcher(asterisk.ami, RedisQueueStore(settings.redis_url))
+    threading.Thread(target=watcher.run, name="queue-watcher", daemon=True).start()
+    return watcher
+
+
 def run_system(settings: Settings) -> int:
     dialplan = load_dialplan(settings.dialplan_path, settings.prompts_dir)
     print(f"[1/4] prompts for {dialplan.city or dialplan.number}: ", end="", flush=True)
@@ -68,6 +78,7 @@ def run_system(settings: Settings) -> int:
     asterisk = AsteriskInstance("system", settings=settings)
     server = None
     outbox_stop = None
+    watcher = None
     try:
         print("[3/4] Asterisk 22 (first run builds its chroot: about 2 minutes) ...", flush=True)
         asterisk.render(dialplan)
@@ -76,6 +87,7 @@ def run_system(settings: Settings) -> int:
         server = build_server(settings).start()
         host, port = server.address
         outbox_stop = _start_outbox(settings)
+        watcher = _start_queue_watcher(settings, asterisk)
         print(
             f"""
 Numero Unico is answering {dialplan.number} ({", ".join(dialplan.languages)}).
@@ -99,6 +111,8 @@ Press Ctrl-C to stop.""",
     finally:
         if outbox_stop is not None:
             outbox_stop.set()
+        if watcher is not None:
+            watcher.stopped = True
         if server is not None:
             server.shutdown()
         asterisk.stop()
