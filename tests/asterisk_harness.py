@@ -42,22 +42,40 @@ DTMF = set("0123456789*#ABCD")
 TEST_CONTEXTS = r"""; Test-only contexts, written by tests/asterisk_harness.py. Never in production.
 
 ; The caller's side of a test call; starts when the IVR answered (t = 0).
-;   NU_TEST_KEYS    "t:digits/t:digits/..."  press digits t seconds after the answer
+;   NU_TEST_KEYS    "t:digits|t:@file|..."  press digits (or say a sound file, as Asterisk
+;                   sees its path without extension) t seconds after the answer
 ;   NU_TEST_HANGUP  hang up this many seconds after the answer (empty: never)
 ;   NU_TEST_MAX     stay on the line at most this long
 [nu-test-caller]
 exten => s,1,Set(T0=${STRFTIME(,,%s.%3q)})
  same => n,ExecIf($["${NU_TEST_HANGUP}" != ""]?Set(TIMEOUT(absolute)=${NU_TEST_HANGUP}))
  same => n,Set(I=1)
- same => n(next),Set(ITEM=${CUT(NU_TEST_KEYS,/,${I})})
+ same => n(next),Set(ITEM=${CUT(NU_TEST_KEYS,|,${I})})
  same => n,GotoIf($["${ITEM}" = ""]?wait)
  same => n,Set(DELAY=$[${CUT(ITEM,:,1)} - (${STRFTIME(,,%s.%3q)} - ${T0})])
  same => n,ExecIf($[${DELAY} > 0]?Wait(${DELAY}))
- same => n,SendDTMF(${CUT(ITEM,:,2)},80,120)
- same => n,UserEvent(NuTestKeys,Keys: ${CUT(ITEM,:,2)},Call: ${NU_TEST_CALL})
- same => n,Set(I=$[${I} + 1])
+ same => n,Set(WHAT=${CUT(ITEM,:,2)})
+ same => n,GotoIf($["${WHAT:0:1}" = "@"]?speak)
+ same => n,SendDTMF(${WHAT},80,120)
+ same => n,UserEvent(NuTestKeys,Keys: ${WHAT},Call: ${NU_TEST_CALL})
+ same => n(more),Set(I=$[${I} + 1])
  same => n,Goto(next)
+ same => n(speak),Playback(${WHAT:1})
+ same => n,UserEvent(NuTestSaid,File: ${WHAT:1},Call: ${NU_TEST_CALL})
+ same => n,Goto(more)
  same => n(wait),Wait(${NU_TEST_MAX})
+ same => n,Hangup()
+
+; A citizen's phone for outbound calls (callbacks): dial Local/<number>@nu-test-citizen.
+;   numbers ending in 0 never answer; others answer, report NuTestCitizen and stay a while.
+[nu-test-citizen]
+exten => _X.,1,GotoIf($["${EXTEN:-1}" = "0"]?ring)
+ same => n,Answer()
+ same => n,UserEvent(NuTestCitizen,Number: ${EXTEN},State: answered)
+ same => n,Wait(120)
+ same => n,Hangup()
+ same => n(ring),Ringing()
+ same => n,Wait(300)
  same => n,Hangup()
 
 ; Operators: Local/a<id>@nu-test-operator/n answers, Local/r<id>@nu-test-operator/n only rings.
@@ -273,7 +291,9 @@ class AsteriskHarness:
         max_seconds: float = 90.0,
         variables: dict[str, str] | None = None,
     ) -> Call:
-        """Call the city number. ``keys``: ``[(seconds after answer, "digits"), ...]``.
+        """Call the city number. ``keys``: ``[(seconds after answer, "digits"), ...]``; a step
+        ``"@/path/as/asterisk/sees/it"`` (no extension) plays that sound file into the call
+        instead, as if the caller said it (``NuTestSaid`` is reported when it ends).
 
         ``hangup_after``: the caller hangs up that many seconds after the answer. ``number`` and
         ``context`` default to the city number in ``from-pstn`` (``context="from-operators"``
@@ -281,7 +301,9 @@ class AsteriskHarness:
         """
         script = []
         for at, digits in keys:
-            if not digits or not set(digits) <= DTMF or at < 0:
+            # "|" and ":" separate steps and times in NU_TEST_KEYS
+            speaks = digits.startswith("@/") and not set(digits) & set("|: ,")
+            if not (speaks or (digits and set(digits) <= DTMF)) or at < 0:
                 raise ValueError(f"bad key step {(at, digits)!r}")
             script.append(f"{float(at):.3f}:{digits}")
         tag = f"t{next(self._ids)}"
@@ -309,7 +331,7 @@ class AsteriskHarness:
             ChannelId=caller_uid,
             OtherChannelId=ivr_uid,
             Variable=[
-                f"NU_TEST_KEYS={'/'.join(script)}",
+                f"NU_TEST_KEYS={'|'.join(script)}",
                 f"NU_TEST_HANGUP={'' if hangup_after is None else f'{hangup_after:.3f}'}",
                 f"NU_TEST_MAX={max_seconds:.0f}",
                 f"NU_TEST_CALL={tag}",

@@ -9,11 +9,13 @@ from ivr.flow.actions import (
     Ask,
     Digits,
     Hangup,
+    Invoke,
     NoInput,
     Play,
     Played,
     Prompt,
     PromptFailed,
+    Result,
     Transfer,
 )
 from ivr.flow.engine import CallSession, SessionOver
@@ -30,7 +32,8 @@ def keys(action) -> list[str]:
 
 
 def run(session: CallSession, answers: list[str | None]) -> tuple[list, Transfer | Hangup]:
-    """Feed digits (None = silence) to each Ask; Plays are heard to the end."""
+    """Feed digits (None = silence) to each Ask; Plays are heard to the end; services (the
+    live queue state of a department with a saturation policy) are down, as without Redis."""
     seen = []
     action = session.start()
     answers = list(answers)
@@ -38,6 +41,8 @@ def run(session: CallSession, answers: list[str | None]) -> tuple[list, Transfer
         seen.append(action)
         if isinstance(action, Play):
             action = session.feed(Played())
+        elif isinstance(action, Invoke):
+            action = session.feed(Result(error="unavailable"))
         else:
             assert answers, f"flow asked more than scripted: {action}"
             answer = answers.pop(0)

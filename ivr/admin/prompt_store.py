@@ -18,7 +18,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 
 from ivr.admin.publish import write_atomic
-from ivr.flow.model import ENGINE_PROMPTS, Dialplan, LanguageNode
+from ivr.flow.model import Dialplan, LanguageNode, engine_prompts
 from ivr.flow.validate import reachable_nodes
 from ivr.prompts.catalogue import generated_texts, load_texts
 
@@ -44,7 +44,7 @@ class Row:
 
 def needed_keys(dialplan: Dialplan) -> dict[str, set[str]]:
     """key -> languages where the call flow can play it (engine prompts, reachable nodes)."""
-    needed: dict[str, set[str]] = {k: set(dialplan.languages) for k in ENGINE_PROMPTS}
+    needed: dict[str, set[str]] = {k: set(dialplan.languages) for k in engine_prompts(dialplan)}
     for node_id in reachable_nodes(dialplan):
         node = dialplan.nodes[node_id]
         langs = (

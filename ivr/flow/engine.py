@@ -32,6 +32,7 @@ from ivr.flow.actions import (
     Prompt,
     PromptFailed,
     Result,
+    Saying,
     Transfer,
 )
 from ivr.flow.calendar import department_open
@@ -47,7 +48,7 @@ from ivr.flow.model import (
     TransferNode,
     hours_prompt,
 )
-from ivr.queues.estimate import estimate_wait_s, queue_state, saturated
+from ivr.queues.estimate import estimate_wait_s, minutes_to_say, queue_state, saturated
 
 MAX_AUTOMATIC_STEPS = 50
 
@@ -152,13 +153,27 @@ class CallSession:
         state = queue_state(event.value) if event.ok else None
         if policy is not None and state is not None:
             position = state.waiting + 1
+            wait_s = estimate_wait_s(position, state)
+            # kept either way: a callback offer keeps the place the caller would have had
+            self.data["queue_position"] = position
+            self.data["queue_wait_s"] = wait_s
             why = saturated(policy, state)
-            if why is not None and policy.offer in self.dialplan.nodes:
+            if why is not None and not node.hold and policy.offer in self.dialplan.nodes:
                 self.data["saturation"] = why
                 return self._enter(policy.offer)
-            self.data["queue_position"] = position
-            self.data["queue_wait_s"] = estimate_wait_s(position, state)
+            if position > state.available:
+                self.say_first(*self._queue_announcement(position, wait_s))
         return self.transfer_to(node.department, reason="menu", prompt=node.prompt)
+
+    def _queue_announcement(self, position: int, wait_s: float | None) -> tuple[Piece, ...]:
+        """ "You are number 3 in line; the wait is about 4 minutes" (the wait only when known)."""
+        pieces: list[Piece] = [*self.p("queue_position")]
+        pieces.append(Saying("number", str(position), self.lang))
+        if wait_s is not None:
+            minutes = minutes_to_say(wait_s)
+            pieces += [*self.p("queue_wait_about"), Saying("number", str(minutes), self.lang)]
+            pieces += self.p("minute" if minutes == 1 else "minutes")
+        return tuple(pieces)
 
     def fallback(self, reason: str) -> Transfer:
         """Send the caller to the general operator; used for every failure, here or outside."""

@@ -365,6 +365,7 @@ class FieldReader:
                 **common,
                 department=self.text(body, "department", node_id),
                 prompt=str(prompt) if prompt else None,
+                hold=bool(body.get("hold", False)),
             )
         if kind == "goto":
             return GotoNode(**common, next=self.text(body, "next", node_id))
@@ -386,7 +387,7 @@ _FIELDS = {
     "menu": {"type", "prompt", "options", "repeat", "retries", "timeout_ms"},
     "play": {"type", "prompts", "next"},
     "hours": {"type", "department", "open", "closed"},
-    "transfer": {"type", "department", "prompt"},
+    "transfer": {"type", "department", "prompt", "hold"},
     "goto": {"type", "next"},
     "hangup": {"type", "prompts"},
 }

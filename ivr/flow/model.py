@@ -24,6 +24,16 @@ ENGINE_PROMPTS = (
     "goodbye",
     "service_unavailable",
 )
+# Said before a transfer to a department with a saturation policy: "you are number 3 in line;
+# the wait is about 4 minutes".
+QUEUE_PROMPTS = ("queue_position", "queue_wait_about", "minute", "minutes")
+
+
+def engine_prompts(dialplan: Dialplan) -> tuple[str, ...]:
+    """Prompts the engine may play in this dialplan, whatever its nodes say."""
+    if any(d.saturation is not None for d in dialplan.departments.values()):
+        return ENGINE_PROMPTS + QUEUE_PROMPTS
+    return ENGINE_PROMPTS
 
 
 def hours_prompt(department_id: str) -> str:
@@ -177,8 +187,12 @@ class HoursNode(Node):
 
 @dataclass(frozen=True)
 class TransferNode(Node):
+    """Hand over to a department's queue. ``hold``: the caller chose to wait even if the
+    department is saturated (its policy's offer is skipped; position and wait are still said)."""
+
     department: str = ""
     prompt: str | None = "transferring"
+    hold: bool = False
 
     def prompt_keys(self) -> tuple[str, ...]:
         return (self.prompt,) if self.prompt else ()

@@ -10,11 +10,11 @@ from pathlib import Path
 
 from ivr.flow.issues import Issue
 from ivr.flow.model import (
-    ENGINE_PROMPTS,
     Dialplan,
     HoursNode,
     LanguageNode,
     Node,
+    engine_prompts,
 )
 from ivr.prompts.catalogue import full_catalogue
 
@@ -130,7 +130,7 @@ def prompt_usage(dialplan: Dialplan) -> dict[str, dict[str, list[Node | None]]]:
     every language of the dialplan. The one answer to "which prompts does this flow need".
     """
     usage: dict[str, dict[str, list[Node | None]]] = {
-        lang: {key: [None] for key in ENGINE_PROMPTS} for lang in dialplan.languages
+        lang: {key: [None] for key in engine_prompts(dialplan)} for lang in dialplan.languages
     }
     for node_id in sorted(reachable_nodes(dialplan)):
         node = dialplan.nodes[node_id]
