@@ -141,3 +141,74 @@ def booking_url(request, tmp_path) -> str:
         )
     migrate(url)
     return url
+
+
+# ---------------------------------------------------------------------------------------------
+# Live queue state. ``redis_server``: one private redis-server per test session (free port).
+# ``live_queues``: the product's queue watcher (ivr/queues/watcher.py) on the test Asterisk's AMI,
+# writing to that Redis, as ``ivr up`` runs it; pass ``live_queues.redis_url`` to ``ivr_service``
+# so saturation policies see real state. ``live_queues.wait_state(queue, pred)`` waits until
+# the published state satisfies ``pred`` (state follows Asterisk's events, not the test's pace).
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory) -> Iterator:
+    from ivr.devenv.asterisk import free_port
+    from ivr.devenv.redis import RedisServer
+
+    server = RedisServer(free_port(), tmp_path_factory.mktemp("redis")).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@dataclasses.dataclass
+class LiveQueues:
+    redis_url: str
+    store: object
+    watcher: object
+
+    def state(self, queue: str):
+        from ivr.queues.estimate import queue_state
+
+        return queue_state(self.store.read(queue))
+
+    def wait_state(self, queue: str, pred, timeout: float = 10.0):
+        """The queue's published state once ``pred(state)`` holds (TimeoutError otherwise)."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while True:
+            state = self.state(queue)
+            if state is not None and pred(state):
+                return state
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"queue {queue!r} never matched; last state {state}")
+            time.sleep(0.05)
+
+
+@pytest.fixture(scope="session")
+def live_queues_session(asterisk_session, redis_server) -> Iterator[LiveQueues]:
+    import threading
+
+    from ivr.queues.store import RedisQueueStore
+    from ivr.queues.watcher import QueueWatcher
+
+    store = RedisQueueStore(redis_server.url)
+    watcher = QueueWatcher(asterisk_session.instance.ami, store, tick_s=0.5)
+    thread = threading.Thread(target=watcher.run, args=(0.2,), name="test-queue-watcher")
+    thread.start()
+    try:
+        yield LiveQueues(redis_server.url, store, watcher)
+    finally:
+        watcher.stopped = True
+        thread.join(timeout=5)
+
+
+@pytest.fixture
+def live_queues(asterisk, live_queues_session) -> LiveQueues:
+    """Live queue state of the clean test Asterisk: every queue published with no operator."""
+    for queue in {d.queue for d in asterisk.dialplan.departments.values()}:
+        live_queues_session.wait_state(queue, lambda s: s.logged_in == 0 and s.waiting == 0)
+    return live_queues_session

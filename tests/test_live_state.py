@@ -2,16 +2,17 @@
 
 import pytest
 
+from ivr.devenv.asterisk import free_port
 from ivr.devenv.redis import RedisServer, port_answers
 from ivr.live import MemoryState, RedisState, open_state
 
 
 @pytest.fixture(scope="module")
 def redis_url(tmp_path_factory):
-    server = RedisServer(16391, tmp_path_factory.mktemp("redis")).start()
+    server = RedisServer(free_port(), tmp_path_factory.mktemp("redis")).start()
     yield server.url
     server.stop()
-    assert not port_answers("127.0.0.1", 16391)
+    assert not port_answers("127.0.0.1", server.port)
 
 
 def test_switches_round_trip_in_redis(redis_url):

@@ -3,6 +3,7 @@
 import pytest
 
 from ivr.agi.runner import ServiceError
+from ivr.devenv.asterisk import free_port
 from ivr.devenv.redis import RedisServer
 from ivr.queues.estimate import QueueState, queue_state
 from ivr.queues.store import RedisQueueStore
@@ -10,7 +11,7 @@ from ivr.queues.store import RedisQueueStore
 
 @pytest.fixture(scope="module")
 def redis_url(tmp_path_factory):
-    server = RedisServer(16392, tmp_path_factory.mktemp("redis")).start()
+    server = RedisServer(free_port(), tmp_path_factory.mktemp("redis")).start()
     yield server.url
     server.stop()
 

@@ -2,6 +2,7 @@
 
 import pytest
 
+from ivr.devenv.asterisk import free_port
 from ivr.devenv.redis import RedisServer
 from ivr.queues.estimate import queue_state
 from ivr.queues.store import RedisQueueStore
@@ -38,7 +39,7 @@ class FakeAMI:
 
 @pytest.fixture(scope="module")
 def redis_url(tmp_path_factory):
-    server = RedisServer(16393, tmp_path_factory.mktemp("redis")).start()
+    server = RedisServer(free_port(), tmp_path_factory.mktemp("redis")).start()
     yield server.url
     server.stop()
 

@@ -1,0 +1,130 @@
+"""Saturation through a real Asterisk 22: the queue watcher's live state in a real Redis steers
+callers of the example city's registry office (``anagrafe``: no operator available -> its offer
+menu ``anagrafe_pieno``), and callers who hold hear their place and the estimated wait.
+
+What callers heard is read from Asterisk's log: prompts, and SAY NUMBER as ``digits/<n>`` files.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from ivr.queues.estimate import estimate_wait_s, minutes_to_say
+
+pytestmark = pytest.mark.asterisk
+
+MONDAY_10 = datetime(2026, 11, 23, 10, 0)  # the registry office is open
+REGISTRY = ("1", "1", "4")  # Italian, registry office menu, "talk to the registry office"
+
+
+def clock(zone):
+    return MONDAY_10.replace(tzinfo=zone)
+
+
+def menu_keys(*digits: str, first: float = 1.0, gap: float = 1.5) -> list[tuple[float, str]]:
+    return [(first + i * gap, d) for i, d in enumerate(digits)]
+
+
+def said_numbers(call, start: str, end: str) -> list[str]:
+    """The ``digits/<n>`` files played between prompt ``start`` and the next ``end``."""
+    played = call.played()
+    names = [p.name for p in played]
+    i = names.index(start)
+    j = names.index(end, i)
+    return [p.name for p in played[i:j] if Path(p.file).parent.name == "digits"]
+
+
+@pytest.fixture
+def city(asterisk, live_queues, ivr_service):
+    server = ivr_service(clock=clock, redis_url=live_queues.redis_url)
+    yield asterisk
+    deadline = time.monotonic() + 10
+    while server.active_calls and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def test_watcher_publishes_real_asterisk_state(city, live_queues):
+    asterisk = city
+    """Operators logged in, paused, available; callers waiting and the longest wait; handling
+    time from a completed call: all from Asterisk 22's own events, as the estimator reads them."""
+    operator = asterisk.add_operator("tributi", answers=False)
+    live_queues.wait_state("tributi", lambda s: s.logged_in == 1 and s.available == 1)
+    asterisk.ami.action("QueuePause", Queue="tributi", Interface=operator.interface, Paused="true")
+    live_queues.wait_state("tributi", lambda s: s.paused == 1 and s.available == 0)
+
+    waiting = asterisk.place_call(menu_keys("1", "2"))  # Italian, taxes: the operator is paused
+    assert waiting.wait_queue_join(timeout=20) == "tributi"
+    state = live_queues.wait_state("tributi", lambda s: s.waiting == 1)
+    time.sleep(1.2)  # the watcher rewrites every queue each tick: the wait grows
+    later = live_queues.wait_state("tributi", lambda s: s.longest_wait_s > state.longest_wait_s)
+    assert later.longest_wait_s >= 1.0
+    waiting.hangup()
+    live_queues.wait_state("tributi", lambda s: s.waiting == 0)
+
+    # an operator who answers, a two-second call: the handling time comes from AgentComplete
+    asterisk.remove_operator(operator)
+    asterisk.add_operator("tributi", answers=True)
+    live_queues.wait_state("tributi", lambda s: s.logged_in == 1 and s.available == 1)
+    before = live_queues.state("tributi").aht_s
+    talked = asterisk.place_call(menu_keys("1", "2"), hangup_after=9.0)
+    talked.wait_operator(timeout=20)
+    live_queues.wait_state("tributi", lambda s: s.available == 0)
+    talked.wait_hangup(timeout=20)
+    after = live_queues.wait_state("tributi", lambda s: s.aht_s != before and s.available == 1)
+    assert 0 < after.aht_s < 60
+
+
+def test_redis_emptied_is_whole_again_within_a_tick(asterisk, live_queues):
+    asterisk.add_operator("sociali", answers=False)
+    live_queues.wait_state("sociali", lambda s: s.logged_in == 1)
+    live_queues.store._redis.flushall()
+    assert live_queues.state("sociali") is None
+    assert live_queues.wait_state("sociali", lambda s: s.logged_in == 1, timeout=5).available == 1
+
+
+def test_no_operator_available_sends_the_caller_to_the_offer(city, live_queues):
+    live_queues.wait_state("anagrafe", lambda s: s.logged_in == 0)
+    # self-service: "1" at the offer goes back to the registry's own menu (certificates, booking)
+    call = city.place_call(menu_keys(*REGISTRY, "1"))
+    call.wait_played("registry_busy_menu", timeout=20)
+    names = [p.name for p in call.played()]
+    assert "transferring" not in names
+    deadline = time.monotonic() + 10
+    while [p.name for p in call.played()].count("registry_booking_menu") < 2:
+        assert time.monotonic() < deadline, [p.name for p in call.played()]
+        time.sleep(0.1)
+    assert call.queues() == []  # never queued
+    call.hangup()
+
+
+def test_third_caller_in_line_hears_position_and_estimated_wait(city, live_queues):
+    city.add_operator("anagrafe", answers=True)
+    live_queues.wait_state("anagrafe", lambda s: s.available == 1)
+    busy = city.place_call(menu_keys(*REGISTRY))  # the only operator takes this call
+    busy.wait_operator(timeout=20)
+    assert "queue_position" not in [p.name for p in busy.played()]  # answered at once
+    live_queues.wait_state("anagrafe", lambda s: s.available == 0)
+
+    # saturated now: two callers choose to hold ("3" at the offer) and queue up
+    for place in (1, 2):
+        call = city.place_call(menu_keys(*REGISTRY, "3"))
+        assert call.wait_queue_join(timeout=25) == "anagrafe"
+        assert said_numbers(call, "queue_position", "queue_wait_about") == [str(place)]
+        live_queues.wait_state("anagrafe", lambda s, n=place: s.waiting == n)
+
+    state = live_queues.state("anagrafe")
+    expected = minutes_to_say(estimate_wait_s(3, state))
+    third = city.place_call(menu_keys(*REGISTRY, "3"))
+    assert third.wait_queue_join(timeout=25) == "anagrafe"
+    names = [p.name for p in third.played()]
+    assert said_numbers(third, "queue_position", "queue_wait_about") == ["3"]
+    assert said_numbers(third, "queue_wait_about", "minutes" if expected > 1 else "minute") == [
+        str(expected)
+    ]
+    assert names.index("transferring") > names.index("queue_wait_about")
+    assert third.variable("NU_DEPARTMENT") == "anagrafe"
+    assert len(city.queue_callers("anagrafe")) == 3
