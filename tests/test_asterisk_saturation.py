@@ -128,3 +128,71 @@ def test_third_caller_in_line_hears_position_and_estimated_wait(city, live_queue
     assert names.index("transferring") > names.index("queue_wait_about")
     assert third.variable("NU_DEPARTMENT") == "anagrafe"
     assert len(city.queue_callers("anagrafe")) == 3
+
+
+def test_watcher_survives_asterisk_and_redis_restarts(tmp_path, asterisk_session):
+    """A private Asterisk and Redis, each restarted under the watcher: after each restart the
+    published state is Asterisk's truth again (QueueStatus resync; full rewrite every tick)."""
+    import os
+    import shutil
+    import socket
+    import threading
+
+    from ivr.devenv.asterisk import AsteriskInstance, free_port
+    from ivr.devenv.redis import RedisServer
+    from ivr.queues.store import RedisQueueStore
+    from ivr.queues.watcher import QueueWatcher
+    from tests.asterisk_harness import TEST_CONTEXTS
+    from tests.conftest import LiveQueues
+
+    redis = RedisServer(free_port(), tmp_path / "redis").start()
+    instance = AsteriskInstance(
+        f"restart-{os.getpid()}",
+        settings=asterisk_session.settings,
+        ami_port=free_port(),
+        sip_port=free_port(socket.SOCK_DGRAM),
+    )
+    shutil.rmtree(instance.host_dir, ignore_errors=True)
+    instance.render(asterisk_session.dialplan)
+    (instance.etc_dir / "extensions_local.conf").write_text(TEST_CONTEXTS)  # the operators
+    instance.start()
+    store = RedisQueueStore(redis.url)
+    watcher = QueueWatcher(instance.ami, store, tick_s=0.3)
+    thread = threading.Thread(target=watcher.run, args=(0.2,), daemon=True)
+    thread.start()
+    live = LiveQueues(redis.url, store, watcher)
+
+    def members() -> int:
+        with instance.ami() as ami:
+            listing = ami.action("QueueStatus", Queue="tributi").events
+            return sum(1 for e in listing if e.name == "QueueMember")
+
+    def add(ident: str) -> None:
+        with instance.ami() as ami:
+            ami.action(
+                "QueueAdd",
+                Queue="tributi",
+                Interface=f"Local/r{ident}@nu-test-operator/n",
+                MemberName=f"op{ident}",
+            )
+
+    try:
+        add("701")
+        live.wait_state("tributi", lambda s: s.logged_in == 1)
+
+        instance.stop()
+        instance.start()  # dynamic members may come back (persistentmembers) or not
+        truth = members()
+        add("702")
+        live.wait_state("tributi", lambda s: s.logged_in == truth + 1, timeout=20)
+
+        redis.stop()
+        add("703")  # while Redis is down: the watcher keeps tracking, writes fail
+        redis.start()
+        live.wait_state("tributi", lambda s: s.logged_in == truth + 2, timeout=10)
+    finally:
+        watcher.stopped = True
+        thread.join(timeout=5)
+        instance.stop()
+        shutil.rmtree(instance.host_dir, ignore_errors=True)
+        redis.stop()
