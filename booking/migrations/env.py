@@ -8,6 +8,7 @@ from alembic import context
 from sqlalchemy import Connection
 
 from booking.models import Base
+from ivr.callbacks import models as _callbacks  # noqa: F401  (its table on the same metadata)
 
 config = context.config
 target_metadata = Base.metadata
