@@ -16,7 +16,7 @@ def _fake_build(calls: list[Path]):
         calls.append(root)
         tmp = root.with_name(root.name + ".tmp")
         (tmp / "usr/sbin").mkdir(parents=True)
-        (tmp / devenv.MARKER).write_text("built\n")
+        (tmp / devenv.MARKER).write_text(f"debootstrap {suite} {' '.join(packages)}\n")
         tmp.rename(root)
 
     return build
@@ -65,9 +65,53 @@ def test_a_chroot_made_by_hand_is_adopted(tmp_path, monkeypatch):
     (root / "usr/share/asterisk/sounds").mkdir(parents=True)
     (root / "usr/share/asterisk/sounds/it").symlink_to("/etc/alternatives/asterisk-prompt-it")
 
+    added: list[tuple[str, ...]] = []
+    monkeypatch.setattr(devenv, "_add_packages", lambda root, packages: added.append(packages))
     devenv.ensure_chroot(root)
     assert calls == []
     assert (root / devenv.MARKER).read_text() == "adopted\n"
+    assert added == [devenv.PACKAGES]  # what it may lack is installed into it
+
+
+def test_an_older_chroot_gets_the_packages_added_since(tmp_path, monkeypatch):
+    """Only what the marker doesn't list and dpkg doesn't know is installed, then listed."""
+    root = tmp_path / "asterisk-sid"
+    root.mkdir()
+    (root / devenv.MARKER).write_text("debootstrap sid asterisk asterisk-core-sounds-it\n")
+    monkeypatch.setattr(devenv, "ensure_mounts", lambda root: None)
+    commands: list[list[str]] = []
+
+    class Done:
+        stdout = "asterisk-core-sounds-en install ok installed\n"
+
+    def run(cmd, **kw):
+        commands.append(cmd)
+        return Done()
+
+    monkeypatch.setattr(devenv.subprocess, "run", run)
+    devenv.ensure_chroot(
+        root, packages=("asterisk", "asterisk-core-sounds-en", "asterisk-core-sounds-fr")
+    )
+    install = [c for c in commands if "install" in c]
+    assert install and install[0][-1:] == ["asterisk-core-sounds-fr"]
+    assert "asterisk" not in install[0]  # never upgrades the running Asterisk
+    assert "asterisk-core-sounds-fr" in (root / devenv.MARKER).read_text()
+    commands.clear()
+    devenv.ensure_chroot(
+        root, packages=("asterisk", "asterisk-core-sounds-en", "asterisk-core-sounds-fr")
+    )
+    assert commands == []  # listed now: nothing to do
+
+
+def test_the_cached_chroot_has_the_sounds_asterisk_says_numbers_with():
+    """it/en/fr/es numbers and dates are said by Asterisk from its core sounds."""
+    root = devenv.ensure_chroot()
+    for lang in ("it", "en", "fr", "es"):
+        target = (root / "usr/share/asterisk/sounds" / lang).readlink()
+        folder = root / str(target).lstrip("/")
+        while folder.is_symlink():  # /etc/alternatives/... inside the chroot
+            folder = root / str(folder.readlink()).lstrip("/")
+        assert sorted(p.name for p in (folder / "digits").glob("3.*")), lang
 
 
 def test_remove_tree_never_deletes_through_a_mount(tmp_path, monkeypatch):

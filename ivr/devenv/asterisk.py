@@ -51,6 +51,11 @@ PACKAGES = (
     "asterisk-core-sounds-it",
     "asterisk-core-sounds-en-wav",
     "asterisk-core-sounds-it-wav",
+    # numbers and dates said by Asterisk itself in French and Spanish (de/zh/ar: our vocabulary)
+    "asterisk-core-sounds-fr",
+    "asterisk-core-sounds-fr-wav",
+    "asterisk-core-sounds-es",
+    "asterisk-core-sounds-es-wav",
 )
 MARKER = ".numero-unico-chroot"  # written last: the chroot is complete
 ASTERISK = "/usr/sbin/asterisk"
@@ -142,7 +147,35 @@ def ensure_chroot(
                 else:
                     _build_chroot(root, suite, mirror, packages)
     ensure_mounts(root)
+    if _missing_packages(root, packages):
+        with _file_lock(root.parent / f".{root.name}.lock"):
+            _add_packages(root, packages)
     return root
+
+
+def _missing_packages(root: Path, packages: tuple[str, ...]) -> list[str]:
+    """Packages the marker doesn't list: a chroot cached before they were added to PACKAGES."""
+    listed = set((root / MARKER).read_text().split())
+    return [p for p in packages if p not in listed]
+
+
+def _add_packages(root: Path, packages: tuple[str, ...]) -> None:
+    """Install what an older cached chroot lacks (apt inside it), then list it in the marker."""
+    listed = _missing_packages(root, packages)
+    # only what is really absent: never upgrade the Asterisk a running instance uses
+    query = ["chroot", str(root), "dpkg-query", "-W", "-f=${Package} ${Status}\\n", *listed]
+    done = subprocess.run(query, capture_output=True, text=True).stdout
+    installed = {line.split()[0] for line in done.splitlines() if line.endswith(" installed")}
+    missing = [p for p in listed if p not in installed]
+    if missing:
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        # a mirror snapshot older than its Valid-Until is still what debootstrap installed from
+        update = ["apt-get", "-o", "Acquire::Check-Valid-Until=false", "update", "-q"]
+        install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing]
+        for cmd in (update, install):
+            _run(["chroot", str(root), *cmd], env=env, stdout=subprocess.DEVNULL)
+    with open(root / MARKER, "a") as marker:
+        marker.write(f"added {' '.join(listed)}\n")
 
 
 def _build_chroot(root: Path, suite: str, mirror: str, packages: tuple[str, ...]) -> None:
