@@ -157,8 +157,17 @@ def _queues_watch(args: argparse.Namespace, settings: config.Settings) -> int:
         creds = read_ami_credentials(args.etc)
         return AMIClient(creds.host, creds.port, creds.username, creds.secret).connect()
 
-    QueueWatcher(connect, RedisQueueStore(settings.redis_url)).run()
+    from ivr.kpi.recorder import shared_recorder
+
+    recorder = shared_recorder(settings.database_url)  # queue waits and outcomes for the KPIs
+    QueueWatcher(connect, RedisQueueStore(settings.redis_url), on_event=recorder.queue_event).run()
     return 0
+
+
+def _kpi_report(args: argparse.Namespace, settings: config.Settings) -> int:
+    from ivr.kpi.cli import report
+
+    return report(settings, args.date_from, args.date_to)
 
 
 def _up(args: argparse.Namespace, settings: config.Settings) -> int:
@@ -280,6 +289,12 @@ def build_parser() -> argparse.ArgumentParser:
     watch = queues.add_parser("watch", help="keep each queue's state in Redis from AMI events")
     watch.add_argument("--etc", required=True, help="the rendered Asterisk etc dir (AMI login)")
     watch.set_defaults(func=_queues_watch)
+
+    kpi = sub.add_parser("kpi", help="call KPIs").add_subparsers(dest="action", required=True)
+    kpi_report = kpi.add_parser("report", help="calls, served, abandoned, waits vs the targets")
+    kpi_report.add_argument("--from", dest="date_from", default=None, help="YYYY-MM-DD")
+    kpi_report.add_argument("--to", dest="date_to", default=None, help="YYYY-MM-DD (included)")
+    kpi_report.set_defaults(func=_kpi_report)
     return parser
 
 

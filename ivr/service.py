@@ -59,6 +59,23 @@ def city_services(
     return services
 
 
+def record_outcomes(
+    settings: Settings, then: Callable[[CityAGI, CallOutcome], object] | None = None
+) -> Callable[[CityAGI, CallOutcome], object]:
+    """Every call's record for the KPIs (``ivr/kpi/``), queued to a background writer so the
+    call never waits for the database; then ``then``, the caller's own hook, if any."""
+    from ivr.kpi.recorder import shared_recorder
+
+    recorder = shared_recorder(settings.database_url)
+
+    def on_outcome(agi: CityAGI, outcome: CallOutcome) -> None:
+        recorder.ivr_outcome(agi, outcome)
+        if then is not None:
+            then(agi, outcome)
+
+    return on_outcome
+
+
 def city_handler(
     settings: Settings,
     *,
@@ -71,6 +88,7 @@ def city_handler(
 
     Without ``services``, the city's own: booking on ``settings.database_url`` (migrated now,
     or on first use if the database is down; a failing database answers "unavailable").
+    Each call's KPI record goes to the same database (:func:`record_outcomes`).
     """
     source = DialplanSource(settings.dialplan_path, settings.prompts_dir)
     if services is None:
@@ -78,7 +96,7 @@ def city_handler(
     handler = make_handler(
         session_factory(source, open_state(settings.redis_url), clock),
         settings.asterisk_sounds_dir,
-        on_outcome,
+        record_outcomes(settings, on_outcome),
         fallback_queue=source.current().operator.queue,
         services=services,
         listener=listener,

@@ -9,6 +9,7 @@ from sqlalchemy import Connection
 
 from booking.models import Base
 from ivr.callbacks import models as _callbacks  # noqa: F401  (its table on the same metadata)
+from ivr.kpi import models as _kpi  # noqa: F401  (call_records, same metadata)
 
 config = context.config
 target_metadata = Base.metadata

@@ -8,6 +8,7 @@ FILE + GET DATA, and how a :class:`Transfer` becomes channel variables for Aster
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -58,6 +59,8 @@ class CallOutcome:
     language: str | None = None
     error: str | None = None  # exception class name when the fallback was used
     steps: int = 0
+    data: dict[str, Any] = field(default_factory=dict)  # the session's data (KPIs pick keys)
+    started: float = field(default_factory=time.time)  # epoch seconds, for the call's record
 
 
 Service = Callable[[dict[str, Any]], Any]
@@ -299,6 +302,7 @@ def run_call(
     outcome.hung_up = outcome.hung_up or (agi.hung_up and not isinstance(outcome.final, Hangup))
     outcome.path = list(getattr(session, "path", []))
     outcome.language = getattr(session, "language", None)
+    outcome.data = dict(getattr(session, "data", {}))
     log.info(
         "call ended: %s path=%s hung_up=%s",
         type(outcome.final).__name__ if outcome.final else "nothing",

@@ -51,9 +51,14 @@ def _start_outbox(settings: Settings) -> threading.Event | None:
 
 def _start_queue_watcher(settings: Settings, asterisk: AsteriskInstance) -> QueueWatcher:
     """Live queue state for saturation policies: a daemon thread, as ``ivr queues watch``."""
+    from ivr.kpi.recorder import shared_recorder
     from ivr.queues.store import RedisQueueStore
 
-    watcher = QueueWatcher(asterisk.ami, RedisQueueStore(settings.redis_url))
+    # the same recorder as the FastAGI service's: one writer for each call's record
+    recorder = shared_recorder(settings.database_url)
+    watcher = QueueWatcher(
+        asterisk.ami, RedisQueueStore(settings.redis_url), on_event=recorder.queue_event
+    )
     threading.Thread(target=watcher.run, name="queue-watcher", daemon=True).start()
     return watcher
 

@@ -38,8 +38,10 @@ class QueueWatcher:
         queues: set[str] | None = None,
         tick_s: float = 5.0,
         clock: Callable[[], float] = time.time,
+        on_event: Callable[[dict[str, str]], object] | None = None,
     ) -> None:
         self.connect, self.store, self.tick_s, self.clock = connect, store, tick_s, clock
+        self.on_event = on_event  # every AMI event, after the tracker (e.g. the KPI recorder)
         self.tracker = QueueTracker(queues)
         self.events: queue_mod.Queue[dict[str, str]] = queue_mod.Queue()
         self.stopped = False
@@ -66,6 +68,11 @@ class QueueWatcher:
                 changed = self.tracker.apply(ev, self.clock())
                 if changed:
                     self.publish({changed})
+                if self.on_event is not None:
+                    try:
+                        self.on_event(ev)
+                    except Exception:  # noqa: BLE001 - a listener must not stop the watcher
+                        log.exception("queue event listener failed")
             except queue_mod.Empty:
                 pass
             if self.clock() - last >= self.tick_s:

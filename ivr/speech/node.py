@@ -95,7 +95,7 @@ class Speech:
         if isinstance(event, Heard):
             match = node.intents.match(event.text, session.lang, event.confidence)
             if match.outcome is not Outcome.REJECT:
-                session.data["said"] = event.text
+                session.data["said"], session.data["said_confidence"] = event.text, event.confidence
             if match.outcome is Outcome.ACCEPT:
                 return session.goto(match.target)
             if match.outcome is Outcome.CONFIRM:

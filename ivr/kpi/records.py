@@ -1,0 +1,158 @@
+"""The rules that fill a :class:`CallRecord`, pure (no clock, no database): testable by hand.
+
+Two writers, in any order, on the same row:
+
+* :func:`apply_ivr` when a call leaves the IVR: language, path, speech, department, reason,
+  saturation and the estimate, and an outcome (``hung_up``, ``self_served``, ``callback``,
+  ``transferred``, ``error``);
+* :func:`apply_queue_event` for each AMI queue event of the call (``QueueCallerJoin``,
+  ``QueueCallerLeave``, ``QueueCallerAbandon``, ``AgentConnect``): the wait and the final
+  outcome (``queued``, ``no_operator``, ``abandoned``, ``answered``).
+
+What a queue says wins over the IVR's "transferred" (it knows more, and the watcher may write
+first); ``answered`` and ``abandoned`` are final. The wait is summed over the queues a call went
+through (a department that timed out, then the general operator): Asterisk's ``HoldTime`` for the
+segment that ended with an operator or a hang-up, our own clock for a segment that timed out.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Protocol
+
+from ivr.flow.actions import Hangup, Transfer
+
+IVR_OUTCOMES = ("hung_up", "self_served", "callback", "transferred", "error")
+QUEUE_OUTCOMES = ("queued", "no_operator", "abandoned", "answered")
+FINAL = ("answered", "abandoned")
+QUEUE_EVENTS = ("QueueCallerJoin", "QueueCallerLeave", "QueueCallerAbandon", "AgentConnect")
+
+SAID_MAX = 200
+# What a caller may say that identifies them: fiscal codes, long numbers, e-mail addresses.
+_FISCAL = re.compile(r"\b[A-Za-z]{6}\s?\d{2}\s?[A-Za-z]\s?\d{2}\s?[A-Za-z]\s?\d{3}\s?[A-Za-z]\b")
+_DIGITS = re.compile(r"\d[\d\s./-]{4,}\d")
+_EMAIL = re.compile(r"\S+@\S+")
+
+
+class Record(Protocol):
+    """The fields the rules touch (a :class:`ivr.kpi.models.CallRecord`, or a stand-in)."""
+
+    started_at: datetime | None
+    left_ivr_at: datetime | None
+    ended_at: datetime | None
+    language: str | None
+    path: str
+    said: str | None
+    confidence: float | None
+    department: str | None
+    queue: str | None
+    reason: str | None
+    saturation: str | None
+    est_position: int | None
+    est_wait_s: float | None
+    outcome: str | None
+    queue_joined_at: datetime | None
+    queue_wait_s: float | None
+    error: str | None
+
+
+def mask_said(text: str) -> str:
+    """The recognised text without what would identify the caller, cut to the column's size."""
+    text = _EMAIL.sub("***", _FISCAL.sub("***", text))
+    return _DIGITS.sub("***", text).strip()[:SAID_MAX]
+
+
+def ivr_outcome(final: Any, hung_up: bool, data: Mapping[str, Any]) -> str:
+    """How the call left the IVR, in KPI words."""
+    if hung_up:
+        return "hung_up"
+    if isinstance(final, Transfer):
+        return "transferred"
+    if isinstance(final, Hangup):
+        return "callback" if data.get("callback") else "self_served"
+    return "error"
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def apply_ivr(
+    rec: Record,
+    *,
+    started_at: datetime,
+    left_at: datetime,
+    final: Any,
+    hung_up: bool,
+    path: list[str],
+    language: str | None,
+    data: Mapping[str, Any],
+    error: str | None = None,
+) -> None:
+    """Fill the IVR's part. Only named keys of ``data`` are read: it also holds personal data."""
+    rec.started_at = min(started_at, rec.started_at) if rec.started_at else started_at
+    rec.left_ivr_at = left_at
+    rec.ended_at = max(left_at, rec.ended_at) if rec.ended_at else left_at
+    rec.language = language
+    rec.path = ">".join(path)
+    said = data.get("said")
+    rec.said = mask_said(said) if isinstance(said, str) and said else None
+    rec.confidence = _number(data.get("said_confidence")) if rec.said else None
+    if isinstance(final, Transfer):
+        rec.department, rec.reason = final.department, final.reason
+        rec.queue = rec.queue or final.queue  # a queue event already knows the real one
+    saturation = data.get("saturation")
+    rec.saturation = str(saturation)[:40] if saturation else None
+    position = _number(data.get("queue_position"))
+    rec.est_position = int(position) if position is not None else None
+    rec.est_wait_s = _number(data.get("queue_wait_s"))
+    rec.error = error[:60] if error else None
+    if rec.outcome not in QUEUE_OUTCOMES:  # the queue already spoke: it knows more
+        rec.outcome = ivr_outcome(final, hung_up, data)
+
+
+def _seconds(value: str | None) -> float | None:
+    try:
+        return float(value) if value not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def apply_queue_event(rec: Record, event: Mapping[str, str], now: datetime) -> bool:
+    """Apply one AMI queue event to the call's record; False when it is not one we use."""
+    kind = event.get("Event", "")
+    if kind not in QUEUE_EVENTS:
+        return False
+    rec.started_at = rec.started_at or now  # a call that never saw the IVR (fallback)
+    rec.ended_at = max(now, rec.ended_at) if rec.ended_at else now
+    wait = rec.queue_wait_s or 0.0
+    if kind == "QueueCallerJoin":
+        if rec.outcome in FINAL:
+            return True
+        if rec.queue_joined_at is not None:  # never saw the previous queue's leave
+            wait += max(0.0, (now - rec.queue_joined_at).total_seconds())
+        rec.queue, rec.queue_joined_at = event.get("Queue") or rec.queue, now
+        rec.outcome, rec.queue_wait_s = "queued", wait
+    elif kind == "QueueCallerLeave":
+        if rec.outcome in FINAL or rec.queue_joined_at is None:
+            return True
+        # Timed out or left for another queue; an operator's AgentConnect may still follow.
+        rec.queue_wait_s = wait + max(0.0, (now - rec.queue_joined_at).total_seconds())
+        rec.queue_joined_at = None
+        rec.outcome = "no_operator"
+    else:  # AgentConnect / QueueCallerAbandon: final, with Asterisk's own HoldTime
+        if rec.outcome in FINAL:
+            return True
+        hold = _seconds(event.get("HoldTime"))
+        if rec.queue_joined_at is not None:  # segment still open: Asterisk's figure
+            if hold is None:
+                hold = max(0.0, (now - rec.queue_joined_at).total_seconds())
+            wait += hold
+        elif hold is not None and rec.queue_wait_s is None:
+            wait = hold  # joined before we were listening
+        rec.queue_wait_s, rec.queue_joined_at = wait, None
+        rec.queue = event.get("Queue") or rec.queue
+        rec.outcome = "answered" if kind == "AgentConnect" else "abandoned"
+    return True

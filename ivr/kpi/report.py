@@ -1,0 +1,153 @@
+"""KPIs from call records, side by side with the Italian targets (pure: records in, text out).
+
+Definitions (each target's own wording, ``../shared/reference/peers.md``):
+
+* **served**: answered by an operator or self-served by the IVR, over all calls;
+* **offered**: calls that reached an operator queue (queued, then answered, abandoned or not);
+* **abandonment**: callers who hung up while queued, over offered (060606: under 3%);
+* **average wait**: seconds in queue(s) before an operator answered, over answered calls
+  (AGCOM ≤ 150 s, ARERA ≤ 240 s);
+* **within 20 s**: answered within 20 s, over offered (AGCOM ≥ 40%);
+* **answered**: answered by an operator, over offered (ARERA's service level, ≥ 80%).
+
+A figure with nothing to measure (no call queued) is shown as "-" and never counts as a miss.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+QUEUED = ("queued", "no_operator", "abandoned", "answered")
+SERVED = ("answered", "self_served")
+WITHIN_S = 20.0
+
+
+@dataclass(frozen=True)
+class Kpis:
+    calls: int
+    served: int
+    offered: int
+    answered: int
+    abandoned: int
+    callbacks: int
+    avg_wait_s: float | None
+    within_20: int
+
+    @staticmethod
+    def _pct(part: int, whole: int) -> float | None:
+        return 100.0 * part / whole if whole else None
+
+    @property
+    def served_pct(self) -> float | None:
+        return self._pct(self.served, self.calls)
+
+    @property
+    def abandoned_pct(self) -> float | None:
+        return self._pct(self.abandoned, self.offered)
+
+    @property
+    def within_20_pct(self) -> float | None:
+        return self._pct(self.within_20, self.offered)
+
+    @property
+    def answered_pct(self) -> float | None:
+        return self._pct(self.answered, self.offered)
+
+
+def kpis(records: Iterable[Any]) -> Kpis:
+    """The KPIs of ``records`` (anything with ``outcome`` and ``queue_wait_s``)."""
+    calls = served = offered = answered = abandoned = callbacks = within = 0
+    waits: list[float] = []
+    for rec in records:
+        calls += 1
+        outcome = rec.outcome
+        served += outcome in SERVED
+        callbacks += outcome == "callback"
+        if outcome not in QUEUED:
+            continue
+        offered += 1
+        abandoned += outcome == "abandoned"
+        if outcome == "answered":
+            answered += 1
+            wait = rec.queue_wait_s or 0.0
+            waits.append(wait)
+            within += wait <= WITHIN_S
+    avg = sum(waits) / len(waits) if waits else None
+    return Kpis(calls, served, offered, answered, abandoned, callbacks, avg, within)
+
+
+def department_of(rec: Any) -> str:
+    """Where the IVR sent the call (the caller's need); the queue for calls that skipped it."""
+    return rec.department or rec.queue or "-"
+
+
+def by_department(records: Iterable[Any]) -> dict[str, Kpis]:
+    groups: dict[str, list[Any]] = {}
+    for rec in records:
+        groups.setdefault(department_of(rec), []).append(rec)
+    return {name: kpis(recs) for name, recs in sorted(groups.items())}
+
+
+@dataclass(frozen=True)
+class Target:
+    source: str
+    what: str
+    value: Callable[[Kpis], float | None]
+    limit: float
+    at_most: bool  # True: value <= limit; False: value >= limit
+    unit: str
+
+    def met(self, k: Kpis) -> bool | None:
+        v = self.value(k)
+        if v is None:
+            return None
+        return v <= self.limit if self.at_most else v >= self.limit
+
+    def text(self) -> str:
+        sign = "≤" if self.at_most else "≥"
+        return f"{sign} {self.limit:g}{self.unit}"
+
+
+TARGETS = (
+    Target("AGCOM", "average wait to an operator", lambda k: k.avg_wait_s, 150, True, " s"),
+    Target("AGCOM", "answered within 20 s", lambda k: k.within_20_pct, 40, False, "%"),
+    Target("ARERA", "average wait to an operator", lambda k: k.avg_wait_s, 240, True, " s"),
+    Target("ARERA", "service level (answered)", lambda k: k.answered_pct, 80, False, "%"),
+    Target("060606", "abandoned in queue", lambda k: k.abandoned_pct, 3, True, "%"),
+)
+
+
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{v:.1f}%"
+
+
+def _secs(v: float | None) -> str:
+    return "-" if v is None else f"{v:.0f} s"
+
+
+def render(records: list[Any], title: str) -> str:
+    """The report: one line per department and the city, then each target, met or missed."""
+    city = kpis(records)
+    departments = by_department(records)
+    head = (
+        f"{'':<14}{'calls':>7}{'served':>9}{'queued':>8}{'answered':>10}"
+        f"{'abandoned':>11}{'avg wait':>10}{'≤ 20 s':>9}{'callback':>10}"
+    )
+    lines = [title, "", head]
+    for name, k in [*departments.items(), ("city", city)]:
+        lines.append(
+            f"{name[:14]:<14}{k.calls:>7}{_pct(k.served_pct):>9}{k.offered:>8}"
+            f"{_pct(k.answered_pct):>10}{_pct(k.abandoned_pct):>11}{_secs(k.avg_wait_s):>10}"
+            f"{_pct(k.within_20_pct):>9}{k.callbacks:>10}"
+        )
+    lines += ["", f"{'target':<46}{'city':>10}  {'':<7}departments missing it"]
+    for t in TARGETS:
+        value = t.value(city)
+        shown = _secs(value) if t.unit == " s" else _pct(value)
+        met = {None: "-", True: "met", False: "MISSED"}[t.met(city)]
+        missing = [name for name, k in departments.items() if t.met(k) is False]
+        label = f"{t.source} {t.what} {t.text()}"
+        lines.append(f"{label:<46}{shown:>10}  {met:<7}{', '.join(missing) or '-'}")
+    return "\n".join(lines)
