@@ -106,6 +106,10 @@ class CallRecorder:
             time.sleep(0.02)
         return True
 
+    @property
+    def closed(self) -> bool:
+        return self._stopped
+
     def close(self, timeout: float = 5.0) -> None:
         self.flush(timeout)
         self._stopped = True
@@ -180,6 +184,6 @@ def shared_recorder(url: str) -> CallRecorder:
     and the queue watcher of ``ivr up`` write through the same one, in order."""
     with _SHARED_LOCK:
         recorder = _SHARED.get(url)
-        if recorder is None:
+        if recorder is None or recorder.closed:
             recorder = _SHARED[url] = CallRecorder(url)
         return recorder

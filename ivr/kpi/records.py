@@ -11,8 +11,10 @@ Two writers, in any order, on the same row:
 
 What a queue says wins over the IVR's "transferred" (it knows more, and the watcher may write
 first); ``answered`` and ``abandoned`` are final. The wait is summed over the queues a call went
-through (a department that timed out, then the general operator): Asterisk's ``HoldTime`` for the
-segment that ended with an operator or a hang-up, our own clock for a segment that timed out.
+through (a department that timed out, then the general operator): Asterisk's ``HoldTime`` (whole
+seconds) for a segment still open when the operator answers or the caller hangs up, else our own
+clock between join and leave. Asterisk 22 sends ``QueueCallerAbandon`` before the leave, but
+``QueueCallerLeave`` just before ``AgentConnect``: an answered wait is usually our clock's.
 """
 
 from __future__ import annotations
