@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -55,6 +56,8 @@ def test_how_a_call_leaves_the_ivr():
     assert ivr_outcome(ANAGRAFE, True, {}) == "hung_up"
     assert ivr_outcome(BYE, False, {}) == "self_served"
     assert ivr_outcome(BYE, False, {"callback": 12}) == "callback"
+    assert ivr_outcome(BYE, False, {"callback_step": "request"}) == "callback"
+    assert ivr_outcome(BYE, False, {"callback_step": "typing"}) == "self_served"
     assert ivr_outcome(None, False, {}) == "error"
 
 
@@ -238,6 +241,42 @@ def test_recorder_upserts_by_call_id_whatever_arrives_first(booking_url):
     assert a.started_at < a.left_ivr_at <= a.ended_at
     assert read(booking_url, "b.2").outcome == "self_served"
     assert recorder.written == 4 and recorder.dropped == 0
+
+
+def race(url: str, uid: str, *writes: tuple[CallRecorder, object]) -> CallRecord:
+    """Run each recorder's write of ``uid`` at the same instant; the row afterwards."""
+    gate = threading.Barrier(len(writes))
+
+    def one(recorder: CallRecorder, update) -> None:
+        gate.wait()
+        recorder.write(uid, update)
+
+    threads = [threading.Thread(target=one, args=w) for w in writes]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    return read(url, uid)
+
+
+def test_two_writers_racing_on_one_call_leave_one_row_with_both_parts(booking_url):
+    """The FastAGI service and ``ivr queues watch`` may be two processes: an upsert each."""
+    ivr_side, queue_side = CallRecorder(booking_url), CallRecorder(booking_url)
+    try:
+        ivr_side.engine(), queue_side.engine()
+        for n in range(5):
+            join = ev("QueueCallerJoin", f"race.{n}", Queue="anagrafe")
+            rec = race(
+                booking_url,
+                f"race.{n}",
+                (ivr_side, ivr),
+                (queue_side, lambda r, e=join: apply_queue_event(r, e, at(31))),
+            )
+            assert rec.path == "lingua>principale>anagrafe" and rec.outcome == "queued"
+            assert rec.queue_joined_at == at(31)
+    finally:
+        ivr_side.close()
+        queue_side.close()
 
 
 def test_a_database_down_never_reaches_the_call():
