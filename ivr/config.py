@@ -49,6 +49,14 @@ class Settings:
     )
     sms_gateway_url: str = field(default_factory=lambda: _env("NU_SMS_GATEWAY_URL", ""))
     sms_gateway_token: str = field(default_factory=lambda: _env("NU_SMS_GATEWAY_TOKEN", ""))
+    # Callbacks (ivr/callbacks/): the outbound dial string, "{number}" replaced by the digits
+    # (e.g. "PJSIP/{number}@trunk"); empty: callbacks are not offered (the caller is put through).
+    callback_dial: str = field(default_factory=lambda: _env("NU_CALLBACK_DIAL", ""))
+    callback_attempts: int = field(default_factory=lambda: int(_env("NU_CALLBACK_ATTEMPTS", "3")))
+    callback_retry_s: float = field(
+        default_factory=lambda: float(_env("NU_CALLBACK_RETRY_S", "120"))
+    )
+    callback_ring_s: int = field(default_factory=lambda: int(_env("NU_CALLBACK_RING_S", "30")))
     asterisk_root: Path = field(
         default_factory=lambda: Path(
             _env("NU_ASTERISK_ROOT", "/var/cache/numero-unico/asterisk-sid")

@@ -36,7 +36,10 @@ def session_factory(
             now=clock(ZoneInfo(dialplan.timezone)),
             switches=state.switches(),
             # booking keeps the number for its SMS; "unknown"/"anonymous" is no number
-            caller={"number": number if number.lstrip("+").isdigit() else ""},
+            caller={
+                "number": number if number.lstrip("+").isdigit() else "",
+                "call_id": agi.env.get("agi_uniqueid", ""),  # a callback's original call
+            },
         )
 
     return factory
@@ -52,6 +55,10 @@ def city_services(
     zone = ZoneInfo(dialplan.timezone)
     local = (lambda: clock(zone)) if clock else None
     services = dict(DatabaseBooking(settings.database_url, dialplan, local).services())
+    if settings.callback_dial:  # no outbound line: no callbacks, the node puts callers through
+        from ivr.callbacks.store import DatabaseCallbacks
+
+        services.update(DatabaseCallbacks(settings.database_url).services())
     if settings.redis_url:
         from ivr.queues.store import RedisQueueStore
 

@@ -394,7 +394,7 @@ _FIELDS = {
 
 
 # Modules that add feature node kinds (each registers its kinds when imported).
-FEATURE_MODULES = ("booking.phone", "ivr.speech.node")
+FEATURE_MODULES = ("booking.phone", "ivr.speech.node", "ivr.callbacks.node")
 
 
 def load_features() -> None:

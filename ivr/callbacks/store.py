@@ -1,0 +1,245 @@
+"""Callback requests in the database: the ``callbacks.request`` service and the worker's steps.
+
+Every state change is a conditional UPDATE (``WHERE id = … AND state = <expected>``): an event
+that arrives twice, late or for a request already finished changes nothing. The rule "one active
+request per number" is the database's (a partial unique index); :meth:`CallbackStore.request`
+turns its violation into :class:`DuplicateCallback`. Times are naive UTC: only the worker reads
+them, to schedule retries. Numbers never reach a log line, only :func:`mask`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from ivr.agi.runner import ServiceError
+from ivr.callbacks.models import ACTIVE_STATES, LANGUAGES, CallbackRequest, CallbackState, mask
+
+log = logging.getLogger("ivr.callbacks")
+
+# Dial results that count as an attempt the citizen did not answer.
+UNANSWERED = {"NOANSWER", "BUSY", "CONGESTION", "CHANUNAVAIL", "CANCEL"}
+
+
+class DuplicateCallback(ServiceError):
+    def __init__(self) -> None:
+        super().__init__("duplicate")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How hard the worker tries: calls to the citizen, and the pause between two of them."""
+
+    max_attempts: int = 3
+    retry_delay_s: float = 120.0
+
+
+class CallbackStore:
+    def __init__(self, engine: Engine, clock: Callable[[], datetime] = utcnow) -> None:
+        self.engine = engine
+        self.clock = clock
+
+    # -- the phone's side ---------------------------------------------------------------------
+
+    def request(
+        self,
+        number: str,
+        language: str,
+        department: str,
+        queue: str,
+        position: int = 0,
+        call_id: str = "",
+    ) -> int:
+        """Store a request (state pending, due now); :class:`DuplicateCallback` when the number
+        already has an active one — checked first, and kept by the unique index under races."""
+        if not number.isdigit() or not queue:
+            raise ServiceError("invalid")
+        now = self.clock()
+        row = CallbackRequest(
+            created_at=now,
+            updated_at=now,
+            number=number,
+            language=language if language in LANGUAGES else "it",
+            department=department,
+            queue=queue,
+            position=max(0, int(position)),
+            state=CallbackState.PENDING.value,
+            attempts=0,
+            next_attempt_at=now,
+            call_id=call_id[:64] or None,
+        )
+        with Session(self.engine) as session:
+            active = session.scalar(
+                select(CallbackRequest.id).where(
+                    CallbackRequest.number == number,
+                    CallbackRequest.state.in_([s.value for s in ACTIVE_STATES]),
+                )
+            )
+            if active is not None:
+                raise DuplicateCallback()
+            session.add(row)
+            try:
+                session.commit()
+            except IntegrityError as err:
+                session.rollback()
+                if "uq_callback_requests_one_active" in str(err) or "number" in str(err.orig):
+                    raise DuplicateCallback() from None
+                raise
+            log.info("callback %d requested for %s (queue %s)", row.id, mask(number), queue)
+            return row.id
+
+    # -- the worker's side --------------------------------------------------------------------
+
+    def get(self, request_id: int) -> CallbackRequest | None:
+        with Session(self.engine, expire_on_commit=False) as session:
+            return session.get(CallbackRequest, request_id)
+
+    def due(self) -> list[CallbackRequest]:
+        """Pending requests whose time has come, oldest first (first come, first called)."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            return list(
+                session.scalars(
+                    select(CallbackRequest)
+                    .where(
+                        CallbackRequest.state == CallbackState.PENDING.value,
+                        CallbackRequest.next_attempt_at <= self.clock(),
+                    )
+                    .order_by(CallbackRequest.created_at, CallbackRequest.id)
+                )
+            )
+
+    def in_asterisk(self) -> list[CallbackRequest]:
+        """Requests that should have a placeholder channel (queued or calling)."""
+        states = [CallbackState.QUEUED.value, CallbackState.CALLING.value]
+        with Session(self.engine, expire_on_commit=False) as session:
+            return list(
+                session.scalars(select(CallbackRequest).where(CallbackRequest.state.in_(states)))
+            )
+
+    def move(self, request_id: int, expected: tuple[CallbackState, ...], **values: Any) -> bool:
+        """Conditional state change; False when the request was not in an ``expected`` state."""
+        values.setdefault("updated_at", self.clock())
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(CallbackRequest)
+                .where(
+                    CallbackRequest.id == request_id,
+                    CallbackRequest.state.in_([s.value for s in expected]),
+                )
+                .values(**values)
+            )
+            return result.rowcount == 1
+
+    def queued(self, request_id: int) -> bool:
+        return self.move(request_id, (CallbackState.PENDING,), state=CallbackState.QUEUED.value)
+
+    def calling(self, request_id: int) -> bool:
+        """An operator took the placeholder: one more attempt at the citizen's phone."""
+        row = self.get(request_id)
+        if row is None:
+            return False
+        return self.move(
+            request_id,
+            (CallbackState.QUEUED, CallbackState.PENDING),
+            state=CallbackState.CALLING.value,
+            attempts=row.attempts + 1,
+        )
+
+    def dial_result(self, request_id: int, status: str, policy: Policy) -> str | None:
+        """Record one attempt's Dial status; returns the new state (None if nothing changed).
+
+        ANSWER -> done/connected; unanswered -> pending again after ``retry_delay_s`` (its
+        placeholder then goes ahead of new callers), or failed/unreachable once the attempts
+        are used up; anything else (a number Asterisk refuses) -> failed/failed.
+        """
+        row = self.get(request_id)
+        if row is None:
+            return None
+        active = ACTIVE_STATES
+        if status == "ANSWER":
+            done = CallbackState.DONE
+            ok = self.move(request_id, active, state=done.value, outcome="connected")
+            return done.value if ok else None
+        if status in UNANSWERED:
+            if row.attempts >= policy.max_attempts:
+                failed = CallbackState.FAILED
+                ok = self.move(request_id, active, state=failed.value, outcome="unreachable")
+                return failed.value if ok else None
+            later = self.clock() + timedelta(seconds=policy.retry_delay_s)
+            pending = CallbackState.PENDING
+            ok = self.move(request_id, active, state=pending.value, next_attempt_at=later)
+            return pending.value if ok else None
+        failed = CallbackState.FAILED
+        ok = self.move(request_id, active, state=failed.value, outcome="failed")
+        return failed.value if ok else None
+
+    def requeue(self, request_id: int, delay_s: float = 0.0) -> bool:
+        """The placeholder vanished (Asterisk restarted, the queue gave up): queue it again."""
+        return self.move(
+            request_id,
+            (CallbackState.QUEUED, CallbackState.CALLING),
+            state=CallbackState.PENDING.value,
+            next_attempt_at=self.clock() + timedelta(seconds=delay_s),
+        )
+
+    def cancel(self, request_id: int) -> bool:
+        return self.move(request_id, ACTIVE_STATES, state=CallbackState.CANCELLED.value)
+
+
+class DatabaseCallbacks:
+    """``callbacks.request`` on a database URL, migrated on first use (the phone starts even
+    when the database is down; a request then answers ``unavailable`` and the caller is put
+    through to the department)."""
+
+    def __init__(self, url: str, **engine_kw: Any) -> None:
+        from booking.db import make_engine
+
+        self.store = CallbackStore(make_engine(url, **engine_kw))
+        self._migrated = False
+        self._lock = threading.Lock()
+
+    def ready(self) -> None:
+        if self._migrated:
+            return
+        with self._lock:
+            if not self._migrated:
+                from booking.migrations import migrate
+
+                migrate(self.store.engine)
+                self._migrated = True
+
+    def request(self, args: dict[str, Any]) -> dict[str, Any]:
+        try:
+            self.ready()
+            request_id = self.store.request(
+                str(args.get("number") or ""),
+                str(args.get("language") or "it"),
+                str(args.get("department") or ""),
+                str(args.get("queue") or ""),
+                int(args.get("position") or 0),
+                str(args.get("call_id") or ""),
+            )
+        except ServiceError:
+            raise
+        except SQLAlchemyError as err:  # the class only: SQLAlchemy's text holds the number
+            log.warning("callbacks.request: database unavailable (%s)", type(err).__name__)
+            raise ServiceError("unavailable") from None
+        except Exception as err:  # noqa: BLE001 - answer an error, keep the call
+            log.error("callbacks.request failed: %s", type(err).__name__)
+            raise ServiceError("unavailable") from None
+        return {"id": request_id}
+
+    def services(self) -> dict[str, Callable[[dict[str, Any]], Any]]:
+        return {"callbacks.request": self.request}
