@@ -95,5 +95,8 @@ def test_a_caller_who_hangs_up_in_the_queue_is_abandoned(recorded):
         Event="QueueCallerAbandon", Uniqueid=call.uniqueid, since=call.mark, timeout=10
     )
     rec = wait_record(engine, call.uniqueid, "abandoned")
+    (join,) = call.events("QueueCallerJoin")
+    assert join["Context"].startswith("nu-")  # the field that tells callback placeholders apart
+    assert rec.reason == "menu"
     assert rec.path == REGISTRY_PATH and rec.language == "it"
     assert rec.queue == "anagrafe" and rec.queue_wait_s == float(abandon["HoldTime"]) >= 2

@@ -133,7 +133,23 @@ def test_a_timed_out_department_then_abandoned_at_the_operator_sums_the_waits():
 
 
 def R(outcome: str, wait: float | None = None, department: str = "anagrafe") -> SimpleNamespace:
-    return SimpleNamespace(outcome=outcome, queue_wait_s=wait, department=department, queue=None)
+    return SimpleNamespace(
+        outcome=outcome,
+        queue_wait_s=wait,
+        department=department,
+        queue=None,
+        reason="menu",
+        path="a",
+    )
+
+
+def test_a_callback_placeholder_is_a_kept_place_not_a_call():
+    rec = CallRecord(path="")
+    join = ev("QueueCallerJoin", Queue="anagrafe", Context="nu-callback", CallerIDNum="3331234567")
+    apply_queue_event(rec, join, at(0))
+    apply_queue_event(rec, ev("AgentConnect", Queue="anagrafe", HoldTime="300"), at(300))
+    assert (rec.outcome, rec.reason, rec.queue_wait_s) == ("answered", "callback", 300.0)
+    assert kpis([rec, R("callback")]).calls == 1 and list(by_department([rec])) == []
 
 
 RECORDS = [

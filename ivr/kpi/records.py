@@ -30,6 +30,9 @@ IVR_OUTCOMES = ("hung_up", "self_served", "callback", "transferred", "error")
 QUEUE_OUTCOMES = ("queued", "no_operator", "abandoned", "answered")
 FINAL = ("answered", "abandoned")
 QUEUE_EVENTS = ("QueueCallerJoin", "QueueCallerLeave", "QueueCallerAbandon", "AgentConnect")
+# The callback worker's placeholder waits in the queue from this context (extensions.conf): its
+# row is a kept place, not a call, and carries this reason so reports can leave it out.
+CALLBACK_CONTEXT, PLACEHOLDER = "nu-callback", "callback"
 
 SAID_MAX = 200
 # What a caller may say that identifies them: fiscal codes, long numbers, e-mail addresses.
@@ -130,6 +133,8 @@ def apply_queue_event(rec: Record, event: Mapping[str, str], now: datetime) -> b
     if kind not in QUEUE_EVENTS:
         return False
     rec.started_at = rec.started_at or now  # a call that never saw the IVR (fallback)
+    if event.get("Context") == CALLBACK_CONTEXT:
+        rec.reason = PLACEHOLDER
     rec.ended_at = max(now, rec.ended_at) if rec.ended_at else now
     wait = rec.queue_wait_s or 0.0
     if kind == "QueueCallerJoin":

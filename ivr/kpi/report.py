@@ -11,6 +11,7 @@ Definitions (each target's own wording, ``../shared/reference/peers.md``):
 * **answered**: answered by an operator, over offered (ARERA's service level, ≥ 80%).
 
 A figure with nothing to measure (no call queued) is shown as "-" and never counts as a miss.
+The callback worker's placeholders (a kept place waiting in a queue) are not calls: left out.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
+
+from ivr.kpi.records import PLACEHOLDER
 
 QUEUED = ("queued", "no_operator", "abandoned", "answered")
 SERVED = ("answered", "self_served")
@@ -61,6 +64,8 @@ def kpis(records: Iterable[Any]) -> Kpis:
     calls = served = offered = answered = abandoned = callbacks = within = 0
     waits: list[float] = []
     for rec in records:
+        if is_placeholder(rec):
+            continue
         calls += 1
         outcome = rec.outcome
         served += outcome in SERVED
@@ -78,6 +83,10 @@ def kpis(records: Iterable[Any]) -> Kpis:
     return Kpis(calls, served, offered, answered, abandoned, callbacks, avg, within)
 
 
+def is_placeholder(rec: Any) -> bool:
+    return rec.reason == PLACEHOLDER and not rec.path
+
+
 def department_of(rec: Any) -> str:
     """Where the IVR sent the call (the caller's need); the queue for calls that skipped it."""
     return rec.department or rec.queue or "-"
@@ -86,6 +95,8 @@ def department_of(rec: Any) -> str:
 def by_department(records: Iterable[Any]) -> dict[str, Kpis]:
     groups: dict[str, list[Any]] = {}
     for rec in records:
+        if is_placeholder(rec):
+            continue
         groups.setdefault(department_of(rec), []).append(rec)
     return {name: kpis(recs) for name, recs in sorted(groups.items())}
 
