@@ -143,4 +143,7 @@ def serve_forever(
     server = build_server(settings, host=host, port=port, max_calls=max_calls)
     log.info("FastAGI service on %s:%s (max %s calls)", server.host, server.port, server.max_calls)
     server.serve_forever()
+    from ivr.kpi.recorder import shared_recorder
+
+    shared_recorder(settings.database_url).flush(5.0)  # the last calls' records, if it can
     return 0

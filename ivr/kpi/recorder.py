@@ -27,6 +27,7 @@ from ivr.kpi.records import QUEUE_EVENTS, apply_ivr, apply_queue_event
 log = logging.getLogger("ivr.kpi")
 
 Update = Callable[[CallRecord], object]
+_KEPT = ("Event", "Uniqueid", "Queue", "HoldTime", "Context")
 
 
 def utcnow() -> datetime:
@@ -92,7 +93,8 @@ class CallRecorder:
         """The queue watcher's ``on_event`` hook: the queue events of one call, by Uniqueid."""
         if event.get("Event") not in QUEUE_EVENTS:
             return
-        now, ev = self.clock(), dict(event)
+        now = self.clock()
+        ev = {k: event[k] for k in _KEPT if k in event}  # not the caller id, even in memory
         self.submit(ev.get("Uniqueid", ""), lambda rec: apply_queue_event(rec, ev, now))
 
     # -- the worker ----------------------------------------------------------------------------
@@ -114,6 +116,8 @@ class CallRecorder:
         self.flush(timeout)
         self._stopped = True
         self._thread.join(timeout)
+        if self._engine is not None and isinstance(self._source, str):
+            self._engine.dispose()
 
     def engine(self) -> Engine:
         if self._engine is None:
