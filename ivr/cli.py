@@ -164,6 +164,23 @@ def _queues_watch(args: argparse.Namespace, settings: config.Settings) -> int:
     return 0
 
 
+def _callbacks_run(args: argparse.Namespace, settings: config.Settings) -> int:
+    from ivr.asterisk.ami import AMIClient
+    from ivr.asterisk.render import read_ami_credentials
+    from ivr.callbacks.worker import build_worker
+
+    def connect() -> AMIClient:
+        creds = read_ami_credentials(args.etc)
+        return AMIClient(creds.host, creds.port, creds.username, creds.secret).connect()
+
+    worker = build_worker(settings, connect)
+    if worker is None:
+        print("NU_CALLBACK_DIAL is not set: callbacks are off")
+        return 1
+    worker.run()
+    return 0
+
+
 def _kpi_report(args: argparse.Namespace, settings: config.Settings) -> int:
     from ivr.kpi.cli import report
 
@@ -289,6 +306,13 @@ def build_parser() -> argparse.ArgumentParser:
     watch = queues.add_parser("watch", help="keep each queue's state in Redis from AMI events")
     watch.add_argument("--etc", required=True, help="the rendered Asterisk etc dir (AMI login)")
     watch.set_defaults(func=_queues_watch)
+
+    callbacks = sub.add_parser("callbacks", help="call citizens back").add_subparsers(
+        dest="action", required=True
+    )
+    callbacks_run = callbacks.add_parser("run", help="keep places in queues, call back, retry")
+    callbacks_run.add_argument("--etc", required=True, help="the rendered Asterisk etc dir")
+    callbacks_run.set_defaults(func=_callbacks_run)
 
     kpi = sub.add_parser("kpi", help="call KPIs").add_subparsers(dest="action", required=True)
     kpi_report = kpi.add_parser("report", help="calls, served, abandoned, waits vs the targets")

@@ -296,3 +296,22 @@ def test_a_vanished_placeholder_is_queued_again_and_a_finished_one_never_dials(w
     worker.drain(ami)
     assert ("Hangup", {"Channel": "Local/x;1"}) in ami.actions
     assert worker.store.get(rid).state == CallbackState.CANCELLED
+
+
+def test_callbacks_are_off_without_an_outbound_dial_string(tmp_path, monkeypatch, capsys):
+    import dataclasses
+
+    from ivr import config
+    from ivr.callbacks.worker import build_worker
+    from ivr.cli import main
+
+    settings = dataclasses.replace(
+        config.load(), database_url=f"sqlite:///{tmp_path / 'c.db'}", callback_dial=""
+    )
+    assert build_worker(settings, lambda: None) is None
+    monkeypatch.setenv("NU_CALLBACK_DIAL", "")
+    assert main(["callbacks", "run", "--etc", str(tmp_path)]) == 1
+    assert "callbacks are off" in capsys.readouterr().out
+    on = dataclasses.replace(settings, callback_dial="PJSIP/{number}@trunk", callback_attempts=5)
+    worker = build_worker(on, lambda: None)
+    assert worker is not None and worker.policy.max_attempts == 5

@@ -239,3 +239,22 @@ class CallbackWorker:
                 if ami is not None:
                     with contextlib.suppress(Exception):
                         ami.close()
+
+
+def build_worker(settings: Any, connect: Callable[[], Any]) -> CallbackWorker | None:
+    """The worker for these settings (``ivr callbacks run``, ``ivr up``), its database migrated;
+    None when no outbound dial string is configured (callbacks are then never offered)."""
+    if not settings.callback_dial:
+        return None
+    from booking.db import make_engine
+    from booking.migrations import migrate
+
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    return CallbackWorker(
+        connect,
+        CallbackStore(engine),
+        dial_template=settings.callback_dial,
+        policy=Policy(settings.callback_attempts, settings.callback_retry_s),
+        ring_s=settings.callback_ring_s,
+    )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from ivr.config import Settings
@@ -18,6 +19,9 @@ from ivr.prompts.build import build_prompts
 from ivr.prompts.google_tts import synthesizers
 from ivr.queues.watcher import QueueWatcher
 from ivr.service import build_server
+
+if TYPE_CHECKING:
+    from ivr.callbacks.worker import CallbackWorker
 
 
 def _start_redis(settings: Settings) -> RedisServer | None:
@@ -63,6 +67,17 @@ def _start_queue_watcher(settings: Settings, asterisk: AsteriskInstance) -> Queu
     return watcher
 
 
+def _start_callbacks(settings: Settings, asterisk: AsteriskInstance) -> CallbackWorker | None:
+    """The callback worker (``ivr callbacks run``) as a daemon thread, when NU_CALLBACK_DIAL
+    says how to reach citizens; None otherwise."""
+    from ivr.callbacks.worker import build_worker
+
+    worker = build_worker(settings, asterisk.ami)
+    if worker is not None:
+        threading.Thread(target=worker.run, name="callbacks", daemon=True).start()
+    return worker
+
+
 def run_system(settings: Settings) -> int:
     dialplan = load_dialplan(settings.dialplan_path, settings.prompts_dir)
     print(f"[1/4] prompts for {dialplan.city or dialplan.number}: ", end="", flush=True)
@@ -84,6 +99,7 @@ def run_system(settings: Settings) -> int:
     server = None
     outbox_stop = None
     watcher = None
+    callbacks = None
     try:
         print("[3/4] Asterisk 22 (first run builds its chroot: about 2 minutes) ...", flush=True)
         asterisk.render(dialplan)
@@ -93,6 +109,7 @@ def run_system(settings: Settings) -> int:
         host, port = server.address
         outbox_stop = _start_outbox(settings)
         watcher = _start_queue_watcher(settings, asterisk)
+        callbacks = _start_callbacks(settings, asterisk)
         print(
             f"""
 Numero Unico is answering {dialplan.number} ({", ".join(dialplan.languages)}).
@@ -118,6 +135,8 @@ Press Ctrl-C to stop.""",
             outbox_stop.set()
         if watcher is not None:
             watcher.stopped = True
+        if callbacks is not None:
+            callbacks.stopped = True
         if server is not None:
             server.shutdown()
         asterisk.stop()
