@@ -79,6 +79,13 @@ class Settings:
     # Offline speech: "it=/opt/vosk/it-model,en=/opt/vosk/en-model" (docs/speech-models.md)
     speech_models: str = field(default_factory=lambda: _env("NU_SPEECH_MODELS", ""))
     speech_port: int = field(default_factory=lambda: int(_env("NU_SPEECH_PORT", "4574")))
+    # FastAGI speech: Asterisk records the caller (RECORD FILE) into this folder and we read it.
+    # Empty: <var_dir>/speech. When Asterisk sees it under another path (a chroot, another host's
+    # mount), NU_ASTERISK_SPEECH_SPOOL_DIR is that path; empty means the same path.
+    speech_spool_dir: str = field(default_factory=lambda: _env("NU_SPEECH_SPOOL_DIR", ""))
+    asterisk_speech_spool_dir: str = field(
+        default_factory=lambda: _env("NU_ASTERISK_SPEECH_SPOOL_DIR", "")
+    )
 
     def __post_init__(self) -> None:
         if self.sounds_dir is None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -83,6 +84,34 @@ def record_outcomes(
     return on_outcome
 
 
+def speech_spool(settings: Settings) -> tuple[str, Path]:
+    """The recordings folder as Asterisk sees it and as we see it (one folder, two paths when
+    Asterisk runs in a chroot or on another host)."""
+    host = Path(settings.speech_spool_dir or settings.var_dir / "speech")
+    return settings.asterisk_speech_spool_dir or str(host), host
+
+
+def speech_listener(settings: Settings) -> Listener | None:
+    """FastAGI speech when ``NU_SPEECH_MODELS`` is set: Asterisk records the caller into the
+    spool, the recognition service (``ivr speech serve`` on ``NU_SPEECH_PORT``) decodes it.
+    None otherwise: speech nodes then hand callers to the operator."""
+    if not settings.speech_models:
+        return None
+    from ivr.speech.listener import recording_listener
+
+    asterisk_spool, host_spool = speech_spool(settings)
+    try:
+        host_spool.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # calls still run: RECORD FILE fails and the operator takes over
+        log.warning("speech spool %s unusable: %s", host_spool, exc)
+    return recording_listener(
+        ("127.0.0.1", settings.speech_port),
+        settings.asterisk_sounds_dir,
+        asterisk_spool,
+        host_spool,
+    )
+
+
 def city_handler(
     settings: Settings,
     *,
@@ -100,6 +129,8 @@ def city_handler(
     source = DialplanSource(settings.dialplan_path, settings.prompts_dir)
     if services is None:
         services = city_services(settings, source.current(), clock)
+    if listener is None:  # speech as configured (NU_SPEECH_MODELS): speech_listener
+        listener = speech_listener(settings)
     handler = make_handler(
         session_factory(source, open_state(settings.redis_url), clock),
         settings.asterisk_sounds_dir,

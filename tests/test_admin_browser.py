@@ -151,9 +151,9 @@ def test_edit_simulate_publish_call_rollback_call(city, browser, tmp_path):
     WebDriverWait(b, 10).until(EC.presence_of_element_located((By.CSS_SELECTOR, "nav")))
     assert b.find_element(By.CSS_SELECTOR, "a.skip").get_attribute("href").endswith("#main")
 
-    # 2. A broken node: key 8 of the main menu leads nowhere -> the validator says so.
+    # 2. A broken node: key 7 of the main menu leads nowhere -> the validator says so.
     b.get(admin.url + "/flow/node/principale")
-    set_field(b, "opt_8", "nowhere")
+    set_field(b, "opt_7", "nowhere")
     b.find_element(By.ID, "save-node").click()
     wait_text(b, "#node-issues", "goes to unknown node 'nowhere'")
     b.get(admin.url + "/flow")
@@ -162,9 +162,8 @@ def test_edit_simulate_publish_call_rollback_call(city, browser, tmp_path):
     )
     assert b.find_element(By.CSS_SELECTOR, 'a.graph-node[data-node="principale"]')
 
-    # 3. The real change: the local police moves from key 6 to key 7; key 8 is cleared.
+    # 3. The real change: the local police moves from key 6 to key 7.
     b.get(admin.url + "/flow/node/principale")
-    set_field(b, "opt_8", "")
     set_field(b, "opt_6", "")
     set_field(b, "opt_7", "polizia")
     b.find_element(By.ID, "save-node").click()

@@ -106,7 +106,7 @@ def test_closed_department_plays_its_hours_then_the_menu(city, clock):
 
 def test_three_wrong_keys_reach_the_general_operator(city):
     city.add_operator("operatore")
-    call = city.place_call(keys("1", "7", "8", "7"))
+    call = city.place_call(keys("1", "7", "7", "7"))
     assert call.wait_operator(timeout=25)["Queue"] == "operatore"
     assert call.variable("NU_REASON") == "retries"
     names = [p.name for p in call.played()]

@@ -92,7 +92,7 @@ def test_repeat_does_not_count_as_failure():
 
 
 def test_three_wrong_or_silent_answers_reach_the_operator():
-    seen, end = run(CallSession(EXAMPLE, now=MONDAY_10), ["1", "7", None, "8"])
+    seen, end = run(CallSession(EXAMPLE, now=MONDAY_10), ["1", "7", None, "7"])
     assert end.department == "operatore" and end.reason == "retries"
     asks = [keys(a) for a in seen if isinstance(a, Ask)]
     assert asks[2] == ["invalid_choice", "main_menu"]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 import fcntl
 import logging
 import math
@@ -319,6 +320,17 @@ class AsteriskInstance:
     def sounds_dir(self) -> Path:
         """Host path of ``Settings.asterisk_sounds_dir`` in the chroot."""
         return self.host_path(self.settings.asterisk_sounds_dir)
+
+    def speech_settings(self, settings: config.Settings | None = None) -> config.Settings:
+        """``settings`` with the speech spool in this instance's spool: Asterisk records into
+        ``<instance>/spool/speech`` (its path in the chroot), we read the same files from the
+        host. Creates the folder."""
+        inner = f"{self.inner_dir}/spool/speech"
+        host = self.host_path(inner)
+        host.mkdir(parents=True, exist_ok=True)
+        return dataclasses.replace(
+            settings or self.settings, speech_spool_dir=str(host), asterisk_speech_spool_dir=inner
+        )
 
     # configuration -----------------------------------------------------------------------------
 

@@ -6,13 +6,16 @@ cached chroot, and the FastAGI service; stops them all on Ctrl-C.
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
+import sys
 import threading
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from ivr.config import Settings
-from ivr.devenv.asterisk import AsteriskInstance
+from ivr.devenv.asterisk import AsteriskInstance, _die_with_parent
 from ivr.devenv.redis import RedisServer, redis_pings
 from ivr.flow.loader import load_dialplan
 from ivr.prompts.build import build_prompts
@@ -78,6 +81,39 @@ def _start_callbacks(settings: Settings, asterisk: AsteriskInstance) -> Callback
     return worker
 
 
+def _start_speech(settings: Settings) -> subprocess.Popen[bytes] | None:
+    """The recognition service when NU_SPEECH_MODELS is set: ``ivr speech serve`` as its own
+    process, because models are big and slow to load and a broken one must not take the phone
+    system down. It prints its start-up check (missing models, unknown grammar words); until it
+    answers, or if it stops, speech nodes hand their callers to the operator."""
+    if not settings.speech_models:
+        return None
+    env = dict(
+        os.environ,
+        NU_SPEECH_MODELS=settings.speech_models,
+        NU_DIALPLAN=str(settings.dialplan_path),
+        NU_PROMPTS_DIR=str(settings.prompts_dir),
+    )
+    command = [sys.executable, "-m", "ivr", "speech", "serve", "--port", str(settings.speech_port)]
+    # its own session (Ctrl-C is ours to handle), and it dies with us
+    return subprocess.Popen(
+        command,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        preexec_fn=_die_with_parent,
+    )
+
+
+def _stop_process(process: subprocess.Popen[bytes] | None) -> None:
+    if process is not None and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
 def run_system(settings: Settings) -> int:
     dialplan = load_dialplan(settings.dialplan_path, settings.prompts_dir)
     print(f"[1/4] prompts for {dialplan.city or dialplan.number}: ", end="", flush=True)
@@ -97,6 +133,7 @@ def run_system(settings: Settings) -> int:
     redis = _start_redis(settings)
     asterisk = AsteriskInstance("system", settings=settings)
     server = None
+    speech = None
     outbox_stop = None
     watcher = None
     callbacks = None
@@ -105,7 +142,8 @@ def run_system(settings: Settings) -> int:
         asterisk.render(dialplan)
         asterisk.start(timeout=300)
         print("[4/4] FastAGI service ...", flush=True)
-        server = build_server(settings).start()
+        speech = _start_speech(settings)
+        server = build_server(asterisk.speech_settings(settings)).start()
         host, port = server.address
         outbox_stop = _start_outbox(settings)
         watcher = _start_queue_watcher(settings, asterisk)
@@ -139,6 +177,7 @@ Press Ctrl-C to stop.""",
             callbacks.stopped = True
         if server is not None:
             server.shutdown()
+        _stop_process(speech)
         asterisk.stop()
         if redis is not None:
             redis.stop()

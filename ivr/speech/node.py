@@ -7,12 +7,17 @@ YAML::
     prompt: speech_prompt            # "tell me in a few words what you need"
     confirm_prompt: speech_confirm   # "did I understand? say yes or press 1; no or press 2"
     retries: 3                       # failed attempts before the operator (engine's rule)
+    unavailable_prompt: speech_unavailable  # said to callers whose language has no intents
+    unavailable: principale          # where they go next (default: the general operator)
     intents:
       it: {anagrafe: [anagrafe, certificato di residenza], tributi: [tributi, tasse]}
       en: {anagrafe: [registry office], tributi: [taxes]}
 
 Targets are node ids (checked by the validator like any other target). What the caller said is
 kept in ``session.data["said"]`` so the operator sees it if the call ends there.
+
+A caller whose language has no intents here (no model for it) is never left listening to a
+recogniser that cannot understand them: they hear ``unavailable_prompt`` and move on at once.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ivr.flow.actions import Digits, Heard
+from ivr.flow.actions import Digits, Heard, NoInput
 from ivr.flow.engine import register_behaviour
 from ivr.flow.model import Node, register_node
 from ivr.speech.intents import NO, YES, Intents, Outcome, from_mapping, yes_no
@@ -30,17 +35,30 @@ _PENDING = "speech_confirm"
 
 @dataclass(frozen=True)
 class SpeechNode(Node):
-    FIELDS = ("prompt", "confirm_prompt", "retries", "intents", "accept", "confirm")
+    FIELDS = (
+        "prompt",
+        "confirm_prompt",
+        "retries",
+        "intents",
+        "accept",
+        "confirm",
+        "unavailable_prompt",
+        "unavailable",
+    )
     prompt: str = ""
     confirm_prompt: str = ""
     retries: int = 3
     intents: Intents = field(default_factory=lambda: from_mapping({}))
+    unavailable_prompt: str = ""
+    unavailable: str = ""  # node id; empty: the general operator
 
     def targets(self) -> tuple[str, ...]:
-        return tuple(sorted(self.intents.targets()))
+        extra = {self.unavailable} if self.unavailable else set()
+        return tuple(sorted(self.intents.targets() | extra))
 
     def prompt_keys(self) -> tuple[str, ...]:
-        return (self.prompt, self.confirm_prompt)
+        keys = (self.prompt, self.confirm_prompt, self.unavailable_prompt)
+        return tuple(k for k in keys if k)
 
     @property
     def waits_for_caller(self) -> bool:
@@ -67,6 +85,8 @@ class SpeechNode(Node):
             prompt=reader.text(body, "prompt", node_id),
             confirm_prompt=reader.text(body, "confirm_prompt", node_id),
             retries=int(body.get("retries", 3)),
+            unavailable_prompt=str(body.get("unavailable_prompt") or ""),
+            unavailable=str(body.get("unavailable") or ""),
             intents=from_mapping(
                 table,
                 accept=float(body.get("accept", 0.8)),
@@ -78,6 +98,8 @@ class SpeechNode(Node):
 class Speech:
     def enter(self, session: Any, node: SpeechNode) -> Any:
         session.data.pop(_PENDING, None)
+        if not node.intents.by_language.get(session.lang):
+            return self._unavailable(session, node)
         return session.listen(session.p(node.prompt), tuple(node.intents.grammar(session.lang)))
 
     def answer(self, session: Any, node: SpeechNode, event: Any) -> Any:
@@ -102,12 +124,22 @@ class Speech:
                 session.data[_PENDING] = match.target
                 words = (*YES.get(session.lang, ()), *NO.get(session.lang, ()))
                 return session.listen(session.p(node.confirm_prompt), words)
-        return self._again(session, node)
-
-    def _again(self, session: Any, node: SpeechNode) -> Any:
-        return session.retry_or_operator(node.retries, "invalid_choice") or self.enter(
-            session, node
+        return self._again(
+            session, node, "no_input" if isinstance(event, NoInput) else "invalid_choice"
         )
+
+    def _unavailable(self, session: Any, node: SpeechNode) -> Any:
+        """No intents in the caller's language: say so, then the fallback node or a human."""
+        pieces = session.p(node.unavailable_prompt) if node.unavailable_prompt else ()
+        if node.unavailable:
+            if pieces:
+                return session.play_then(pieces, node.unavailable)
+            return session.goto(node.unavailable)
+        session.say_first(*pieces)
+        return session.transfer_to(session.dialplan.operator.id, reason="speech_unavailable")
+
+    def _again(self, session: Any, node: SpeechNode, why: str = "invalid_choice") -> Any:
+        return session.retry_or_operator(node.retries, why) or self.enter(session, node)
 
 
 register_node("speech", SpeechNode)

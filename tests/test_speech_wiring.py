@@ -1,0 +1,198 @@
+"""Speech wired into the city: the example city's "press 8, say what you need", callers whose
+language has no intents, the service's listener from the settings, and ``ivr up``'s recognition
+service (a broken model is reported and never stops the phone system)."""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+import time
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from ivr import config
+from ivr.devenv.asterisk import free_port
+from ivr.devenv.up import _start_speech, _stop_process
+from ivr.flow.actions import Ask, Digits, Heard, Listen, Play, Played, Result, Transfer
+from ivr.flow.engine import CallSession
+from ivr.flow.loader import load_dialplan, parse_dialplan
+from ivr.service import city_handler, speech_listener, speech_spool
+from tests.test_speech_node import TEXT
+from tests.test_speech_recognizer import KO_MODEL
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = load_dialplan(ROOT / "dialplans" / "example-city.yaml", ROOT / "prompts")
+MONDAY_10 = datetime(2026, 11, 23, 10, 0)
+LANG_KEY = {"it": "1", "en": "2", "fr": "3"}
+
+
+def at_speech(lang: str) -> tuple[CallSession, object]:
+    """A caller of the example city who chose ``lang`` and pressed 8 on the main menu."""
+    s = CallSession(EXAMPLE, now=MONDAY_10)
+    s.start()
+    action = s.feed(Digits(LANG_KEY[lang]))
+    while isinstance(action, Play):
+        action = s.feed(Played())
+    assert isinstance(action, Ask) and action.prompts[-1].key == "main_menu"
+    return s, s.feed(Digits("8"))
+
+
+def until_waiting(s: CallSession, action):
+    while isinstance(action, Play):
+        action = s.feed(Played())
+    return action
+
+
+@pytest.mark.parametrize(
+    ("lang", "said", "node"),
+    [
+        ("it", "vorrei un certificato di residenza", "anagrafe"),
+        ("it", "anagrafe", "anagrafe"),
+        ("it", "devo pagare le tasse", "tributi_orari"),
+        ("it", "tributi", "tributi_orari"),
+        ("it", "ho preso una multa", "polizia"),
+        ("it", "la raccolta differenziata", "rifiuti_orari"),
+        ("it", "i servizi sociali", "sociali_orari"),
+        ("it", "un permesso di sosta", "mobilita_orari"),
+        ("it", "vorrei parlare con un operatore", "operatore"),
+        ("en", "I'd like a residence certificate please", "anagrafe"),
+        ("en", "local taxes", "tributi_orari"),
+        ("en", "garbage", "rifiuti_orari"),
+        ("en", "social services", "sociali_orari"),
+        ("en", "parking permit", "mobilita_orari"),
+        ("en", "local police", "polizia"),
+        ("en", "operator", "operatore"),
+    ],
+)
+def test_example_city_routes_what_callers_say(lang, said, node):
+    s, listen = at_speech(lang)
+    assert isinstance(listen, Listen) and listen.prompts[-1].key == "speech_prompt"
+    assert listen.language == lang and "[unk]" in listen.grammar
+    after = s.feed(Heard(said, 0.95))
+    assert after is not None and s.path[s.path.index("parla") + 1] == node
+
+
+def test_a_registry_request_reaches_the_registry_menu_and_the_operator_sees_it():
+    s, _ = at_speech("it")
+    menu = s.feed(Heard("vorrei un certificato di residenza", 0.95))
+    assert isinstance(menu, Ask) and menu.prompts[-1].key == "registry_booking_menu"
+    end = until_waiting(s, s.feed(Digits("4")))  # talk to the registry office (open Monday)
+    if not isinstance(end, Transfer):  # the saturation check asks for live state: none here
+        end = until_waiting(s, s.feed(Result(error="unavailable")))
+    assert isinstance(end, Transfer) and end.department == "anagrafe"
+    assert end.context["said"] == "vorrei un certificato di residenza"
+    assert "parla" in end.context["path"]
+
+
+def test_a_language_without_intents_hears_so_and_is_back_at_the_menu():
+    """French has no speech model: never silence, never a recogniser that can't understand."""
+    s, action = at_speech("fr")
+    assert isinstance(action, Play) and [p.key for p in action.prompts] == ["speech_unavailable"]
+    assert action.prompts[0].language == "fr"
+    menu = s.feed(Played())
+    assert isinstance(menu, Ask) and menu.prompts[-1].key == "main_menu"
+    end = until_waiting(s, s.feed(Digits("6")))
+    assert isinstance(end, Transfer) and end.department == "polizia"
+
+
+def test_without_a_fallback_node_the_operator_takes_over():
+    text = TEXT.replace("languages: [it]", "languages: [it, en]").replace(
+        "{names: {it: Operatore}", "{names: {it: Operatore, en: Operator}"
+    )
+    text = text.replace("{names: {it: Anagrafe}", "{names: {it: Anagrafe, en: Registry}")
+    text = text.replace("{names: {it: Tributi}", "{names: {it: Tributi, en: Taxes}")
+    text = text.replace(
+        "    confirm_prompt: main_menu\n",
+        "    confirm_prompt: main_menu\n    unavailable_prompt: speech_unavailable\n",
+    )
+    # English first (the default language), and the speech node has no English intents
+    plan, issues = parse_dialplan(text.replace("[it, en]", "[en, it]"), "s.yaml")
+    assert issues == [], [str(i) for i in issues]
+    s = CallSession(plan, now=MONDAY_10)
+    first = s.start()
+    assert s.lang == "en" and isinstance(first, Play)
+    assert [p.key for p in first.prompts] == ["speech_unavailable", "transferring"]
+    end = until_waiting(s, s.feed(Played()))
+    assert isinstance(end, Transfer) and end.department == "op"
+    assert end.reason == "speech_unavailable"
+
+
+def test_the_listener_follows_the_settings(tmp_path):
+    settings = dataclasses.replace(config.load(), var_dir=tmp_path, speech_models="")
+    assert speech_listener(settings) is None
+    assert speech_spool(settings) == (str(tmp_path / "speech"), tmp_path / "speech")
+    chroot = dataclasses.replace(
+        settings,
+        speech_models="it=/opt/vosk/it",
+        speech_spool_dir=str(tmp_path / "root/srv/spool"),
+        asterisk_speech_spool_dir="/srv/spool",
+    )
+    assert speech_spool(chroot) == ("/srv/spool", tmp_path / "root/srv/spool")
+    assert callable(speech_listener(chroot))
+    assert (tmp_path / "root/srv/spool").is_dir()
+
+
+def test_the_city_handler_records_speech_into_the_configured_spool(tmp_path):
+    """With NU_SPEECH_MODELS set, the speech node's answer is recorded by Asterisk into the
+    spool as Asterisk sees it (the scripted caller then hangs up)."""
+    from ivr.agi.peer import ScriptedCaller, drive
+
+    settings = dataclasses.replace(
+        config.load(),
+        var_dir=tmp_path,
+        redis_url="",
+        database_url=f"sqlite:///{tmp_path / 'db.sqlite'}",
+        speech_models="it=/nowhere",
+        speech_port=free_port(),
+        speech_spool_dir=str(tmp_path / "spool"),
+        asterisk_speech_spool_dir="/in/chroot/spool",
+    )
+    handler, _ = city_handler(settings, clock=lambda zone: MONDAY_10.replace(tzinfo=zone))
+    record, outcome = drive(handler, ScriptedCaller(["1", "8"]))
+    assert record.commands[-2].endswith('/it/speech_prompt" "0123456789*#"')
+    assert record.commands[-1].startswith('RECORD FILE "/in/chroot/spool/nu-speech-')
+    assert outcome.path[-1] == "parla" and (tmp_path / "spool").is_dir()
+
+
+def _wait_port(port: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return True
+        time.sleep(0.2)
+    return False
+
+
+def test_ivr_up_starts_the_service_and_reports_problems(tmp_path, capfd):
+    """``ivr up``'s recognition process: the start-up check names the speech languages without
+    a model; a model that is missing does not stop the others from serving."""
+    port = free_port()
+    settings = dataclasses.replace(
+        config.load(),
+        var_dir=tmp_path,
+        speech_models=f"ko={KO_MODEL},it={tmp_path / 'missing'}",
+        speech_port=port,
+    )
+    process = _start_speech(settings)
+    try:
+        assert process is not None and _wait_port(port, 60), capfd.readouterr()
+    finally:
+        _stop_process(process)
+    out = capfd.readouterr().out
+    assert f"model 'it': {tmp_path / 'missing'}: no such directory" in out
+    assert "speech node 'parla': no model configured for 'en'" in out
+    assert f"serving ko on 127.0.0.1:{port}" in out
+    assert _start_speech(dataclasses.replace(settings, speech_models="")) is None
+
+
+def test_ivr_up_with_only_a_broken_model_keeps_running(tmp_path, capfd):
+    settings = dataclasses.replace(
+        config.load(), speech_models=f"it={tmp_path}", speech_port=free_port()
+    )
+    process = _start_speech(settings)
+    assert process is not None and process.wait(timeout=60) == 1  # it stops; nothing else does
+    out = capfd.readouterr().out
+    assert f"model 'it': {tmp_path}/am: missing" in out and "no usable model" in out
