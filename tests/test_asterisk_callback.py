@@ -96,7 +96,11 @@ def test_a_caller_who_asks_is_called_back_when_the_operator_frees_up(
     busy.wait_operator(timeout=20)
     live_queues.wait_state("anagrafe", lambda s: s.available == 0)
 
-    # saturated: the offer; "2" a callback, "1" the number I'm calling from
+    # saturated: a first caller holds anyway ("3"), a second asks for a callback ("2") on the
+    # number they call from ("1")
+    holder = asterisk.place_call(keys(*REGISTRY, "3"))
+    assert holder.wait_queue_join(timeout=25) == "anagrafe"
+    live_queues.wait_state("anagrafe", lambda s: s.waiting == 1)
     caller = asterisk.place_call(keys(*REGISTRY, "2", "1", gap=2.0), caller_id="3351112223")
     caller.wait_played("registry_busy_menu", timeout=20)
     caller.wait_played("callback_booked", timeout=20)
@@ -106,15 +110,19 @@ def test_a_caller_who_asks_is_called_back_when_the_operator_frees_up(
     assert caller.queues() == []
 
     row = wait_row(store, lambda r: r.state == "queued")
-    expected = ("3351112223", "it", "anagrafe", 1)
+    expected = ("3351112223", "it", "anagrafe", 2)
     assert (row.number, row.language, row.queue, row.position) == expected
-    # the kept place is a real one: the placeholder waits in the registry's queue
+    # the kept place is a real one, behind the caller who came first: no queue-jumping
     deadline = time.monotonic() + 10
-    while len(asterisk.queue_callers("anagrafe")) != 1:
+    while len(asterisk.queue_callers("anagrafe")) != 2:
         assert time.monotonic() < deadline, "placeholder never joined the queue"
         time.sleep(0.1)
+    entries = asterisk.queue_status("anagrafe")["callers"]
+    order = [e["Channel"] for e in sorted(entries, key=lambda e: int(e["Position"]))]
+    assert order[0] == holder.channel() and order[1].startswith(f"Local/{row.id}@nu-callback-")
 
     mark = asterisk.ami.event_mark()
+    holder.hangup()  # gave up waiting: the callback is next
     busy.hangup()  # the operator frees up (after the queue's wrap-up time)
     citizen = asterisk.ami.wait_for(
         Event="UserEvent", UserEvent="NuTestCitizen", since=mark, timeout=30
@@ -143,3 +151,42 @@ def test_an_unanswered_number_ends_unreachable_after_its_retries(asterisk, live_
     results = asterisk.ami.events(mark, Event="UserEvent", UserEvent="NuCallbackResult")
     assert [e["Status"] for e in results] == ["NOANSWER", "NOANSWER"]
     assert asterisk.ami.events(mark, Event="UserEvent", UserEvent="NuTestCitizen") == []
+
+
+def test_a_lost_placeholder_is_queued_again_ahead_and_still_calls_back(
+    asterisk, live_queues, callbacks
+):
+    """Asterisk lost the placeholder (a restart, a hang-up): the worker notices and queues it
+    again, with priority over new callers; the citizen is still called back."""
+    store = callbacks
+    request_id = store.request("3387654321", "en", "anagrafe", "anagrafe", position=1)
+    first = wait_row(store, lambda r: r.state == "queued")
+    prefix = f"Local/{request_id}@nu-callback-"
+
+    def placeholders() -> list[str]:
+        return [c for c in asterisk.active_channels() if c.startswith(prefix)]
+
+    deadline = time.monotonic() + 10
+    while not placeholders():
+        assert time.monotonic() < deadline, "no placeholder"
+        time.sleep(0.1)
+    lost = placeholders()
+    asterisk.ami.action("Hangup", Channel=lost[0])  # the other half goes with it
+    deadline = time.monotonic() + 15
+    while not (placeholders() and set(placeholders()).isdisjoint(lost)):
+        assert time.monotonic() < deadline, "the placeholder was not queued again"
+        time.sleep(0.1)
+    again = wait_row(store, lambda r: r.state == "queued" and r.updated_at > first.updated_at)
+    assert again.attempts == 0  # nobody was called: not an attempt
+    (entry,) = asterisk.queue_status("anagrafe")["callers"]
+    assert entry["Channel"].startswith(prefix)
+    prio = asterisk.ami.action("Getvar", Channel=entry["Channel"], Variable="QUEUE_PRIO")
+    assert prio.get("Value") == "1"
+
+    mark = asterisk.ami.event_mark()
+    asterisk.add_operator("anagrafe", answers=True)
+    citizen = asterisk.ami.wait_for(
+        Event="UserEvent", UserEvent="NuTestCitizen", since=mark, timeout=20
+    )
+    assert citizen["Number"] == "3387654321"
+    assert wait_row(store, lambda r: r.state == "done").outcome == "connected"
