@@ -197,6 +197,8 @@ def test_targets_met_and_missed():
         "060606 abandoned in queue": False,  # 17% >= 3
     }
     assert all(t.met(kpis([R("self_served")])) is None for t in TARGETS)  # nothing queued
+    three_in_100 = kpis([R("abandoned", 1)] * 3 + [R("answered", 1)] * 97)
+    assert TARGETS[-1].text() == "< 3%" and TARGETS[-1].met(three_in_100) is False
 
 
 def test_render_puts_departments_next_to_the_targets():

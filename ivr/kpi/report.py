@@ -106,27 +106,26 @@ class Target:
     source: str
     what: str
     value: Callable[[Kpis], float | None]
+    sign: str  # "≤", "<" or "≥", as the target is worded
     limit: float
-    at_most: bool  # True: value <= limit; False: value >= limit
     unit: str
 
     def met(self, k: Kpis) -> bool | None:
         v = self.value(k)
         if v is None:
             return None
-        return v <= self.limit if self.at_most else v >= self.limit
+        return {"≤": v <= self.limit, "<": v < self.limit, "≥": v >= self.limit}[self.sign]
 
     def text(self) -> str:
-        sign = "≤" if self.at_most else "≥"
-        return f"{sign} {self.limit:g}{self.unit}"
+        return f"{self.sign} {self.limit:g}{self.unit}"
 
 
 TARGETS = (
-    Target("AGCOM", "average wait to an operator", lambda k: k.avg_wait_s, 150, True, " s"),
-    Target("AGCOM", "answered within 20 s", lambda k: k.within_20_pct, 40, False, "%"),
-    Target("ARERA", "average wait to an operator", lambda k: k.avg_wait_s, 240, True, " s"),
-    Target("ARERA", "service level (answered)", lambda k: k.answered_pct, 80, False, "%"),
-    Target("060606", "abandoned in queue", lambda k: k.abandoned_pct, 3, True, "%"),
+    Target("AGCOM", "average wait to an operator", lambda k: k.avg_wait_s, "≤", 150, " s"),
+    Target("AGCOM", "answered within 20 s", lambda k: k.within_20_pct, "≥", 40, "%"),
+    Target("ARERA", "average wait to an operator", lambda k: k.avg_wait_s, "≤", 240, " s"),
+    Target("ARERA", "service level (answered)", lambda k: k.answered_pct, "≥", 80, "%"),
+    Target("060606", "abandoned in queue", lambda k: k.abandoned_pct, "<", 3, "%"),
 )
 
 
