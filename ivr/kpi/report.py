@@ -88,8 +88,9 @@ def is_placeholder(rec: Any) -> bool:
 
 
 def department_of(rec: Any) -> str:
-    """Where the IVR sent the call (the caller's need); the queue for calls that skipped it."""
-    return rec.department or rec.queue or "-"
+    """Where the IVR sent the call (the caller's need); the queue for calls that skipped it;
+    ``(ivr only)`` for calls that ended in the IVR (self-served, hung up)."""
+    return rec.department or rec.queue or "(ivr only)"
 
 
 def by_department(records: Iterable[Any]) -> dict[str, Kpis]:
