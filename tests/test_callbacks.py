@@ -315,3 +315,23 @@ def test_callbacks_are_off_without_an_outbound_dial_string(tmp_path, monkeypatch
     on = dataclasses.replace(settings, callback_dial="PJSIP/{number}@trunk", callback_attempts=5)
     worker = build_worker(on, lambda: None)
     assert worker is not None and worker.policy.max_attempts == 5
+
+
+def test_migration_0002_matches_the_model(tmp_path):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from booking.db import make_engine
+    from booking.migrations import migrate
+    from booking.models import Base
+
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    migrate(url)
+
+    def ours(diff) -> bool:
+        text = repr(diff)
+        return "callback_requests" in text
+
+    with make_engine(url).connect() as conn:
+        diffs = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert [d for d in diffs if ours(d)] == []
