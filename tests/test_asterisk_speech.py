@@ -127,9 +127,13 @@ def test_a_spoken_department_with_an_operator_reaches_the_operator(
     asterisk.add_operator(queue)
     live_queues.wait_state(queue, lambda s: s.logged_in == 1 and s.available == 1)
     call = asterisk.place_call(keys=[(SPEAK_AT, "@" + caller_speech[word])])
-    assert call.wait_operator(timeout=20)["Queue"] == queue
+    answered = call.wait_operator(timeout=20)
+    assert answered["Queue"] == queue
     assert call.variable("NU_PATH") == f"parla>{node}"
     assert call.variable("NU_CTX_SAID") == word
+    # the operator's channel inherits it, and the console gets it with every AMI event
+    assert f"NU_PATH=parla>{node}" in answered.get_all("DestChanVariable")
+    assert f"NU_SAID={word}" in answered.get_all("DestChanVariable")
     # (NU_LANG itself is checked against the languages Asterisk was rendered for: it, en...)
     assert call.variable("NU_CTX_LANG") == "ko"
     call.hangup()
