@@ -12,7 +12,10 @@ to 8 kHz s16le (telephone). Figures, never pass/fail.
 from __future__ import annotations
 
 import argparse
+import array
+import math
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -20,8 +23,6 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -55,10 +56,14 @@ def speak(text: str, voice: str) -> bytes:
 
 
 def add_noise(pcm: bytes, snr_db: float, seed: int = 1) -> bytes:
-    x = np.frombuffer(pcm, dtype=np.int16).astype(np.float64)
-    power = np.mean(x[np.abs(x) > 100] ** 2) if np.any(np.abs(x) > 100) else 1.0
-    noise = np.random.default_rng(seed).normal(0, np.sqrt(power / 10 ** (snr_db / 10)), len(x))
-    return np.clip(x + noise, -32768, 32767).astype(np.int16).tobytes()
+    """White noise at ``snr_db`` below the speech's power (stdlib only: no numpy to install)."""
+    x = array.array("h", pcm)
+    loud = [v * v for v in x if abs(v) > 100]
+    power = sum(loud) / len(loud) if loud else 1.0
+    sigma = math.sqrt(power / 10 ** (snr_db / 10))
+    rng = random.Random(seed)
+    noisy = (round(v + rng.gauss(0.0, sigma)) for v in x)
+    return array.array("h", (max(-32768, min(32767, v)) for v in noisy)).tobytes()
 
 
 def one_call(address, lang, grammar, speech: bytes, paced: bool, silence_s: float = 3.0):
