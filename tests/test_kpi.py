@@ -389,3 +389,26 @@ def test_kpi_report_command(tmp_path, monkeypatch, capsys):
     city = next(line for line in out.splitlines() if line.startswith("city"))
     assert city.split()[:2] == ["city", "2"] and "50.0%" in city and "12 s" in city
     assert "060606 abandoned in queue" in out and "MISSED" in out
+
+
+def test_what_the_speech_node_heard_reaches_the_record():
+    """The speech node keeps the confidence next to the text; the record takes both."""
+    from ivr.flow.actions import Heard
+    from tests.test_speech_node import session, until_transfer
+
+    s = session()
+    s.start()
+    end = until_transfer(s, s.feed(Heard("vorrei un certificato di residenza", 0.9)))
+    rec = CallRecord()
+    apply_ivr(
+        rec,
+        started_at=T0,
+        left_at=at(12),
+        final=end,
+        hung_up=False,
+        path=s.path,
+        language=s.lang,
+        data=s.data,
+    )
+    assert (rec.said, rec.confidence) == ("vorrei un certificato di residenza", 0.9)
+    assert (rec.path, rec.department, rec.outcome) == ("speak>anagrafe", "anag", "transferred")
