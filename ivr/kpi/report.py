@@ -12,6 +12,8 @@ Definitions (each target's own wording, ``../shared/reference/peers.md``):
 
 A figure with nothing to measure (no call queued) is shown as "-" and never counts as a miss.
 The callback worker's placeholders (a kept place waiting in a queue) are not calls: left out.
+A call handed over that no queue event ever reached (the watcher was down) stays "transferred"
+and is not offered: the queue figures need the watcher running (``ivr up`` runs it).
 """
 
 from __future__ import annotations
