@@ -196,3 +196,20 @@ def test_ivr_up_with_only_a_broken_model_keeps_running(tmp_path, capfd):
     assert process is not None and process.wait(timeout=60) == 1  # it stops; nothing else does
     out = capfd.readouterr().out
     assert f"model 'it': {tmp_path}/am: missing" in out and "no usable model" in out
+
+
+def test_a_spool_asterisk_cannot_write_sends_the_caller_to_a_human(tmp_path):
+    from ivr.agi.adapter import AGIAppError
+    from ivr.flow.actions import Prompt, PromptFailed
+    from ivr.speech.listener import recording_listener
+
+    class NoSpool:
+        def stream_file(self, path, escape):
+            return None, 0
+
+        def record_file(self, path, *args, **kw):
+            raise AGIAppError(f"cannot write recording {path!r}")
+
+    listen = recording_listener(("127.0.0.1", free_port()), "/snd", "/no/such/spool", tmp_path)
+    action = Listen((Prompt("speech_prompt", "it"),), "it", ("anagrafe",), 6000)
+    assert listen(NoSpool(), action) == PromptFailed("speech")

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from ivr.agi.adapter import CityAGI, PlaybackFailed
+from ivr.agi.adapter import AGIAppError, CityAGI, PlaybackFailed
 from ivr.flow.actions import Digits, Event, Heard, Listen, NoInput, Prompt, PromptFailed
 from ivr.speech.recognizer import ask_service
 
@@ -59,14 +59,18 @@ def recording_listener(
         if key:
             return Digits(key)
         name = f"nu-speech-{uuid.uuid4().hex}"
-        rec = agi.record_file(
-            f"{spool_asterisk}/{name}",
-            "wav",
-            KEYS,
-            max(action.timeout_ms, 3000),
-            beep=False,
-            silence_s=2,
-        )
+        try:
+            rec = agi.record_file(
+                f"{spool_asterisk}/{name}",
+                "wav",
+                KEYS,
+                max(action.timeout_ms, 3000),
+                beep=False,
+                silence_s=2,
+            )
+        except AGIAppError:  # Asterisk can't write into the spool: a human takes over
+            log.error("RECORD FILE failed: is %s writable by Asterisk?", spool_asterisk)
+            return PromptFailed("speech")
         path = spool_host / f"{name}.wav"
         try:
             if rec.digit:
