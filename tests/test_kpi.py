@@ -19,7 +19,7 @@ from ivr.flow.actions import Hangup, Prompt, Transfer
 from ivr.kpi.models import CallRecord
 from ivr.kpi.recorder import CallRecorder
 from ivr.kpi.records import apply_ivr, apply_queue_event, ivr_outcome, mask_said
-from ivr.kpi.report import TARGETS, by_department, kpis, render
+from ivr.kpi.report import TARGETS, by_department, kpis, render, summarise
 
 ROOT = Path(__file__).resolve().parent.parent
 T0 = datetime(2026, 11, 23, 9, 0, 0)
@@ -210,6 +210,17 @@ def test_render_puts_departments_next_to_the_targets():
     assert "16.7%" in abandon and "MISSED" in abandon and abandon.endswith("anagrafe")
     agcom = next(line for line in lines if line.startswith("AGCOM average"))
     assert "≤ 150 s" in agcom and " met " in agcom
+
+
+def test_summarise_gives_the_page_the_same_figures_as_the_text():
+    report = summarise(RECORDS)
+    assert report.city == kpis(RECORDS) and report.departments == by_department(RECORDS)
+    met = {(r.target.source, r.target.what): (r.met, r.missing) for r in report.targets}
+    assert met[("060606", "abandoned in queue")] == (False, ("anagrafe",))
+    assert met[("AGCOM", "answered within 20 s")] == (False, ("anagrafe",))  # tributi: 50%
+    assert met[("ARERA", "average wait to an operator")] == (True, ())
+    empty = summarise([])
+    assert empty.city.calls == 0 and all(r.met is None and not r.missing for r in empty.targets)
 
 
 # -- the recorder, on SQLite and PostgreSQL ------------------------------------------------------

@@ -140,27 +140,64 @@ def _secs(v: float | None) -> str:
     return "-" if v is None else f"{v:.0f} s"
 
 
-def render(records: list[Any], title: str) -> str:
-    """The report: one line per department and the city, then each target, met or missed."""
+def shown(value: float | None, unit: str) -> str:
+    """A figure as the report prints it ("-" when there was nothing to measure)."""
+    return _secs(value) if unit == " s" else _pct(value)
+
+
+@dataclass(frozen=True)
+class TargetResult:
+    target: Target
+    value: float | None  # the city's figure
+    met: bool | None  # None: nothing to measure, never a miss
+    missing: tuple[str, ...]  # departments missing it
+
+
+@dataclass(frozen=True)
+class Report:
+    """The figures the text report and the admin page both show, computed once, here."""
+
+    city: Kpis
+    departments: dict[str, Kpis]
+    targets: tuple[TargetResult, ...]
+
+
+def summarise(records: list[Any]) -> Report:
+    """The city, each department and each target (met, missed or "-") for ``records``."""
     city = kpis(records)
     departments = by_department(records)
+    targets = tuple(
+        TargetResult(
+            t,
+            t.value(city),
+            t.met(city),
+            tuple(name for name, k in departments.items() if t.met(k) is False),
+        )
+        for t in TARGETS
+    )
+    return Report(city, departments, targets)
+
+
+def render(records: list[Any], title: str) -> str:
+    """The report: one line per department and the city, then each target, met or missed."""
+    report = summarise(records)
     head = (
         f"{'':<14}{'calls':>7}{'served':>9}{'queued':>8}{'answered':>10}"
         f"{'abandoned':>11}{'avg wait':>10}{'≤ 20 s':>9}{'callback':>10}"
     )
     lines = [title, "", head]
-    for name, k in [*departments.items(), ("city", city)]:
+    for name, k in [*report.departments.items(), ("city", report.city)]:
         lines.append(
             f"{name[:14]:<14}{k.calls:>7}{_pct(k.served_pct):>9}{k.offered:>8}"
             f"{_pct(k.answered_pct):>10}{_pct(k.abandoned_pct):>11}{_secs(k.avg_wait_s):>10}"
             f"{_pct(k.within_20_pct):>9}{k.callbacks:>10}"
         )
     lines += ["", f"{'target':<46}{'city':>10}  {'':<7}departments missing it"]
-    for t in TARGETS:
-        value = t.value(city)
-        shown = _secs(value) if t.unit == " s" else _pct(value)
-        met = {None: "-", True: "met", False: "MISSED"}[t.met(city)]
-        missing = [name for name, k in departments.items() if t.met(k) is False]
+    for r in report.targets:
+        t = r.target
+        met = {None: "-", True: "met", False: "MISSED"}[r.met]
         label = f"{t.source} {t.what} {t.text()}"
-        lines.append(f"{label:<46}{shown:>10}  {met:<7}{', '.join(missing) or '-'}")
+        lines.append(
+            f"{label:<46}{shown(r.value, t.unit):>10}  {met:<7}{', '.join(r.missing) or '-'}"
+        )
     return "\n".join(lines)
