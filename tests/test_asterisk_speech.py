@@ -154,3 +154,21 @@ def test_recognition_service_down_hands_the_caller_to_the_operator(
     assert call.variable("NU_PATH").startswith("parla")
     assert call.queues() == ["operatore"]
     call.hangup()
+
+
+def test_a_language_without_speech_hears_so_and_gets_the_menu_back(asterisk, ivr_service):
+    """The example city's key 8 for a French caller (no French intents, no French model): a
+    sentence saying so in French, then the main menu again, at once."""
+    ivr_service(speech_models=f"ko={KO_MODEL}", speech_port=free_port())
+    call = asterisk.place_call(keys=[(1.0, "3"), (2.5, "8")])  # French, "say what you need"
+    assert call.wait_played("speech_unavailable", timeout=15).prompt == "fr/speech_unavailable"
+    deadline = time.monotonic() + 10
+    while True:
+        names = [p.prompt for p in call.played()]
+        after = names[names.index("fr/speech_unavailable") + 1 :]
+        if after or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert after[:1] == ["fr/main_menu"]
+    assert "fr/speech_prompt" not in names and call.queues() == []
+    call.hangup()
