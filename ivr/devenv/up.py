@@ -143,6 +143,8 @@ def run_system(settings: Settings) -> int:
         asterisk.start(timeout=300)
         print("[4/4] FastAGI service ...", flush=True)
         speech = _start_speech(settings)
+        if speech is not None:
+            print(f"      speech recognition: 127.0.0.1:{settings.speech_port}", flush=True)
         server = build_server(asterisk.speech_settings(settings)).start()
         host, port = server.address
         outbox_stop = _start_outbox(settings)
