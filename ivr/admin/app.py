@@ -35,9 +35,11 @@ from flask import (
     url_for,
 )
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from ivr import config
 from ivr.admin import auth, editing, graph, live_view, prompt_store
+from ivr.admin import service_levels as levels
 from ivr.admin.db import open_database
 from ivr.admin.i18n import LANGUAGES, translate
 from ivr.admin.models import ROLES, AuditEntry, DialplanVersion, Draft, Publication, User, utcnow
@@ -47,6 +49,7 @@ from ivr.flow.actions import DTMF_KEYS
 from ivr.flow.calendar import CITY_SWITCH, department_open
 from ivr.flow.loader import IDENT
 from ivr.flow.model import Dialplan
+from ivr.kpi.report import shown
 from ivr.live import LiveState, open_state
 from ivr.prompts.catalogue import full_catalogue
 
@@ -109,6 +112,7 @@ def create_app(
         SYNC_SOUNDS=sync_sounds,
         LIMITER=login_limiter or auth.LoginLimiter(),
         CLOCK=clock or (lambda zone: datetime.now(zone)),
+        CALL_RECORDS=levels.CallRecords(settings.database_url),
     )
     _register(app)
     return app
@@ -869,6 +873,38 @@ def _register(app: Flask) -> None:  # noqa: C901 - the routes, one after the oth
         data = _snapshot().as_dict()
         data["switches"] = sorted(_cfg("LIVE_STATE").switches())
         return jsonify(data)
+
+    # -- service levels ---------------------------------------------------------------------
+
+    @app.get("/service-levels")
+    @auth.require("read")
+    def service_levels():  # noqa: ANN202
+        """The city's calls of a period against the Italian targets (aggregates only)."""
+        dialplan = live_dialplan()
+        zone = ZoneInfo(dialplan.timezone if dialplan else "Europe/Rome")
+        date_from, date_to = request.args.get("from", ""), request.args.get("to", "")
+        page = {"date_from": date_from, "date_to": date_to, "report": None, "error": ""}
+        page["shown"] = shown  # the text report's formatting: "-" when nothing to measure
+        # Rows are named by department id (or queue): show the dialplan's names next to them.
+        labels = page["labels"] = {"(ivr only)": t("ivr_only")}
+        for dept in dialplan.departments.values() if dialplan else ():
+            name = dept.names.get(g.get("lang", "it")) or dept.id
+            labels.setdefault(dept.queue, name)
+            labels[dept.id] = name
+        try:
+            first, last = levels.period(
+                date_from or None, date_to or None, _cfg("CLOCK")(zone).date()
+            )
+        except levels.PeriodError as err:
+            page["error"] = t(err.key, days=levels.MAX_DAYS)
+            return render_template("service_levels.html", **page), 400
+        page.update(date_from=first.isoformat(), date_to=last.isoformat(), zone=zone.key)
+        try:
+            page["report"] = _cfg("CALL_RECORDS").summary(first, last, zone)
+        except SQLAlchemyError:
+            page["error"] = t("records_unavailable")
+            return render_template("service_levels.html", **page), 503
+        return render_template("service_levels.html", **page)
 
     # -- users and audit --------------------------------------------------------------------
 

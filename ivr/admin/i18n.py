@@ -53,6 +53,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "nav_live": {"it": "In diretta", "en": "Live"},
     "nav_users": {"it": "Utenti", "en": "Users"},
     "nav_audit": {"it": "Registro modifiche", "en": "Audit log"},
+    "nav_service_levels": {"it": "Livelli di servizio", "en": "Service levels"},
     "home": {"it": "Inizio", "en": "Home"},
     "live_version": {"it": "Versione in linea", "en": "Live version"},
     "draft": {"it": "Bozza", "en": "Draft"},
@@ -310,6 +311,68 @@ TEXTS: dict[str, dict[str, str]] = {
         "it": "Dati letti da Asterisk; la pagina si aggiorna da sola ogni 5 secondi.",
         "en": "Read from Asterisk; the page refreshes itself every 5 seconds.",
     },
+    "service_levels_title": {
+        "it": "Livelli di servizio e obiettivi italiani",
+        "en": "Service levels against the Italian targets",
+    },
+    "period_from": {"it": "Dal", "en": "From"},
+    "period_to": {"it": "Al (compreso)", "en": "To (included)"},
+    "show": {"it": "Mostra", "en": "Show"},
+    "period_shown": {
+        "it": "Chiamate dal {first} al {last} ({zone})",
+        "en": "Calls from {first} to {last} ({zone})",
+    },
+    "bad_date": {
+        "it": "Data non valida: usa il formato AAAA-MM-GG.",
+        "en": "Invalid date: use the YYYY-MM-DD format.",
+    },
+    "from_after_to": {
+        "it": "La data di inizio è successiva alla data di fine.",
+        "en": "The start date is after the end date.",
+    },
+    "period_too_long": {
+        "it": "Periodo troppo lungo: al massimo {days} giorni.",
+        "en": "The period is too long: {days} days at most.",
+    },
+    "records_unavailable": {
+        "it": "Il database delle chiamate non risponde: riprova tra poco.",
+        "en": "The call database does not answer: try again shortly.",
+    },
+    "figures": {"it": "Dati per ufficio", "en": "Figures by department"},
+    "calls": {"it": "Chiamate", "en": "Calls"},
+    "served_pct": {"it": "Servite", "en": "Served"},
+    "queued": {"it": "In coda", "en": "Queued"},
+    "answered_pct": {"it": "Risposte", "en": "Answered"},
+    "abandoned_pct": {"it": "Abbandonate", "en": "Abandoned"},
+    "avg_wait": {"it": "Attesa media", "en": "Average wait"},
+    "within_20_pct": {"it": "Risposte entro 20 s", "en": "Answered within 20 s"},
+    "callbacks": {"it": "Richiamate", "en": "Callbacks"},
+    "ivr_only": {"it": "solo risponditore", "en": "IVR only"},
+    "targets": {"it": "Obiettivi", "en": "Targets"},
+    "target": {"it": "Obiettivo", "en": "Target"},
+    "result": {"it": "Esito", "en": "Result"},
+    "target_met": {"it": "raggiunto", "en": "met"},
+    "target_missed": {"it": "MANCATO", "en": "MISSED"},
+    "departments_missing": {"it": "Uffici che lo mancano", "en": "Departments missing it"},
+    "service_levels_hint": {
+        "it": "Servite: risposte da un operatore o risolte dal risponditore, su tutte le chiamate. "
+        "Risposte, abbandonate ed entro 20 s: sulle chiamate messe in coda. Attesa media: sulle "
+        "chiamate risposte. «-»: niente da misurare, non conta come obiettivo mancato.",
+        "en": "Served: answered by an operator or self-served by the IVR, over all calls. "
+        "Answered, abandoned and within 20 s: over the calls queued. Average wait: over the "
+        'answered calls. "-": nothing to measure, never counted as a miss.',
+    },
+    # The targets' own wording (ivr.kpi.report.TARGETS' ``what``) is the key.
+    "average wait to an operator": {
+        "it": "attesa media per un operatore",
+        "en": "average wait to an operator",
+    },
+    "answered within 20 s": {"it": "risposte entro 20 s", "en": "answered within 20 s"},
+    "service level (answered)": {
+        "it": "livello di servizio (risposte)",
+        "en": "service level (answered)",
+    },
+    "abandoned in queue": {"it": "abbandoni in coda", "en": "abandoned in queue"},
     "role": {"it": "Ruolo", "en": "Role"},
     "active": {"it": "Attivo", "en": "Active"},
     "new_password": {"it": "Nuova password", "en": "New password"},
