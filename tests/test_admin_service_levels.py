@@ -195,3 +195,40 @@ def test_the_page_speaks_italian_including_each_targets_wording(app):
     viewer.post("/lang", data={"lang": "it", "csrf_token": viewer.csrf, "back": "/"})
     page = viewer.get("/service-levels?from=2026-11-20&to=2026-11-22").get_data(as_text=True)
     assert "Livelli di servizio" in page and "abbandoni in coda" in page and "MANCATO" in page
+
+
+def test_in_a_real_browser_the_table_shows_and_a_missed_target_is_marked(app, tmp_path):
+    """Debian's headless Chromium (no Asterisk needed): nav link, period form, both tables."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from tests.admin_support import PASSWORD
+    from tests.test_admin_browser import AdminServer, chromium
+
+    server, b = AdminServer(app), chromium(tmp_path)
+    try:
+        b.get(server.url + "/login")
+        b.find_element(By.ID, "username").send_keys("viewer", Keys.TAB)
+        b.switch_to.active_element.send_keys(PASSWORD, Keys.ENTER)
+        nav = WebDriverWait(b, 10).until(
+            EC.presence_of_element_located((By.LINK_TEXT, "Service levels"))
+        )
+        nav.click()
+        WebDriverWait(b, 10).until(EC.presence_of_element_located((By.ID, "figures")))
+        for name, day in (("from", "2026-11-20"), ("to", "2026-11-22")):
+            b.execute_script("arguments[0].value = arguments[1]", b.find_element(By.ID, name), day)
+        b.find_element(By.CSS_SELECTOR, "#period button[type=submit]").click()
+        WebDriverWait(b, 10).until(EC.url_contains("to=2026-11-22"))
+        city = b.find_element(By.CSS_SELECTOR, '#figures tr[data-department="city"]')
+        figures = ["6", "66.7%", "4", "75.0%", "25.0%", "15", "s", "50.0%", "1"]
+        assert city.text.split()[2:] == figures  # after "Whole city"
+        missed = b.find_element(By.CSS_SELECTOR, '#targets tr.target-missed[data-source="060606"]')
+        assert "MISSED" in missed.text and "25.0%" in missed.text
+        mark = missed.find_element(By.CSS_SELECTOR, "strong.missing")
+        assert mark.value_of_css_property("color") == "rgba(179, 38, 30, 1)"  # the alarm red
+        assert len(b.find_elements(By.CSS_SELECTOR, "#targets tr.target-met")) == 3
+    finally:
+        b.quit()
+        server.stop()
