@@ -190,3 +190,30 @@ def test_a_lost_placeholder_is_queued_again_ahead_and_still_calls_back(
     )
     assert citizen["Number"] == "3387654321"
     assert wait_row(store, lambda r: r.state == "done").outcome == "connected"
+
+
+def test_the_citizen_is_not_dialled_while_still_on_the_line_with_us(
+    asterisk, live_queues, callbacks
+):
+    """An operator free at once must not find the citizen busy hearing our goodbye: the dial
+    waits until the original call (the request's call_id) has ended."""
+    store = callbacks
+    original = asterisk.place_call(max_seconds=60)  # still in the IVR
+    original.channel()
+    asterisk.add_operator("anagrafe", answers=True)
+    live_queues.wait_state("anagrafe", lambda s: s.available == 1)
+    mark = asterisk.ami.event_mark()
+    request_id = store.request(
+        "3341234567", "it", "anagrafe", "anagrafe", position=1, call_id=original.uniqueid
+    )
+    asterisk.ami.wait_for(
+        Event="UserEvent", UserEvent="NuCallbackCalling", Id=str(request_id), since=mark
+    )
+    time.sleep(2.5)
+    assert asterisk.ami.events(mark, Event="UserEvent", UserEvent="NuTestCitizen") == []
+    original.hangup()
+    citizen = asterisk.ami.wait_for(
+        Event="UserEvent", UserEvent="NuTestCitizen", since=mark, timeout=10
+    )
+    assert citizen["Number"] == "3341234567"
+    assert wait_row(store, lambda r: r.state == "done").attempts == 1

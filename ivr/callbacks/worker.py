@@ -9,8 +9,9 @@ jump ahead — it enters at the *fair* position: behind only the callers who wer
 when the request was made (``Wait`` in QueueStatus longer than the request's age), never further
 ahead than the place the caller had at the offer. When an operator answers the placeholder, the
 dialplan plays "this is a callback" to them and dials the citizen; the citizen is greeted in the
-language they chose. A retry (no answer, busy) re-enters with ``QUEUE_PRIO`` 1: ahead of new
-callers, first come first served among retries, so the place is not lost twice.
+language they chose — but not while the original call is still up (hearing our goodbye: they
+would be busy), 30 s at most. A retry (no answer, busy) re-enters with ``QUEUE_PRIO`` 1: ahead
+of new callers, first come first served among retries, so the place is not lost twice.
 
 Why the dial string and ring time travel as channel variables (``NU_CB_DIAL``) rather than being
 rendered into the Asterisk configuration: they are this worker's settings, changing them needs
@@ -181,6 +182,7 @@ class CallbackWorker:
                 f"NU_DEPARTMENT={request.department}",
                 f"NU_CB_POSITION={position or ''}",
                 f"NU_CB_PRIO={1 if retry else ''}",
+                f"NU_CB_CALL={re.sub(r'[^A-Za-z0-9.-]', '', request.call_id or '')}",
             ],
         )
         log.info(
