@@ -159,6 +159,7 @@ def test_a_lost_placeholder_is_queued_again_ahead_and_still_calls_back(
     """Asterisk lost the placeholder (a restart, a hang-up): the worker notices and queues it
     again, with priority over new callers; the citizen is still called back."""
     store = callbacks
+    log_offset = asterisk.log_size()
     request_id = store.request("3387654321", "en", "anagrafe", "anagrafe", position=1)
     first = wait_row(store, lambda r: r.state == "queued")
     prefix = f"Local/{request_id}@nu-callback-"
@@ -190,6 +191,10 @@ def test_a_lost_placeholder_is_queued_again_ahead_and_still_calls_back(
     )
     assert citizen["Number"] == "3387654321"
     assert wait_row(store, lambda r: r.state == "done").outcome == "connected"
+    deadline = time.monotonic() + 10  # greeted in English, as asked
+    while "/en/callback_citizen_intro" not in asterisk.log_text(log_offset):
+        assert time.monotonic() < deadline, "the citizen was not greeted in English"
+        time.sleep(0.1)
 
 
 def test_the_citizen_is_not_dialled_while_still_on_the_line_with_us(
