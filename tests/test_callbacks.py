@@ -335,3 +335,13 @@ def test_migration_0002_matches_the_model(tmp_path):
     with make_engine(url).connect() as conn:
         diffs = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert [d for d in diffs if ours(d)] == []
+
+
+def test_the_loader_wants_a_known_department():
+    from ivr.flow.validate import validate
+
+    plan, issues = parse_dialplan(TEXT.replace("department: anag}", "}"), "cb.yaml")
+    assert any("needs 'department'" in str(i) for i in issues)
+    plan, issues = parse_dialplan(TEXT.replace("department: anag}", "department: nope}"), "x")
+    assert issues == []
+    assert any("unknown department 'nope'" in str(i) for i in validate(plan))
