@@ -3,6 +3,8 @@
 #   docker build -t numero-unico .
 #   docker run --rm -it numero-unico                   # answers the city number on loopback SIP
 #   docker run --rm -it -v $PWD/mycity.yaml:/city.yaml -e NU_DIALPLAN=/city.yaml numero-unico
+#   speech: -v /opt/vosk:/opt/vosk:ro -e NU_SPEECH_MODELS=it=/opt/vosk/it,en=/opt/vosk/en
+#   callbacks: -e NU_CALLBACK_DIAL='PJSIP/{number}@trunk' (an outbound trunk in pjsip.conf)
 #
 # Asterisk says dates and times in the container's local time (/etc/localtime, set to the
 # example city's Europe/Rome below; Asterisk ignores TZ): bind-mount another zone if needed.

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Container start: prompts, configuration, Redis, Asterisk, then the FastAGI service.
+# Container start: prompts, configuration, Redis, Asterisk, then the FastAGI service, the queue
+# watcher and (when configured) speech recognition and the callback worker.
 # If Asterisk or the service stops, the container stops (tini reaps and forwards signals).
 set -euo pipefail
 
@@ -20,8 +21,19 @@ chmod -R a+rX /etc/asterisk "$NU_SOUNDS_DIR"
 asterisk -f -n -U asterisk -G asterisk &
 asterisk_pid=$!
 
+install -d -o asterisk -g asterisk "$NU_VAR_DIR/speech"  # RECORD FILE for speech nodes
+if [ -n "${NU_SPEECH_MODELS:-}" ]; then
+  ivr speech serve &  # models loaded once; speech nodes fall back to operators until it answers
+fi
+
 ivr serve &
 service_pid=$!
+
+# Live queue state for saturation policies and queue events for the KPIs (reconnects by itself).
+ivr queues watch --etc /etc/asterisk &
+if [ -n "${NU_CALLBACK_DIAL:-}" ]; then
+  ivr callbacks run --etc /etc/asterisk &  # keeps callers' places, calls them back
+fi
 
 trap 'kill -TERM "$service_pid" "$asterisk_pid" 2>/dev/null || true' TERM INT
 wait -n "$asterisk_pid" "$service_pid"
