@@ -213,3 +213,22 @@ def test_a_spool_asterisk_cannot_write_sends_the_caller_to_a_human(tmp_path):
     listen = recording_listener(("127.0.0.1", free_port()), "/snd", "/no/such/spool", tmp_path)
     action = Listen((Prompt("speech_prompt", "it"),), "it", ("anagrafe",), 6000)
     assert listen(NoSpool(), action) == PromptFailed("speech")
+
+
+def test_a_grammar_with_no_known_word_hears_nothing_and_the_service_survives():
+    """vosk segfaults on an empty grammar (e.g. a confirmation in a language without yes/no
+    words, or phrases all outside the model's vocabulary): the service answers "nothing heard"
+    and keeps serving the next call."""
+    from ivr.speech.recognizer import ask_service, load_model, serve_in_thread
+    from tests.test_speech_recognizer import chunks, speak
+
+    server = serve_in_thread({"ko": load_model(KO_MODEL)})
+    try:
+        for grammar in ([], ["anagrafe", "[unk]"]):
+            heard = ask_service(server.server_address, "ko", grammar, chunks(speak("민원")))
+            assert heard.text == ""
+        heard = ask_service(server.server_address, "ko", ["민원"], chunks(speak("민원")))
+        assert heard.text == "민원"
+    finally:
+        server.shutdown()
+        server.server_close()

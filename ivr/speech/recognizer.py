@@ -77,6 +77,8 @@ def recognise(model, grammar: list[str], chunks: Iterable[bytes]) -> Heard:
     """Decode audio chunks with a grammar; stop at vosk's end of utterance with some text."""
     import vosk
 
+    if not grammar:  # vosk crashes the whole process on an empty grammar: nothing to hear
+        return Heard("", 0.0)
     rec = vosk.KaldiRecognizer(model, SAMPLE_RATE, json.dumps(grammar, ensure_ascii=False))
     rec.SetWords(True)
     for chunk in chunks:
