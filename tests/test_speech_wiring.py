@@ -232,3 +232,27 @@ def test_a_grammar_with_no_known_word_hears_nothing_and_the_service_survives():
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_ivr_up_restarts_a_crashed_recognition_service_only(tmp_path, capfd):
+    import subprocess
+    import sys
+
+    from ivr.devenv.up import _keep_speech_alive
+
+    port = free_port()
+    settings = dataclasses.replace(config.load(), speech_models=f"ko={KO_MODEL}", speech_port=port)
+    crash = "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"
+    crashed = subprocess.Popen([sys.executable, "-c", crash])
+    crashed.wait(timeout=30)
+    restarted = _keep_speech_alive(settings, crashed)
+    try:
+        assert restarted is not crashed and restarted is not None
+        assert _wait_port(port, 60)
+        assert _keep_speech_alive(settings, restarted) is restarted  # running: left alone
+    finally:
+        _stop_process(restarted)
+    assert "crashed (signal 11): restarting" in capfd.readouterr().out
+    stopped = subprocess.Popen([sys.executable, "-c", "raise SystemExit(1)"])
+    stopped.wait(timeout=30)
+    assert _keep_speech_alive(settings, stopped) is stopped  # its own decision: not restarted

@@ -105,6 +105,17 @@ def _start_speech(settings: Settings) -> subprocess.Popen[bytes] | None:
     )
 
 
+def _keep_speech_alive(
+    settings: Settings, process: subprocess.Popen[bytes] | None
+) -> subprocess.Popen[bytes] | None:
+    """Start the recognition service again if it crashed (killed by a signal, e.g. inside
+    vosk); one that stopped on its own (no usable model) stays stopped: its check said why."""
+    if process is None or process.poll() is None or process.returncode >= 0:
+        return process
+    print(f"speech recognition crashed (signal {-process.returncode}): restarting", flush=True)
+    return _start_speech(settings)
+
+
 def _stop_process(process: subprocess.Popen[bytes] | None) -> None:
     if process is not None and process.poll() is None:
         process.terminate()
@@ -169,6 +180,7 @@ Press Ctrl-C to stop.""",
             if not asterisk.running:
                 print("Asterisk stopped; see", asterisk.log_dir / "console.log")
                 return 1
+            speech = _keep_speech_alive(settings, speech)
         return 0
     finally:
         if outbox_stop is not None:
