@@ -13,8 +13,11 @@ A failing service is answered ``PromptFailed("speech")``: the engine hands the c
 
 from __future__ import annotations
 
+import array
 import logging
+import math
 import os
+import time
 import uuid
 import wave
 from collections.abc import Iterator
@@ -28,6 +31,8 @@ from ivr.speech.recognizer import ask_service
 log = logging.getLogger(__name__)
 KEYS = "0123456789*#"
 CHUNK = 1600  # 0.1 s at 8 kHz s16le
+SILENCE_S = 2  # RECORD FILE stops after this much silence: the end of the caller's turn
+SPEECH_FLOOR = 500  # RMS of 0.1 s above which someone is speaking (about -36 dBFS)
 
 
 def _play_prompts(agi: CityAGI, sounds_dir: str, action: Listen) -> str | None:
@@ -46,6 +51,37 @@ def wav_chunks(path: Path) -> Iterator[bytes]:
             yield data
 
 
+def _listen_to(path: Path, floor: int = SPEECH_FLOOR) -> tuple[float, bool]:
+    """The recording's length, and whether it is silent (no 0.1 s louder than line noise)."""
+    with wave.open(str(path)) as w:
+        seconds = w.getnframes() / (w.getframerate() or 8000)
+        while data := w.readframes(CHUNK // 2):
+            samples = array.array("h", data)
+            if samples and math.sqrt(sum(x * x for x in samples) / len(samples)) > floor:
+                return seconds, False
+    return seconds, True
+
+
+def _record_once(
+    agi: CityAGI, spool_asterisk: str, spool_host: Path, timeout_ms: int
+) -> Event | Path:
+    """One RECORD FILE into the spool: the file as we see it, or the event that ends the turn
+    (a key, nothing recorded, Asterisk unable to write)."""
+    name = f"nu-speech-{uuid.uuid4().hex}"
+    try:
+        rec = agi.record_file(
+            f"{spool_asterisk}/{name}", "wav", KEYS, timeout_ms, beep=False, silence_s=SILENCE_S
+        )
+    except AGIAppError:  # Asterisk can't write into the spool: a human takes over
+        log.error("RECORD FILE failed: is %s writable by Asterisk?", spool_asterisk)
+        return PromptFailed("speech")
+    path = spool_host / f"{name}.wav"
+    if rec.digit:
+        path.unlink(missing_ok=True)
+        return Digits(rec.digit)
+    return path if path.exists() else NoInput()
+
+
 def recording_listener(
     service: tuple[str, int], sounds_dir: str, spool_asterisk: str, spool_host: Path
 ):
@@ -58,32 +94,30 @@ def recording_listener(
             return PromptFailed("speech")
         if key:
             return Digits(key)
-        name = f"nu-speech-{uuid.uuid4().hex}"
-        try:
-            rec = agi.record_file(
-                f"{spool_asterisk}/{name}",
-                "wav",
-                KEYS,
-                max(action.timeout_ms, 3000),
-                beep=False,
-                silence_s=2,
-            )
-        except AGIAppError:  # Asterisk can't write into the spool: a human takes over
-            log.error("RECORD FILE failed: is %s writable by Asterisk?", spool_asterisk)
-            return PromptFailed("speech")
-        path = spool_host / f"{name}.wav"
-        try:
-            if rec.digit:
-                return Digits(rec.digit)
-            if not path.exists():
-                return NoInput()
-            heard = ask_service(service, action.language, list(action.grammar), wav_chunks(path))
-        except (OSError, RuntimeError, ValueError):
-            log.exception("speech recognition failed")
-            return PromptFailed("speech")
-        finally:
-            path.unlink(missing_ok=True)
-        return Heard(heard.text, heard.confidence) if heard.text else NoInput()
+        budget_s = max(action.timeout_ms, 3000) / 1000
+        started, heard_s = time.monotonic(), 0.0
+        while True:
+            # time spent: the clock, or the audio recorded when Asterisk answers faster
+            left_s = budget_s - max(time.monotonic() - started, heard_s)
+            outcome = _record_once(agi, spool_asterisk, spool_host, int(max(left_s, 1.0) * 1000))
+            if not isinstance(outcome, Path):
+                return outcome
+            try:
+                seconds, silent = _listen_to(outcome)
+                heard_s += seconds
+                # RECORD FILE's silence detection also ends a recording the caller has not
+                # started yet: while time is left, a silent one is listened to again
+                if silent and budget_s - max(time.monotonic() - started, heard_s) > SILENCE_S:
+                    continue
+                heard = ask_service(
+                    service, action.language, list(action.grammar), wav_chunks(outcome)
+                )
+            except (OSError, RuntimeError, ValueError, wave.Error):
+                log.exception("speech recognition failed")
+                return PromptFailed("speech")
+            finally:
+                outcome.unlink(missing_ok=True)
+            return Heard(heard.text, heard.confidence) if heard.text else NoInput()
 
     return listen
 
