@@ -49,6 +49,8 @@ def asterisk_session(tmp_path_factory, asterisk_dialplan) -> Iterator:
         asterisk_sounds_dir=f"/srv/nu/{name}/sounds",
         agi_host="127.0.0.1",
         agi_port=free_port(),
+        # bookings, callbacks and call records of test calls: never the developer's database
+        database_url=f"sqlite:///{tmp_path_factory.mktemp('city-db') / 'city.db'}",
     )
     instance = AsteriskInstance(
         name, settings=settings, ami_port=free_port(), sip_port=free_port(socket.SOCK_DGRAM)
