@@ -122,6 +122,25 @@ def test_service_serves_concurrent_streams(model):
         server.server_close()
 
 
+def test_early_answers_reach_a_burst_of_unpaced_callers(model):
+    """16 callers at once streaming faster than real time, with audio left after the end of
+    speech: every one gets its answer (the bench's 16-call burst once lost one to a reset)."""
+    server = serve_in_thread({"ko": model})
+    try:
+        audio = {w: speak(w, silence_s=0.5) for w in GRAMMAR}
+        calls = [GRAMMAR[i % len(GRAMMAR)] for i in range(16)]
+
+        def one(word):
+            return ask_service(server.server_address, "ko", GRAMMAR, chunks(audio[word])).text
+
+        for _ in range(3):
+            with ThreadPoolExecutor(16) as pool:
+                assert list(pool.map(one, calls)) == calls
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_service_answers_errors_without_dying(model):
     server = serve_in_thread({"ko": model})
     try:

@@ -108,6 +108,7 @@ class SpeechServer(socketserver.ThreadingTCPServer):
 
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128  # calls arriving together must not be refused
 
     def __init__(self, address: tuple[str, int], models: Mapping[str, object]):
         self.models = dict(models)
@@ -125,6 +126,19 @@ class _Handler(socketserver.StreamRequestHandler):
         except Exception as exc:  # answer the call, never kill the service
             answer = {"error": f"{type(exc).__name__}: {exc}"}
         self.wfile.write(json.dumps(answer, ensure_ascii=False).encode() + b"\n")
+        self.wfile.flush()
+        self._drain()
+
+    def _drain(self) -> None:
+        """Close gently: audio the caller's side sent after our answer is read and dropped.
+        Closing with unread data sends a TCP reset, which can destroy the answer in flight."""
+        try:
+            self.request.shutdown(socket.SHUT_WR)
+            self.request.settimeout(2.0)
+            while self.request.recv(65536):
+                pass
+        except OSError:
+            pass
 
 
 def serve_in_thread(models: Mapping[str, object], port: int = 0) -> SpeechServer:
