@@ -55,8 +55,7 @@ def test_how_a_call_leaves_the_ivr():
     assert ivr_outcome(ANAGRAFE, False, {}) == "transferred"
     assert ivr_outcome(ANAGRAFE, True, {}) == "hung_up"
     assert ivr_outcome(BYE, False, {}) == "self_served"
-    assert ivr_outcome(BYE, False, {"callback": 12}) == "callback"
-    assert ivr_outcome(BYE, False, {"callback_step": "request"}) == "callback"
+    assert ivr_outcome(BYE, False, {"callback": True}) == "callback"
     assert ivr_outcome(BYE, False, {"callback_step": "typing"}) == "self_served"
     assert ivr_outcome(None, False, {}) == "error"
 
@@ -423,3 +422,40 @@ def test_what_the_speech_node_heard_reaches_the_record():
     )
     assert (rec.said, rec.confidence) == ("vorrei un certificato di residenza", 0.9)
     assert (rec.path, rec.department, rec.outcome) == ("speak>anagrafe", "anag", "transferred")
+
+
+def test_a_callback_booked_by_the_node_is_recorded_as_a_callback():
+    """The contract between the callback node and the records: its goodbye after a booked (or
+    already booked) request marks the call; a failed request goes on to the department."""
+    from ivr.flow.actions import Digits, Result
+    from ivr.flow.engine import CallSession
+    from ivr.flow.loader import parse_dialplan
+
+    text = """\
+number: "020202"
+languages: [it]
+general_operator: op
+departments:
+  op: {names: {it: Operatore}, hours: always}
+nodes:
+  start: {type: callback, department: op}
+"""
+    dialplan, issues = parse_dialplan(text, "c.yaml")
+    assert dialplan is not None, issues
+    for answer, outcome in (
+        (Result({"id": 1}), "callback"),
+        (Result(error="duplicate"), "callback"),
+    ):
+        call = CallSession(
+            dialplan, now=datetime(2026, 11, 23, 10), caller={"number": "3331234567"}
+        )
+        call.start()
+        action = call.feed(Digits("1"))  # "call me back on this number"
+        assert action.service == "callbacks.request"
+        end = call.feed(answer)
+        assert ivr_outcome(end, False, call.data) == outcome
+    call = CallSession(dialplan, now=datetime(2026, 11, 23, 10), caller={"number": "3331234567"})
+    call.start()
+    call.feed(Digits("1"))
+    call.feed(Result(error="unavailable"))
+    assert "callback" not in call.data

@@ -162,10 +162,9 @@ class Callback:
         )
 
     def _booked(self, session: CallSession, node: CallbackNode, result: Result) -> Any:
-        if result.ok:
-            return session.hangup(session.p("callback_booked"))
-        if result.error == "duplicate":
-            return session.hangup(session.p("callback_already"))
+        if result.ok or result.error == "duplicate":
+            session.data["callback"] = True  # the call ends in a callback (KPI records)
+            return session.hangup(session.p("callback_booked" if result.ok else "callback_already"))
         session.say_first(*session.p("callback_unavailable"))
         return session.transfer_to(node.department, reason="callback_failed")
 

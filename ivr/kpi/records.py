@@ -76,9 +76,8 @@ def ivr_outcome(final: Any, hung_up: bool, data: Mapping[str, Any]) -> str:
     if isinstance(final, Transfer):
         return "transferred"
     if isinstance(final, Hangup):
-        # the callback node's goodbye comes after its request (booked, or already booked)
-        callback = data.get("callback") or data.get("callback_step") == "request"
-        return "callback" if callback else "self_served"
+        # the callback node marks a goodbye after a request (booked, or already booked)
+        return "callback" if data.get("callback") else "self_served"
     return "error"
 
 
