@@ -241,6 +241,15 @@ class Call:
             if m["chan"] == channel
         ]
 
+    def said_between(self, start: str, end: str) -> list[str]:
+        """Numbers and digits Asterisk said (``digits/<n>`` files) between prompt ``start`` and
+        the next ``end``: what SAY NUMBER/DIGITS spoke in between."""
+        played = self.played()
+        names = [p.name for p in played]
+        i = names.index(start)
+        j = names.index(end, i)
+        return [p.name for p in played[i:j] if Path(p.file).parent.name == "digits"]
+
     def wait_played(self, name: str, timeout: float = 10.0) -> Played:
         """Wait until a file whose name (``service_unavailable``) or ``it/name`` was played."""
         deadline = time.monotonic() + timeout

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import time
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -91,15 +90,6 @@ def menu_keys(*digits: str, first: float = 1.0, gap: float = 1.5) -> list[tuple[
     return [(first + i * gap, d) for i, d in enumerate(digits)]
 
 
-def said_digits(call, start: str, end: str) -> list[str]:
-    """The ``digits/<n>`` files played between prompt ``start`` and the next ``end``."""
-    played = call.played()
-    names = [p.name for p in played]
-    i = names.index(start)
-    j = names.index(end, i)
-    return [p.name for p in played[i:j] if Path(p.file).parent.name == "digits"]
-
-
 def bookings(db):
     with Session(db.engine) as session:
         return session.scalars(select(Booking).order_by(Booking.id)).all()
@@ -122,7 +112,7 @@ def test_keypad_booking_is_stored_and_the_code_is_said(city, db, services):
     first = db.service.available_slots("cambio_residenza", 1)[0]
     assert booking.slot_id == first.id
     names = [p.name for p in call.played()]
-    assert said_digits(call, "booking_confirmed", "booking_code_again") == list(booking.code)
+    assert call.said_between("booking_confirmed", "booking_code_again") == list(booking.code)
     after = names[names.index("booking_code_again") :]
     assert [n for n in after if n.isdigit()][: len(booking.code)] == list(booking.code)
     assert "goodbye" in names
@@ -166,4 +156,4 @@ def test_certificate_request_by_phone_is_stored_with_its_delivery(city, db, serv
         "requested",
     )
     assert request.office_id == "anagrafe_centrale"
-    assert said_digits(call, "certificate_confirmed", "booking_code_again") == list(request.code)
+    assert call.said_between("certificate_confirmed", "booking_code_again") == list(request.code)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 
@@ -27,15 +26,6 @@ def clock(zone):
 
 def menu_keys(*digits: str, first: float = 1.0, gap: float = 1.5) -> list[tuple[float, str]]:
     return [(first + i * gap, d) for i, d in enumerate(digits)]
-
-
-def said_numbers(call, start: str, end: str) -> list[str]:
-    """The ``digits/<n>`` files played between prompt ``start`` and the next ``end``."""
-    played = call.played()
-    names = [p.name for p in played]
-    i = names.index(start)
-    j = names.index(end, i)
-    return [p.name for p in played[i:j] if Path(p.file).parent.name == "digits"]
 
 
 @pytest.fixture
@@ -113,7 +103,7 @@ def test_third_caller_in_line_hears_position_and_estimated_wait(city, live_queue
     for place in (1, 2):
         call = city.place_call(menu_keys(*REGISTRY, "3"))
         assert call.wait_queue_join(timeout=25) == "anagrafe"
-        assert said_numbers(call, "queue_position", "queue_wait_about") == [str(place)]
+        assert call.said_between("queue_position", "queue_wait_about") == [str(place)]
         live_queues.wait_state("anagrafe", lambda s, n=place: s.waiting == n)
 
     state = live_queues.state("anagrafe")
@@ -121,8 +111,8 @@ def test_third_caller_in_line_hears_position_and_estimated_wait(city, live_queue
     third = city.place_call(menu_keys(*REGISTRY, "3"))
     assert third.wait_queue_join(timeout=25) == "anagrafe"
     names = [p.name for p in third.played()]
-    assert said_numbers(third, "queue_position", "queue_wait_about") == ["3"]
-    assert said_numbers(third, "queue_wait_about", "minutes" if expected > 1 else "minute") == [
+    assert third.said_between("queue_position", "queue_wait_about") == ["3"]
+    assert third.said_between("queue_wait_about", "minutes" if expected > 1 else "minute") == [
         str(expected)
     ]
     assert names.index("transferring") > names.index("queue_wait_about")

@@ -480,3 +480,30 @@ def _predicate(
     if not match:
         return predicate
     return lambda m: m.matches(**match) and predicate(m)
+
+
+def keep_connected(
+    connect: Callable[[], Any],
+    session: Callable[[Any], None],
+    stopped: Callable[[], bool],
+    what: str,
+    retry_s: float = 1.0,
+) -> None:
+    """Run ``session(ami)`` on a fresh AMI connection, again and again until ``stopped()``.
+
+    For the long-lived AMI users (queue watcher, callback worker): Asterisk restarting or a
+    session failing means wait ``retry_s`` and reconnect; each session starts by resyncing.
+    Only the error's type is logged: messages may carry call data (numbers in SQL parameters).
+    """
+    while not stopped():
+        ami = None
+        try:
+            ami = connect()
+            session(ami)
+        except Exception as exc:  # noqa: BLE001 - Asterisk (or a database) restarting
+            log.warning("%s: %s, reconnecting", what, type(exc).__name__)
+            time.sleep(retry_s)
+        finally:
+            if ami is not None:
+                with contextlib.suppress(Exception):
+                    ami.close()

@@ -34,6 +34,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from ivr.asterisk.ami import keep_connected
 from ivr.callbacks.models import CallbackRequest, CallbackState
 from ivr.callbacks.store import CallbackStore, Policy
 
@@ -229,18 +230,7 @@ class CallbackWorker:
             time.sleep(self.tick_s)
 
     def run(self, retry_s: float = 1.0) -> None:
-        while not self.stopped:
-            ami = None
-            try:
-                ami = self.connect()
-                self.session(ami)
-            except Exception as err:  # noqa: BLE001 - Asterisk or database restarting
-                log.warning("callback worker: %s, retrying", type(err).__name__)
-                time.sleep(retry_s)
-            finally:
-                if ami is not None:
-                    with contextlib.suppress(Exception):
-                        ami.close()
+        keep_connected(self.connect, self.session, lambda: self.stopped, "callback worker", retry_s)
 
 
 def build_worker(settings: Any, connect: Callable[[], Any]) -> CallbackWorker | None:

@@ -13,13 +13,13 @@ the ``updated`` stamp tells readers a dead watcher's numbers are stale.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import queue as queue_mod
 import time
 from collections.abc import Callable
 from typing import Any
 
+from ivr.asterisk.ami import keep_connected
 from ivr.queues.store import RedisQueueStore
 from ivr.queues.tracker import QueueTracker
 
@@ -80,15 +80,4 @@ class QueueWatcher:
                 last = self.clock()
 
     def run(self, retry_s: float = 1.0) -> None:
-        while not self.stopped:
-            ami = None
-            try:
-                ami = self.connect()
-                self.session(ami)
-            except Exception as exc:  # noqa: BLE001 - Asterisk restarting: try again
-                log.warning("queue watcher: AMI unavailable, retrying: %s", exc)
-                time.sleep(retry_s)
-            finally:
-                if ami is not None:
-                    with contextlib.suppress(Exception):
-                        ami.close()
+        keep_connected(self.connect, self.session, lambda: self.stopped, "queue watcher", retry_s)
