@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -273,3 +274,19 @@ def test_failure_line_ends_the_session():
         wire.sock.sendall(b"failure: cannot exec\n")
         assert wire.line() == "HANGUP\n" and wire.line() is None
     assert peer.record.status == "FAILURE"
+
+
+def test_uniqueids_of_calls_from_separate_processes_differ_within_one_second() -> None:
+    """Each ``ivr call`` is its own process: two console calls placed in the same second got the
+    same ``<seconds>.1`` id, and their call records were merged into one row."""
+    import subprocess
+    import sys
+
+    code = "from ivr.agi.peer import AsteriskPeer; print(AsteriskPeer().record.env['agi_uniqueid'])"
+    runs = [
+        subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+        for _ in range(3)
+    ]
+    ids = [run.communicate(timeout=60)[0].strip() for run in runs]
+    assert len(set(ids)) == 3, ids
+    assert all(re.fullmatch(r"\d+\.\d+", uid) for uid in ids), ids  # Asterisk's form

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
 import re
 import socket
 import threading
@@ -278,7 +279,9 @@ class AsteriskPeer:
             "agi_channel": "PJSIP/city-trunk-00000001",
             "agi_language": "it",
             "agi_type": "PJSIP",
-            "agi_uniqueid": f"{time.time():.0f}.{next(_uniq)}",
+            # Asterisk's form (seconds.counter), unique across processes too: two console calls
+            # placed in the same second must not share an id (call records are kept by it)
+            "agi_uniqueid": f"{time.time():.0f}.{os.getpid()}{next(_uniq):04d}",
             "agi_version": "20.5.0",
             "agi_callerid": "3331234567",
             "agi_calleridname": "unknown",
