@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import tempfile
 from pathlib import Path
 
 from ivr.agi.runner import make_handler
@@ -19,6 +20,8 @@ CITY, _ = city_handler(
         redis_url="",
         dialplan_path=ROOT / "dialplans" / "example-city.yaml",
         asterisk_sounds_dir="/snd",
+        # these calls' bookings and call records: never the developer's database
+        database_url=f"sqlite:///{tempfile.mkdtemp(prefix='nu-console-test-')}/city.db",
     )
 )
 

@@ -193,12 +193,13 @@ def test_handler_routes_to_operator_when_no_session_can_start():
     assert record.variables["NU_REASON"] == "error"
 
 
-def test_real_engine_on_the_example_city():
+def test_real_engine_on_the_example_city(tmp_path: Path):
     seen = []
     settings = Settings(
         redis_url="",
         dialplan_path=ROOT / "dialplans" / "example-city.yaml",
         asterisk_sounds_dir=SND,
+        database_url=f"sqlite:///{tmp_path / 'city.db'}",  # never the developer's database
     )
     handler, _ = city_handler(settings, on_outcome=lambda agi, outcome: seen.append(outcome))
     record, outcome = drive(handler, ScriptedCaller(["1", "9"]))
@@ -210,11 +211,12 @@ def test_real_engine_on_the_example_city():
     assert seen == [outcome] and outcome.path[-1] == "operatore"
 
 
-def test_city_handler_from_settings():
+def test_city_handler_from_settings(tmp_path: Path):
     settings = Settings(
         redis_url="",
         dialplan_path=ROOT / "dialplans" / "example-city.yaml",
         asterisk_sounds_dir="/var/lib/nu/sounds",
+        database_url=f"sqlite:///{tmp_path / 'city.db'}",  # never the developer's database
     )
     record, outcome = drive(city_handler(settings)[0], ScriptedCaller(["2", "9"]))
     assert record.variables["NU_QUEUE"] == "operatore" and record.variables["NU_LANG"] == "en"
