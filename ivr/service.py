@@ -24,10 +24,18 @@ log = logging.getLogger("ivr.service")
 
 
 def session_factory(
-    source: DialplanSource, state: LiveState, clock: Callable[[ZoneInfo], datetime] | None = None
+    source: DialplanSource,
+    state: LiveState,
+    clock: Callable[[ZoneInfo], datetime] | None = None,
+    speech: str | None = None,
 ) -> Callable[[CityAGI], CallSession]:
-    """Each call starts on the current dialplan version, at local time, with the live switches."""
+    """Each call starts on the current dialplan version, at local time, with the live switches.
+
+    ``speech``: the languages this system recognises ("it,en"; "" none), so that speech nodes
+    offer keys instead of listening in vain; None when unknown (a listener given by the caller).
+    """
     clock = clock or datetime.now
+    extra = {} if speech is None else {"speech": speech}
 
     def factory(agi: CityAGI) -> CallSession:
         dialplan = source.current()
@@ -40,6 +48,7 @@ def session_factory(
             caller={
                 "number": number if number.lstrip("+").isdigit() else "",
                 "call_id": agi.env.get("agi_uniqueid", ""),  # a callback's original call
+                **extra,
             },
         )
 
@@ -91,10 +100,20 @@ def speech_spool(settings: Settings) -> tuple[str, Path]:
     return settings.asterisk_speech_spool_dir or str(host), host
 
 
+def speech_languages(settings: Settings) -> str:
+    """The languages NU_SPEECH_MODELS configures, comma-separated ("" when malformed)."""
+    from ivr.speech.serve import parse_models
+
+    try:
+        return ",".join(parse_models(settings.speech_models))
+    except ValueError:
+        return ""
+
+
 def speech_listener(settings: Settings) -> Listener | None:
     """FastAGI speech when ``NU_SPEECH_MODELS`` is set: Asterisk records the caller into the
     spool, the recognition service (``ivr speech serve`` on ``NU_SPEECH_PORT``) decodes it.
-    None otherwise: speech nodes then hand callers to the operator."""
+    None otherwise: speech nodes then say speech is unavailable and go on (keys, menu)."""
     if not settings.speech_models:
         return None
     from ivr.speech.listener import recording_listener
@@ -129,10 +148,12 @@ def city_handler(
     source = DialplanSource(settings.dialplan_path, settings.prompts_dir)
     if services is None:
         services = city_services(settings, source.current(), clock)
+    speech = None
     if listener is None:  # speech as configured (NU_SPEECH_MODELS): speech_listener
         listener = speech_listener(settings)
+        speech = speech_languages(settings) if listener is not None else ""
     handler = make_handler(
-        session_factory(source, open_state(settings.redis_url), clock),
+        session_factory(source, open_state(settings.redis_url), clock, speech),
         settings.asterisk_sounds_dir,
         record_outcomes(settings, on_outcome),
         fallback_queue=source.current().operator.queue,
@@ -157,7 +178,7 @@ def build_server(
     return FastAGIServer(
         handler,
         host=host or settings.agi_host,
-        port=port or settings.agi_port,
+        port=settings.agi_port if port is None else port,  # 0: any free port
         max_calls=max_calls or settings.max_calls,
         overflow_queue=source.current().operator.queue,
     )

@@ -91,3 +91,70 @@ def test_loader_rejects_unknown_targets_and_missing_intents():
     bad = TEXT.replace("    intents:\n", "    colour: red\n    x:\n")
     _, issues = parse_dialplan(bad, "s.yaml")
     assert any("intents" in str(i) for i in issues)
+
+
+# -- keys as well as speech, and systems that can't hear the caller's language -----------------
+
+
+def test_options_make_the_speech_node_a_menu_too():
+    plan, issues = parse_dialplan(
+        TEXT.replace("    intents:\n", '    options: {"2": tributi}\n    intents:\n', 1), "s.yaml"
+    )
+    assert issues == [], [str(i) for i in issues]
+    call = CallSession(plan, now=NOW)
+    assert isinstance(call.start(), Listen)
+    action = call.feed(Digits("2"))  # pressed during the prompt, or instead of speaking
+    assert isinstance(call.feed(Played()) if isinstance(action, Play) else action, Transfer)
+    assert call.path[-1] == "tributi"
+    call = CallSession(plan, now=NOW)
+    call.start()
+    assert isinstance(call.feed(Digits("7")), Listen)  # not an option: asked again
+    assert call.failures == 1
+
+
+def test_a_system_without_the_callers_language_offers_the_fallback_at_once():
+    plan, _ = parse_dialplan(
+        TEXT.replace("    intents:\n", "    unavailable: op\n    intents:\n", 1), "s.yaml"
+    )
+    for heard, listens in (("", False), ("en", False), ("it,en", True)):
+        call = CallSession(plan, now=NOW, caller={"speech": heard})
+        action = call.start()
+        assert isinstance(action, Listen) is listens, heard
+        if not listens:
+            assert call.path[-1] == "op"
+
+
+def test_example_city_saturated_registry_asks_by_voice_or_by_keys():
+    from pathlib import Path
+
+    from ivr.flow.actions import Ask, Invoke, Result
+    from ivr.flow.loader import load_dialplan
+
+    root = Path(__file__).resolve().parent.parent
+    city = load_dialplan(root / "dialplans" / "example-city.yaml", root / "prompts")
+    nobody = Result({"logged_in": 0, "available": 0, "waiting": 0})
+
+    def saturated_registry(speech: str):
+        call = CallSession(city, now=NOW, caller={"number": "", "speech": speech})
+        action = call.start()
+        for digit in ("1", "1", "4"):  # Italian, registry office, talk to the registry
+            while isinstance(action, Play):
+                action = call.feed(Played())
+            action = call.feed(Digits(digit))
+        while isinstance(action, Play):
+            action = call.feed(Played())
+        assert isinstance(action, Invoke) and action.service == "queues.state"
+        return call, call.feed(nobody)
+
+    call, action = saturated_registry("it,en")
+    assert isinstance(action, Listen) and "certificato di residenza" in action.grammar
+    assert action.prompts[0].key == "registry_busy_speech"
+    ask = call.feed(Heard("certificato di residenza", 0.95))
+    assert call.path[-1] == "certificato" and isinstance(ask, Ask)
+    call, action = saturated_registry("it,en")
+    call.feed(Digits("2"))
+    assert call.path[-1] == "anagrafe_richiamata"
+
+    call, action = saturated_registry("")  # no recognition models on this system
+    assert isinstance(action, Ask) and action.prompts[0].key == "registry_busy_menu"
+    assert call.path[-2:] == ["anagrafe_voce", "anagrafe_pieno"]

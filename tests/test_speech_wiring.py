@@ -156,6 +156,35 @@ def test_the_city_handler_records_speech_into_the_configured_spool(tmp_path):
     assert outcome.path[-1] == "parla" and (tmp_path / "spool").is_dir()
 
 
+def test_without_models_the_city_handler_offers_keys_not_listening(tmp_path):
+    """No NU_SPEECH_MODELS: key 8 ("say what you need") says speech is unavailable and gives the
+    main menu back, nothing is recorded; with only Italian configured an English caller gets the
+    same, an Italian one is listened to."""
+    from ivr.agi.peer import ScriptedCaller, drive
+
+    base = dataclasses.replace(
+        config.load(),
+        var_dir=tmp_path,
+        redis_url="",
+        database_url=f"sqlite:///{tmp_path / 'db.sqlite'}",
+        speech_port=free_port(),
+        speech_spool_dir=str(tmp_path / "spool"),
+    )
+    clock = lambda zone: MONDAY_10.replace(tzinfo=zone)  # noqa: E731
+    for models, keys, listened in (
+        ("", ["1", "8"], False),
+        ("it=/nowhere", ["2", "8"], False),
+        ("it=/nowhere", ["1", "8"], True),
+    ):
+        handler, _ = city_handler(dataclasses.replace(base, speech_models=models), clock=clock)
+        record, outcome = drive(handler, ScriptedCaller(keys))
+        recorded = any(c.startswith("RECORD FILE") for c in record.commands)
+        assert recorded is listened, (models, keys)
+        if not listened:
+            assert any("/speech_unavailable" in c for c in record.commands)
+            assert outcome.path[-2:] == ["parla", "principale"]
+
+
 def _wait_port(port: int, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -9,6 +9,7 @@ YAML::
     retries: 3                       # failed attempts before the operator (engine's rule)
     unavailable_prompt: speech_unavailable  # said to callers whose language has no intents
     unavailable: principale          # where they go next (default: the general operator)
+    options: {"1": anagrafe, "9": principale}  # optional: keys work too, as in a menu
     intents:
       it: {anagrafe: [anagrafe, certificato di residenza], tributi: [tributi, tasse]}
       en: {anagrafe: [registry office], tributi: [taxes]}
@@ -16,8 +17,11 @@ YAML::
 Targets are node ids (checked by the validator like any other target). What the caller said is
 kept in ``session.data["said"]`` so the operator sees it if the call ends there.
 
-A caller whose language has no intents here (no model for it) is never left listening to a
-recogniser that cannot understand them: they hear ``unavailable_prompt`` and move on at once.
+A caller whose language has no intents here, or no recognition model on this system (the
+service puts the languages it can hear in ``session.caller["speech"]``), is never left listening
+to a recogniser that cannot understand them: they hear ``unavailable_prompt`` and move on at once.
+With ``options`` the node is a menu too: a key pressed during the prompt or instead of speaking
+goes where the option says.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ class SpeechNode(Node):
         "confirm",
         "unavailable_prompt",
         "unavailable",
+        "options",
     )
     prompt: str = ""
     confirm_prompt: str = ""
@@ -51,10 +56,11 @@ class SpeechNode(Node):
     intents: Intents = field(default_factory=lambda: from_mapping({}))
     unavailable_prompt: str = ""
     unavailable: str = ""  # node id; empty: the general operator
+    options: dict[str, str] = field(default_factory=dict)  # key -> node id
 
     def targets(self) -> tuple[str, ...]:
         extra = {self.unavailable} if self.unavailable else set()
-        return tuple(sorted(self.intents.targets() | extra))
+        return tuple(sorted(self.intents.targets() | extra | set(self.options.values())))
 
     def prompt_keys(self) -> tuple[str, ...]:
         keys = (self.prompt, self.confirm_prompt, self.unavailable_prompt)
@@ -87,6 +93,7 @@ class SpeechNode(Node):
             retries=int(body.get("retries", 3)),
             unavailable_prompt=str(body.get("unavailable_prompt") or ""),
             unavailable=str(body.get("unavailable") or ""),
+            options=reader.options(body, node_id) if "options" in body else {},
             intents=from_mapping(
                 table,
                 accept=float(body.get("accept", 0.8)),
@@ -95,10 +102,17 @@ class SpeechNode(Node):
         )
 
 
+def _can_hear(session: Any) -> bool:
+    """Whether this system recognises the caller's language. Runners that don't say (tests,
+    simulators with typed text) are taken to hear everything."""
+    languages = session.caller.get("speech")
+    return languages is None or session.lang in languages.split(",")
+
+
 class Speech:
     def enter(self, session: Any, node: SpeechNode) -> Any:
         session.data.pop(_PENDING, None)
-        if not node.intents.by_language.get(session.lang):
+        if not node.intents.by_language.get(session.lang) or not _can_hear(session):
             return self._unavailable(session, node)
         return session.listen(session.p(node.prompt), tuple(node.intents.grammar(session.lang)))
 
@@ -114,6 +128,8 @@ class Speech:
             if yes:
                 return session.goto(pending)
             return self._again(session, node)
+        if isinstance(event, Digits) and event.digits[:1] in node.options:
+            return session.goto(node.options[event.digits[:1]])
         if isinstance(event, Heard):
             match = node.intents.match(event.text, session.lang, event.confidence)
             if match.outcome is not Outcome.REJECT:
