@@ -125,6 +125,10 @@ class CallSession:
         if self.finished is not None:
             raise SessionOver(f"call already ended with {self.finished!r}")
         if isinstance(event, PromptFailed):
+            if event.key == "speech":
+                # no recogniser (none configured, or it failed): the caller pressed a key to
+                # speak, so tell them a person takes over instead of queueing them unannounced
+                return self.transfer_to(self.dialplan.operator.id, reason="speech_unavailable")
             return self.fallback("prompt")
         node = self._node
         if isinstance(event, Played) and self._after_play is not None:
