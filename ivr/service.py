@@ -28,14 +28,19 @@ def session_factory(
     state: LiveState,
     clock: Callable[[ZoneInfo], datetime] | None = None,
     speech: str | None = None,
+    callbacks: bool | None = None,
 ) -> Callable[[CityAGI], CallSession]:
     """Each call starts on the current dialplan version, at local time, with the live switches.
 
     ``speech``: the languages this system recognises ("it,en"; "" none), so that speech nodes
     offer keys instead of listening in vain; None when unknown (a listener given by the caller).
+    ``callbacks``: whether citizens can be called back (an outbound line), so that a callback
+    node doesn't take a number it can't call; None when unknown (services given by the caller).
     """
     clock = clock or datetime.now
     extra = {} if speech is None else {"speech": speech}
+    if callbacks is not None:
+        extra["callbacks"] = "on" if callbacks else "off"
 
     def factory(agi: CityAGI) -> CallSession:
         dialplan = source.current()
@@ -148,12 +153,13 @@ def city_handler(
     source = DialplanSource(settings.dialplan_path, settings.prompts_dir)
     if services is None:
         services = city_services(settings, source.current(), clock)
+    callbacks = "callbacks.request" in services  # else the callback node would ask in vain
     speech = None
     if listener is None:  # speech as configured (NU_SPEECH_MODELS): speech_listener
         listener = speech_listener(settings)
         speech = speech_languages(settings) if listener is not None else ""
     handler = make_handler(
-        session_factory(source, open_state(settings.redis_url), clock, speech),
+        session_factory(source, open_state(settings.redis_url), clock, speech, callbacks),
         settings.asterisk_sounds_dir,
         record_outcomes(settings, on_outcome),
         fallback_queue=source.current().operator.queue,

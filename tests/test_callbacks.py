@@ -317,6 +317,44 @@ def test_callbacks_are_off_without_an_outbound_dial_string(tmp_path, monkeypatch
     assert worker is not None and worker.policy.max_attempts == 5
 
 
+def test_with_callbacks_off_the_city_handler_never_takes_a_number(tmp_path):
+    """No outbound line: a saturated registry caller choosing "2" hears at once that callbacks
+    can't be booked and is put through to the registry, without typing or confirming a number;
+    with a line the same key offers the caller id."""
+    import dataclasses
+
+    from ivr import config
+    from ivr.agi.peer import ScriptedCaller, drive
+    from ivr.flow.loader import load_dialplan
+    from ivr.service import city_handler, city_services
+
+    EXAMPLE = load_dialplan(config.ROOT / "dialplans" / "example-city.yaml")  # noqa: N806
+
+    def busy(args):
+        return {"logged_in": 0, "available": 0, "waiting": 0}
+
+    base = dataclasses.replace(
+        config.load(),
+        var_dir=tmp_path,
+        redis_url="",
+        speech_models="",
+        database_url=f"sqlite:///{tmp_path / 'c.db'}",
+    )
+    clock = lambda zone: datetime(2026, 11, 23, 10, 0, tzinfo=zone)  # noqa: E731
+    for dial, offered in (("", False), ("PJSIP/{number}@trunk", True)):
+        settings = dataclasses.replace(base, callback_dial=dial)
+        # the city's own services, with a registry queue where nobody is available
+        services = {**city_services(settings, EXAMPLE, None), "queues.state": busy}
+        handler, _ = city_handler(settings, clock=clock, services=services)
+        record, outcome = drive(handler, ScriptedCaller(["1", "1", "4", "2", "1"]))
+        played = " ".join(record.commands)
+        assert ("/callback_offer_number" in played) is offered, dial
+        if not offered:
+            assert "/callback_unavailable" in played
+            assert record.variables["NU_DEPARTMENT"] == "anagrafe"
+            assert record.variables["NU_REASON"] == "callback_off"
+
+
 def test_migration_0002_matches_the_model(tmp_path):
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext

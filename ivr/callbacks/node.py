@@ -84,6 +84,9 @@ class CallbackNode(Node):
 class Callback:
     def enter(self, session: CallSession, node: CallbackNode) -> Any:
         session.data.pop(_TYPED, None)
+        if session.caller.get("callbacks") == "off":  # no outbound line: don't take a number
+            session.say_first(*session.p("callback_unavailable"))
+            return session.transfer_to(node.department, reason="callback_off")
         if normalize_number(session.caller.get("number", "")):
             return self._offer_caller_id(session)
         return self._ask_number(session)
