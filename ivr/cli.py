@@ -181,6 +181,21 @@ def _callbacks_run(args: argparse.Namespace, settings: config.Settings) -> int:
     return 0
 
 
+def _callbacks_list(args: argparse.Namespace, settings: config.Settings) -> int:
+    from ivr.callbacks.cli import list_requests, open_store
+
+    print(list_requests(open_store(settings), args.active, args.limit))
+    return 0
+
+
+def _callbacks_cancel(args: argparse.Namespace, settings: config.Settings) -> int:
+    from ivr.callbacks.cli import cancel_request, open_store
+
+    ok, message = cancel_request(open_store(settings), args.id)
+    print(message)
+    return 0 if ok else 1
+
+
 def _kpi_report(args: argparse.Namespace, settings: config.Settings) -> int:
     from ivr.kpi.cli import report
 
@@ -313,6 +328,13 @@ def build_parser() -> argparse.ArgumentParser:
     callbacks_run = callbacks.add_parser("run", help="keep places in queues, call back, retry")
     callbacks_run.add_argument("--etc", required=True, help="the rendered Asterisk etc dir")
     callbacks_run.set_defaults(func=_callbacks_run)
+    callbacks_list = callbacks.add_parser("list", help="callback requests, newest first")
+    callbacks_list.add_argument("--active", action="store_true", help="only those waiting")
+    callbacks_list.add_argument("--limit", type=int, default=50)
+    callbacks_list.set_defaults(func=_callbacks_list)
+    callbacks_cancel = callbacks.add_parser("cancel", help="cancel a waiting callback request")
+    callbacks_cancel.add_argument("id", type=int)
+    callbacks_cancel.set_defaults(func=_callbacks_cancel)
 
     kpi = sub.add_parser("kpi", help="call KPIs").add_subparsers(dest="action", required=True)
     kpi_report = kpi.add_parser("report", help="calls, served, abandoned, waits vs the targets")

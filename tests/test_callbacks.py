@@ -9,7 +9,7 @@ import pytest
 
 import ivr.callbacks.node  # noqa: F401  (registers the node kind)
 from ivr.agi.runner import ServiceError
-from ivr.callbacks.models import CallbackState, mask
+from ivr.callbacks.models import CallbackState
 from ivr.callbacks.node import CallbackNode, normalize_number
 from ivr.callbacks.store import CallbackStore, DatabaseCallbacks, DuplicateCallback, Policy
 from ivr.callbacks.worker import CallbackWorker, dial_string, fair_position
@@ -27,6 +27,7 @@ from ivr.flow.actions import (
 )
 from ivr.flow.engine import CallSession
 from ivr.flow.loader import parse_dialplan
+from ivr.logs import mask_number
 
 TEXT = """
 number: "020202"
@@ -135,7 +136,7 @@ def test_silence_three_times_reaches_the_operator():
 def test_numbers():
     assert normalize_number("+393331234567") == "00393331234567"
     assert normalize_number("anonymous") == "" and normalize_number("123") == ""
-    assert mask("3331234567") == "…67"
+    assert mask_number("3331234567") == "********67"
     assert dial_string("PJSIP/{number}@trunk", "0612345") == "PJSIP/0612345@trunk"
     with pytest.raises(ValueError):
         dial_string("PJSIP/{number}&PJSIP/x", "0612345")
@@ -383,3 +384,33 @@ def test_the_loader_wants_a_known_department():
     plan, issues = parse_dialplan(TEXT.replace("department: anag}", "department: nope}"), "x")
     assert issues == []
     assert any("unknown department 'nope'" in str(i) for i in validate(plan))
+
+
+def test_staff_list_and_cancel_requests_with_numbers_masked(tmp_path, monkeypatch, capsys):
+    from ivr import config
+    from ivr.cli import main
+
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    monkeypatch.setenv("NU_DATABASE_URL", url)
+    callbacks = DatabaseCallbacks(url)
+    first = callbacks.request(
+        {"number": "3331234567", "language": "en", "department": "anagrafe", "queue": "anagrafe"}
+    )["id"]
+    callbacks.request({"number": "3339876543", "department": "tributi", "queue": "tributi"})
+    assert config.load().database_url == url  # the CLI reads the same database
+
+    assert main(["callbacks", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "3331234567" not in out and "********67" in out and "********43" in out
+    assert out.count("pending") == 2
+
+    assert main(["callbacks", "cancel", str(first)]) == 0
+    assert "cancelled" in capsys.readouterr().out
+    assert main(["callbacks", "cancel", str(first)]) == 1  # nothing left to cancel
+    assert "already cancelled" in capsys.readouterr().out
+    assert main(["callbacks", "cancel", "999"]) == 1
+    main(["callbacks", "list", "--active"])
+    active = capsys.readouterr().out
+    assert "tributi" in active and "anagrafe" not in active
+    # the number is free again: the citizen may ask anew
+    assert callbacks.request({"number": "3331234567", "department": "anagrafe", "queue": "q"})

@@ -3,7 +3,7 @@
 The database keeps the rule competitors break: one active callback per number (a partial unique
 index over the active states, on SQLite and PostgreSQL alike), so two calls from the same phone
 at the same instant still book one callback. The number is stored to call it back and never
-logged (see :func:`mask`).
+logged (see :func:`ivr.logs.mask_number`).
 """
 
 from __future__ import annotations
@@ -66,8 +66,3 @@ class CallbackRequest(Base):
             postgresql_where=text(_ACTIVE_SQL),
         ),
     )
-
-
-def mask(number: str) -> str:
-    """A number fit for logs: its last two digits at most."""
-    return "…" + number[-2:] if len(number) > 4 else "…"

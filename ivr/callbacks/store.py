@@ -4,7 +4,7 @@ Every state change is a conditional UPDATE (``WHERE id = … AND state = <expect
 that arrives twice, late or for a request already finished changes nothing. The rule "one active
 request per number" is the database's (a partial unique index); :meth:`CallbackStore.request`
 turns its violation into :class:`DuplicateCallback`. Times are naive UTC: only the worker reads
-them, to schedule retries. Numbers never reach a log line, only :func:`mask`.
+them, to schedule retries. Numbers never reach a log line, only :func:`ivr.logs.mask_number`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from ivr.agi.runner import ServiceError
-from ivr.callbacks.models import ACTIVE_STATES, LANGUAGES, CallbackRequest, CallbackState, mask
+from ivr.callbacks.models import ACTIVE_STATES, LANGUAGES, CallbackRequest, CallbackState
+from ivr.logs import mask_number
 
 log = logging.getLogger("ivr.callbacks")
 
@@ -97,7 +98,7 @@ class CallbackStore:
                 if "uq_callback_requests_one_active" in str(err) or "number" in str(err.orig):
                     raise DuplicateCallback() from None
                 raise
-            log.info("callback %d requested for %s (queue %s)", row.id, mask(number), queue)
+            log.info("callback %d requested for %s (queue %s)", row.id, mask_number(number), queue)
             return row.id
 
     # -- the worker's side --------------------------------------------------------------------
@@ -195,7 +196,18 @@ class CallbackStore:
         )
 
     def cancel(self, request_id: int) -> bool:
-        return self.move(request_id, ACTIVE_STATES, state=CallbackState.CANCELLED.value)
+        """Cancel an active request (the worker then hangs up its placeholder)."""
+        return self.move(
+            request_id, ACTIVE_STATES, state=CallbackState.CANCELLED.value, outcome="cancelled"
+        )
+
+    def recent(self, limit: int = 50, active_only: bool = False) -> list[CallbackRequest]:
+        """Requests newest first, for staff (``ivr callbacks list``)."""
+        query = select(CallbackRequest).order_by(CallbackRequest.id.desc()).limit(limit)
+        if active_only:
+            query = query.where(CallbackRequest.state.in_([s.value for s in ACTIVE_STATES]))
+        with Session(self.engine, expire_on_commit=False) as session:
+            return list(session.scalars(query))
 
 
 class DatabaseCallbacks:

@@ -20,7 +20,7 @@ no reload, and the only variable part (the number) is checked to be digits here.
 The worker learns outcomes from UserEvents (``NuCallbackCalling``, ``NuCallbackResult``) and is
 restart safe: every ``reconcile_s`` it lists channels, and a request that should have a
 placeholder but has none (Asterisk or the worker restarted, the queue gave up) is queued again.
-Numbers never reach a log line (:func:`~ivr.callbacks.models.mask`).
+Numbers never reach a log line (:func:`~ivr.logs.mask_number`).
 """
 
 from __future__ import annotations
