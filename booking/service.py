@@ -117,6 +117,28 @@ def is_mobile(number: str | None) -> bool:
     return digits.startswith("3") and 9 <= len(digits) <= 10
 
 
+def _take_place(session: Session, slot_id: int) -> bool:
+    """Take one place if the slot has one: the conditional UPDATE's row count decides, so two
+    callers can never both get the last place (the CHECK constraint backs it up)."""
+    query = (
+        update(Slot)
+        .where(Slot.id == slot_id, Slot.booked < Slot.capacity, Slot.closed.is_(False))
+        .values(booked=Slot.booked + 1)
+        .execution_options(synchronize_session=False)
+    )
+    return session.execute(query).rowcount == 1
+
+
+def _give_back_place(session: Session, slot_id: int) -> None:
+    """Free the place of a cancelled or moved booking (never below zero)."""
+    session.execute(
+        update(Slot)
+        .where(Slot.id == slot_id, Slot.booked > 0)
+        .values(booked=Slot.booked - 1)
+        .execution_options(synchronize_session=False)
+    )
+
+
 class BookingService:
     """All booking operations; thread-safe (one short transaction per call)."""
 
@@ -440,13 +462,8 @@ class BookingService:
             # Last, so the slot's row lock (PostgreSQL) is held only from here to COMMIT: the
             # callers queued on the same slot wait for one UPDATE and a commit, not a whole
             # transaction. No place left: everything above rolls back with it.
-            taken = session.execute(
-                update(Slot)
-                .where(Slot.id == slot_id, Slot.booked < Slot.capacity, Slot.closed.is_(False))
-                .values(booked=Slot.booked + 1)
-                .execution_options(synchronize_session=False)
-            ).rowcount
-            if taken != 1:
+            taken = _take_place(session, slot_id)
+            if not taken:
                 raise _SlotTaken(slot.starts_at)
             return {
                 "code": code,
@@ -555,12 +572,7 @@ class BookingService:
             ).rowcount
             if done != 1:  # cancelled by someone else in the meantime
                 raise BookingError(NOT_FOUND)
-            session.execute(
-                update(Slot)
-                .where(Slot.id == slot.id, Slot.booked > 0)
-                .values(booked=Slot.booked - 1)
-                .execution_options(synchronize_session=False)
-            )
+            _give_back_place(session, slot.id)
             self._confirmations(
                 session,
                 booking,
@@ -598,23 +610,12 @@ class BookingService:
             taken = (
                 new.starts_at > now
                 and not self.day_closed(new.day)
-                and session.execute(
-                    update(Slot)
-                    .where(Slot.id == slot_id, Slot.booked < Slot.capacity, Slot.closed.is_(False))
-                    .values(booked=Slot.booked + 1)
-                    .execution_options(synchronize_session=False)
-                ).rowcount
-                == 1
+                and _take_place(session, slot_id)
             )
             if not taken:
                 full.append((booking.service_id, new.starts_at, new.id))
                 return {}
-            session.execute(
-                update(Slot)
-                .where(Slot.id == old.id, Slot.booked > 0)
-                .values(booked=Slot.booked - 1)
-                .execution_options(synchronize_session=False)
-            )
+            _give_back_place(session, old.id)
             booking.slot_id = slot_id
             booking.updated_at = now
             self._confirmations(

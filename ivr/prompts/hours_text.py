@@ -173,6 +173,11 @@ def _join(parts: list[str], lang: str) -> str:
     return w.get("list", ", ").join(parts[:-1]) + w["and"] + parts[-1]
 
 
+def day_names(lang: str) -> tuple[str, ...]:
+    """Monday..Sunday in ``lang`` (also the sayings vocabulary's weekdays)."""
+    return tuple(_WORDS[lang]["days"])
+
+
 def _days(days: tuple[int, ...], lang: str) -> str:
     """Runs of three or more days become a range; the rest are named one by one."""
     w = _WORDS[lang]

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from datetime import datetime, tzinfo
 
 from ivr.flow.actions import Prompt, Saying
+from ivr.prompts.hours_text import day_names
 
 # Languages whose sayings Asterisk speaks from its own core sounds (installed with Asterisk).
 ASTERISK_SAYS = frozenset({"it", "en", "fr", "es"})
@@ -64,15 +65,7 @@ _WORDING: dict[str, dict] = {
         "number": str,
         "hour": lambda h: f"{h} Uhr",
         "minute": str,
-        "weekdays": (
-            "Montag",
-            "Dienstag",
-            "Mittwoch",
-            "Donnerstag",
-            "Freitag",
-            "Samstag",
-            "Sonntag",
-        ),
+        "weekdays": day_names("de"),
         "month_day": _de_day,
         "months": (
             "Januar",
@@ -94,7 +87,7 @@ _WORDING: dict[str, dict] = {
         "number": str,  # espeak-ng's Mandarin reads 23 as 二十三
         "hour": lambda h: f"{h}点",
         "minute": lambda m: f"{m}分" if m >= 10 else f"零{m}分",
-        "weekdays": ("星期一", "星期二", "星期三", "星期四", "星期五", "星期六", "星期日"),
+        "weekdays": day_names("zh"),
         "month_day": lambda d: f"{d}号",
         "months": tuple(f"{m}月" for m in range(1, 13)),
         "date": ("month", "month_day", "weekday"),  # 11月23号 星期一
@@ -103,15 +96,7 @@ _WORDING: dict[str, dict] = {
         "number": str,
         "hour": lambda h: f"الساعة {h}",
         "minute": lambda m: f"و {m} دقيقة",
-        "weekdays": (
-            "يوم الاثنين",
-            "يوم الثلاثاء",
-            "يوم الأربعاء",
-            "يوم الخميس",
-            "يوم الجمعة",
-            "يوم السبت",
-            "يوم الأحد",
-        ),
+        "weekdays": tuple(f"يوم {day}" for day in day_names("ar")),  # "the day of ..."
         "month_day": str,
         "months": (
             "يناير",

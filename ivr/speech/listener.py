@@ -45,6 +45,20 @@ def _play_prompts(agi: CityAGI, sounds_dir: str, action: Listen) -> str | None:
     return None
 
 
+def _prompts_or_key(agi: CityAGI, sounds_dir: str, action: Listen) -> Event | None:
+    """Play the Listen's prompts: a key pressed (or a prompt that fails) ends the turn here."""
+    try:
+        key = _play_prompts(agi, sounds_dir, action)
+    except PlaybackFailed:
+        return PromptFailed("speech")
+    return Digits(key) if key else None
+
+
+def _listen_s(action: Listen) -> float:
+    """How long the caller may speak: the Listen's timeout, at least 3 s."""
+    return max(action.timeout_ms, 3000) / 1000
+
+
 def wav_chunks(path: Path) -> Iterator[bytes]:
     with wave.open(str(path)) as w:
         while data := w.readframes(CHUNK // 2):
@@ -88,13 +102,10 @@ def recording_listener(
     """FastAGI: RECORD FILE with silence detection into the shared spool, then recognise."""
 
     def listen(agi: CityAGI, action: Listen) -> Event:
-        try:
-            key = _play_prompts(agi, sounds_dir, action)
-        except PlaybackFailed:
-            return PromptFailed("speech")
-        if key:
-            return Digits(key)
-        budget_s = max(action.timeout_ms, 3000) / 1000
+        ended = _prompts_or_key(agi, sounds_dir, action)
+        if ended is not None:
+            return ended
+        budget_s = _listen_s(action)
         started, heard_s = time.monotonic(), 0.0
         while True:
             # time spent: the clock, or the audio recorded when Asterisk answers faster
@@ -138,18 +149,15 @@ def eagi_listener(service: tuple[str, int], sounds_dir: str, audio: BinaryIO | N
     stream = audio if audio is not None else os.fdopen(3, "rb", buffering=0)
 
     def listen(agi: CityAGI, action: Listen) -> Event:
-        try:
-            key = _play_prompts(agi, sounds_dir, action)
-        except PlaybackFailed:
-            return PromptFailed("speech")
-        if key:
-            return Digits(key)
+        ended = _prompts_or_key(agi, sounds_dir, action)
+        if ended is not None:
+            return ended
         try:
             heard = ask_service(
                 service,
                 action.language,
                 list(action.grammar),
-                eagi_chunks(stream, max(action.timeout_ms, 3000) / 1000),
+                eagi_chunks(stream, _listen_s(action)),
             )
         except (OSError, RuntimeError, ValueError):
             log.exception("speech recognition failed")
