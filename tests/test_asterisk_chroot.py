@@ -55,6 +55,48 @@ def test_concurrent_callers_build_only_once(tmp_path, monkeypatch):
     assert calls == [root]
 
 
+def _fake_debootstrap(target: Path, suite, mirror, packages) -> None:
+    (target / "usr/sbin").mkdir(parents=True)
+    (target / "usr/sbin/asterisk").write_text("")
+
+
+def test_files_written_before_the_chroot_exists_are_kept(tmp_path, monkeypatch):
+    """``ivr up`` and the tests render an instance's configuration, then start it: on a new
+    machine that writes into <root>/srv/nu before the chroot is built. The build keeps them."""
+    monkeypatch.setattr(devenv, "_debootstrap", _fake_debootstrap)
+    monkeypatch.setattr(devenv, "ensure_mounts", lambda root: None)
+    root = tmp_path / "asterisk-sid"
+    instance = devenv.AsteriskInstance("first", root=root)
+    (instance.etc_dir).mkdir(parents=True)
+    (instance.etc_dir / "extensions.conf").write_text("; rendered\n")
+
+    devenv.ensure_chroot(root)
+
+    assert devenv.chroot_complete(root)
+    assert (root / "usr/sbin/asterisk").is_file()
+    assert (instance.etc_dir / "extensions.conf").read_text() == "; rendered\n"
+    assert not list(tmp_path.glob("asterisk-sid.broken-*"))  # nothing to set aside
+
+
+def test_an_incomplete_root_with_other_files_is_set_aside_but_instances_kept(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setattr(devenv, "_debootstrap", _fake_debootstrap)
+    monkeypatch.setattr(devenv, "ensure_mounts", lambda root: None)
+    root = tmp_path / "asterisk-sid"
+    (root / "srv/nu/system/etc").mkdir(parents=True)
+    (root / "srv/nu/system/etc/pjsip.conf").write_text("; ours\n")
+    (root / "etc").mkdir()
+    (root / "etc/half-made").write_text("")
+
+    devenv.ensure_chroot(root)
+
+    assert (root / "srv/nu/system/etc/pjsip.conf").read_text() == "; ours\n"
+    (aside,) = tmp_path.glob("asterisk-sid.broken-*")
+    assert (aside / "etc/half-made").is_file()
+    assert not (aside / "srv/nu/system").exists()
+
+
 def test_a_chroot_made_by_hand_is_adopted(tmp_path, monkeypatch):
     calls: list[Path] = []
     monkeypatch.setattr(devenv, "_build_chroot", _fake_build(calls))

@@ -180,33 +180,63 @@ def _add_packages(root: Path, packages: tuple[str, ...]) -> None:
 
 
 def _build_chroot(root: Path, suite: str, mirror: str, packages: tuple[str, ...]) -> None:
-    debootstrap = _ensure_debootstrap()
+    """debootstrap into ``<root>.tmp``, then swap it into place.
+
+    Instance trees (``srv/nu/*``) written before the chroot existed — ``ivr up`` and the tests
+    render an instance's configuration first and start it afterwards — are carried into the new
+    chroot, so the order of "make the chroot" and "write files into it" never matters.
+    """
     tmp = root.with_name(root.name + ".tmp")
     if tmp.exists():
         _remove_tree(tmp)
-    if root.exists():  # incomplete and not ours to adopt: set aside, never delete blindly
-        aside = root.with_name(f"{root.name}.broken-{int(time.time())}")
-        log.warning("moving incomplete chroot %s to %s", root, aside)
-        for point in _mounts_under(root):
-            subprocess.run(["umount", "-l", point], check=False)
-        root.rename(aside)
     started = time.monotonic()
+    _debootstrap(tmp, suite, mirror, packages)
+    for point in _mounts_under(tmp):  # debootstrap may leave /proc mounted on failure paths
+        subprocess.run(["umount", "-l", point], check=False)
+    (tmp / MARKER).write_text(f"debootstrap {suite} {' '.join(packages)}\n")
+    if root.exists():
+        _carry_instances(root, tmp)
+        _set_aside(root)
+    tmp.rename(root)
+    log.info("built Asterisk chroot %s in %.0f s", root, time.monotonic() - started)
+
+
+def _debootstrap(target: Path, suite: str, mirror: str, packages: tuple[str, ...]) -> None:
     _run(
         [
-            debootstrap,
+            _ensure_debootstrap(),
             "--variant=minbase",
             f"--include={','.join(packages)}",
             suite,
-            str(tmp),
+            str(target),
             mirror,
         ],
         stdout=subprocess.DEVNULL,
     )
-    for point in _mounts_under(tmp):  # debootstrap may leave /proc mounted on failure paths
+
+
+def _carry_instances(old_root: Path, new_root: Path) -> None:
+    """Move the instance trees of an incomplete root into the freshly built chroot."""
+    instances = old_root / INSTANCES.lstrip("/")
+    if not instances.is_dir():
+        return
+    target = new_root / INSTANCES.lstrip("/")
+    target.mkdir(parents=True, exist_ok=True)
+    for tree in instances.iterdir():
+        tree.rename(target / tree.name)
+
+
+def _set_aside(root: Path) -> None:
+    """What is left of an incomplete root: removed if only empty folders, else kept aside
+    (never deleted blindly: it may be somebody's hand-made chroot gone wrong)."""
+    for point in _mounts_under(root):
         subprocess.run(["umount", "-l", point], check=False)
-    (tmp / MARKER).write_text(f"debootstrap {suite} {' '.join(packages)}\n")
-    tmp.rename(root)
-    log.info("built Asterisk chroot %s in %.0f s", root, time.monotonic() - started)
+    if all(p.is_dir() and not p.is_symlink() for p in root.rglob("*")):
+        shutil.rmtree(root)
+        return
+    aside = root.with_name(f"{root.name}.broken-{int(time.time())}")
+    log.warning("moving incomplete chroot %s to %s", root, aside)
+    root.rename(aside)
 
 
 def ensure_mounts(root: Path) -> None:
