@@ -202,6 +202,30 @@ def _kpi_report(args: argparse.Namespace, settings: config.Settings) -> int:
     return report(settings, args.date_from, args.date_to)
 
 
+def _retention(args: argparse.Namespace, settings: config.Settings) -> int:
+    import threading
+
+    from ivr import retention
+
+    days = settings.retention_days if args.days is None else args.days
+    if days < 1:
+        print(f"--days must be at least 1, not {days}", file=sys.stderr)
+        return 2
+    zone = retention.city_timezone(settings)
+    if args.action == "purge":
+        report = retention.purge(settings.database_url, days, dry_run=args.dry_run, timezone=zone)
+        print("\n".join(report.lines()))
+        return 0
+    if args.every_hours <= 0:
+        print(f"--every-hours must be positive, not {args.every_hours}", file=sys.stderr)
+        return 2
+    with retention.stop_on_signals(threading.Event()) as stop:
+        retention.run(
+            settings.database_url, days, every_s=args.every_hours * 3600, stop=stop, timezone=zone
+        )
+    return 0
+
+
 def _up(args: argparse.Namespace, settings: config.Settings) -> int:
     from ivr.devenv.up import run_system
 
@@ -341,6 +365,20 @@ def build_parser() -> argparse.ArgumentParser:
     kpi_report.add_argument("--from", dest="date_from", default=None, help="YYYY-MM-DD")
     kpi_report.add_argument("--to", dest="date_to", default=None, help="YYYY-MM-DD (included)")
     kpi_report.set_defaults(func=_kpi_report)
+
+    retention = sub.add_parser(
+        "retention", help="delete personal data older than NU_RETENTION_DAYS"
+    ).add_subparsers(dest="action", required=True)
+    retention_purge = retention.add_parser(
+        "purge", help="delete old call records, finished callbacks and sent messages, once"
+    )
+    retention_purge.add_argument("--days", type=int, default=None, help="NU_RETENTION_DAYS")
+    retention_purge.add_argument("--dry-run", action="store_true", help="count, delete nothing")
+    retention_purge.set_defaults(func=_retention)
+    retention_run = retention.add_parser("run", help="purge now and every N hours until stopped")
+    retention_run.add_argument("--days", type=int, default=None, help="NU_RETENTION_DAYS")
+    retention_run.add_argument("--every-hours", type=float, default=24.0)
+    retention_run.set_defaults(func=_retention)
     return parser
 
 

@@ -16,6 +16,14 @@ def _env(name: str, default: str) -> str:
     return os.environ.get(name, default)
 
 
+def _days(name: str, default: str) -> int:
+    raw = _env(name, default)
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number of days, not {raw!r}") from None
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where things are and how the service listens. Build with :func:`load`."""
@@ -57,6 +65,8 @@ class Settings:
         default_factory=lambda: float(_env("NU_CALLBACK_RETRY_S", "120"))
     )
     callback_ring_s: int = field(default_factory=lambda: int(_env("NU_CALLBACK_RING_S", "30")))
+    # 180 days: six months, the most art. 123 c.2 D.Lgs. 196/2003 keeps billing traffic data.
+    retention_days: int = field(default_factory=lambda: _days("NU_RETENTION_DAYS", "180"))
     asterisk_root: Path = field(
         default_factory=lambda: Path(
             _env("NU_ASTERISK_ROOT", "/var/cache/numero-unico/asterisk-sid")
@@ -88,6 +98,8 @@ class Settings:
     )
 
     def __post_init__(self) -> None:
+        if self.retention_days < 1:
+            raise ValueError(f"NU_RETENTION_DAYS must be at least 1 day, not {self.retention_days}")
         if self.sounds_dir is None:
             sounds = _env("NU_SOUNDS_DIR", str(self.var_dir / "sounds"))
             object.__setattr__(self, "sounds_dir", Path(sounds))
