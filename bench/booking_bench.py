@@ -10,7 +10,8 @@ the same rows as on a Monday morning; a caller beaten to the last place gets ``s
 that counts as a call, not a booking. Latency is the ``book`` call alone (what the caller waits
 for after pressing 1), p50 and p99.
 
-SQLite is a WAL file (synchronous=NORMAL) in a temporary folder; PostgreSQL a private cluster
+SQLite is a WAL file (synchronous=NORMAL) in the bench's temporary city (``bench/isolation.py``,
+never the city's database); PostgreSQL a private cluster
 from Debian's binaries (ivr/devenv/postgres.py: fsync off, like the tests; a production server
 with fsync on adds a disk flush to every commit). Figures, never pass/fail; every cell stops after
 ``--seconds`` and the whole run after ``--time-limit``.
@@ -35,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy.orm import Session  # noqa: E402
 
+from bench.isolation import isolate  # noqa: E402
 from booking.db import make_engine  # noqa: E402
 from booking.migrations import migrate  # noqa: E402
 from booking.models import Office, Service, Slot  # noqa: E402
@@ -163,11 +165,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--time-limit", type=float, default=300.0, help="stop the whole run")
     args = parser.parse_args(argv)
+    workdir = isolate("booking_bench").var_dir  # SQLite files here, never the city's database
     callers = [int(c) for c in args.callers.split(",")]
     backends = args.backends.split(",")
     began = time.monotonic()
 
-    workdir = Path(tempfile.mkdtemp(prefix="nu-booking-bench-"))
     server = None
     cells: list[Cell] = []
     try:
@@ -198,7 +200,6 @@ def main(argv: list[str] | None = None) -> int:
         if server is not None:
             server.stop()
             shutil.rmtree(server.data_dir, ignore_errors=True)
-        shutil.rmtree(workdir, ignore_errors=True)
 
     print()
     print(

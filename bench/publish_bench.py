@@ -16,7 +16,9 @@ version it ran on.
   Asterisk (``ivr.agi.peer``), while the bench publishes ``--publishes`` times. A call is
   *dropped* when it errors, or ends without a queue, or in a queue neither version routes 6 to.
 
-Figures, never pass/fail. Every run stops by itself (``--time-limit``).
+Figures, never pass/fail. Every run stops by itself (``--time-limit``). Everything is published
+into a temporary city (``bench/isolation.py``: database, var folder, live YAML, a private Asterisk
+instance with its own sounds folder), never the city's.
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -37,6 +38,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.isolation import isolate  # noqa: E402
 from ivr import config  # noqa: E402
 from ivr.agi.peer import AsteriskPeer, ScriptedCaller  # noqa: E402
 
@@ -46,19 +48,18 @@ QUEUE = {"A": "polizia", "B": "operatore"}
 
 def versions() -> dict[str, str]:
     a = (ROOT / "dialplans" / "example-city.yaml").read_text()
-    b = a.replace('"6": polizia', '"6": operatore').replace(
-        "  polizia: {type: transfer, department: polizia}\n", ""
-    )
+    # The polizia node stays: the speech menu ("say what you need") still routes to it.
+    b = a.replace('"6": polizia', '"6": operatore')
     return {"A": a, "B": b}
 
 
-def serve(settings_dir: str, port_file: str) -> None:
+def serve(port_file: str) -> None:
     """Server process: the product's FastAGI service on the bench's settings."""
     from datetime import datetime
 
     from ivr.service import build_server
 
-    settings = _settings(Path(settings_dir))
+    settings = _settings()
     monday = datetime(2026, 11, 23, 10, 0)
     server = build_server(
         settings, port=0, max_calls=1000, clock=lambda zone: monday.replace(tzinfo=zone)
@@ -68,14 +69,11 @@ def serve(settings_dir: str, port_file: str) -> None:
     server.shutdown()
 
 
-def _settings(work: Path, **kw) -> config.Settings:
+def _settings() -> config.Settings:
+    """The temporary city's settings (``isolate`` ran first), its live YAML in its var folder."""
+    settings = config.load()
     return dataclasses.replace(
-        config.load(),
-        dialplan_path=work / "example-city.yaml",
-        var_dir=work / "var",
-        redis_url="",
-        database_url=f"sqlite:///{work / 'admin.db'}",
-        **kw,
+        settings, dialplan_path=settings.var_dir / "example-city.yaml", redis_url=""
     )
 
 
@@ -106,10 +104,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--media-ms", type=float, default=200.0)
     parser.add_argument("--asterisk", action="store_true", help="reload a real Asterisk too")
     parser.add_argument("--time-limit", type=float, default=120.0)
-    parser.add_argument("--serve", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--serve", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    isolate("publish_bench")  # a temporary city; the FastAGI server process shares it
     if args.serve:
-        serve(*args.serve)
+        serve(args.serve)
         return 0
     logging.basicConfig(level=logging.WARNING)
     deadline = time.monotonic() + args.time_limit
@@ -118,20 +117,24 @@ def main(argv: list[str] | None = None) -> int:
     from ivr.admin.db import open_database
     from ivr.admin.publish import AsteriskTarget, Publisher
 
-    work = Path(tempfile.mkdtemp(prefix="nu-publish-bench-"))
+    settings = _settings()
+    work = settings.var_dir
     instance = None
     server = None
     try:
-        (work / "example-city.yaml").write_text(texts["A"])
-        settings = _settings(work)
+        settings.dialplan_path.write_text(texts["A"])
         target = None
         if args.asterisk:
-            from ivr.devenv.asterisk import AsteriskInstance, free_port
+            from ivr.devenv.asterisk import INSTANCES, AsteriskInstance, free_port
             from ivr.flow.loader import load_dialplan
 
             instance = AsteriskInstance(
                 "bench-publish",
-                settings=settings,
+                # prompts in the instance's own folder (removed with it), not the chroot's
+                # /var/lib/numero-unico/sounds that the city's Asterisk (`ivr up`) plays
+                settings=dataclasses.replace(
+                    settings, asterisk_sounds_dir=f"{INSTANCES}/bench-publish/sounds"
+                ),
                 ami_port=free_port(),
                 sip_port=free_port(socket.SOCK_DGRAM),
             )
@@ -144,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
 
         port_file = work / "port"
         server = subprocess.Popen(
-            [sys.executable, __file__, "--serve", str(work), str(port_file)],
+            [sys.executable, __file__, "--serve", str(port_file)],
             stdin=subprocess.PIPE,
         )
         while not port_file.exists() or not port_file.read_text():
@@ -231,7 +234,6 @@ def main(argv: list[str] | None = None) -> int:
         if instance is not None:
             instance.stop()
             shutil.rmtree(instance.host_dir, ignore_errors=True)
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

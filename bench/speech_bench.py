@@ -2,7 +2,9 @@
 for 1, 4 and 16 concurrent calls, and accuracy at telephone quality with and without noise.
 
 Runs on any vosk model; audio is synthesised by espeak-ng in the model's language and resampled
-to 8 kHz s16le (telephone). Figures, never pass/fail.
+to 8 kHz s16le (telephone). Figures, never pass/fail. It writes nothing of the city's: the
+recognition service runs in this process, and ``bench/isolation.py`` gives it a temporary city
+anyway (the model, language and dialplan phrases are still read from the city's settings).
 
   python bench/speech_bench.py              # NU_SPEECH_MODELS' first model and the dialplan's
                                             # phrases in its language; else the Korean model
@@ -27,6 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.isolation import cleanup, isolate  # noqa: E402
 from ivr.speech.recognizer import (  # noqa: E402
     ask_service,
     load_model,
@@ -119,6 +122,7 @@ def configured() -> tuple[str, str, str]:
 
 
 def main() -> None:
+    isolate("speech_bench")  # only what the bench writes; NU_SPEECH_MODELS, NU_DIALPLAN are kept
     model, lang, phrases = configured()
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default=model)
@@ -193,6 +197,7 @@ def main() -> None:
                 print(f"  {label}: {p!r} heard as {heard.text!r}")
         print(f"{label}: {right}/{len(audio)} = {100 * right / len(audio):.0f}%")
     server.shutdown()
+    cleanup()  # os._exit skips atexit
     os._exit(0)
 
 
