@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 
@@ -81,6 +80,10 @@ def _prompts_build(args: argparse.Namespace, settings: config.Settings) -> int:
     finally:
         shown.close()
     print(report.summary())
+    from ivr.prompts.hold_music import ensure_hold_music
+
+    if ensure_hold_music(settings.sounds_dir):  # the queues' music on hold, when the city has none
+        print(f"wrote default hold music to {settings.sounds_dir}/moh")
     for name, reason in sorted(report.failed.items()):
         print(f"failed: {name}: {reason}")
     for name in report.missing:
@@ -130,7 +133,12 @@ def _admin(args: argparse.Namespace, settings: config.Settings) -> int:
         return admin_cli.create_user(
             settings, args.username, args.role, args.language, args.password_stdin
         )
-    return admin_cli.run_admin(settings, args.host, args.port, args.asterisk_etc)
+    return admin_cli.run_admin(
+        settings,
+        args.host or settings.admin_host,
+        args.port or settings.admin_port,
+        args.asterisk_etc or settings.asterisk_etc or None,
+    )
 
 
 def _booking(args: argparse.Namespace, settings: config.Settings) -> int:
@@ -147,6 +155,56 @@ def _booking(args: argparse.Namespace, settings: config.Settings) -> int:
     return booking_cli.list_bookings(settings, args.day, args.all)
 
 
+ETC_HELP = "the rendered Asterisk configuration (AMI login); default NU_ASTERISK_ETC"
+
+
+def _asterisk_etc(args: argparse.Namespace, settings: config.Settings) -> Path:
+    """``--etc``, else NU_ASTERISK_ETC, else the ``ivr up`` instance's configuration."""
+    if args.etc or settings.asterisk_etc:
+        return Path(args.etc or settings.asterisk_etc)
+    from ivr.devenv.asterisk import AsteriskInstance
+
+    return AsteriskInstance("system", settings=settings).etc_dir
+
+
+def _asterisk_log_dir(settings: config.Settings) -> Path:
+    """NU_ASTERISK_LOG_DIR, else the ``ivr up`` instance's log folder."""
+    if settings.asterisk_log_dir:
+        return Path(settings.asterisk_log_dir)
+    from ivr.devenv.asterisk import AsteriskInstance
+
+    return AsteriskInstance("system", settings=settings).log_dir
+
+
+def _logs_rotate(args: argparse.Namespace, settings: config.Settings) -> int:
+    import signal
+    import threading
+
+    from ivr.logrotate import ASTERISK_LOGS, rotate, run_forever
+
+    asterisk_logs = _asterisk_log_dir(settings)
+    paths = [asterisk_logs / name for name in ASTERISK_LOGS]
+    if settings.log_file:
+        paths.append(Path(settings.log_file))
+    state = settings.var_dir / "logrotate"
+    keep, size = settings.log_keep_days, settings.log_max_size
+    if args.every_hours is None:
+        done = rotate(paths, state, keep, size)
+        print(done.stderr.strip() or f"rotated what was due ({len(paths)} logs checked)")
+        return done.returncode
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    run_forever(paths, state, keep, size, stop, every_s=args.every_hours * 3600)
+    return 0
+
+
+def _services(args: argparse.Namespace, settings: config.Settings) -> int:
+    from ivr.processes_cli import command
+
+    return command(args, settings)
+
+
 def _queues_watch(args: argparse.Namespace, settings: config.Settings) -> int:
     from ivr.asterisk.ami import AMIClient
     from ivr.asterisk.render import read_ami_credentials
@@ -154,7 +212,7 @@ def _queues_watch(args: argparse.Namespace, settings: config.Settings) -> int:
     from ivr.queues.watcher import QueueWatcher
 
     def connect() -> AMIClient:
-        creds = read_ami_credentials(args.etc)
+        creds = read_ami_credentials(_asterisk_etc(args, settings))
         return AMIClient(creds.host, creds.port, creds.username, creds.secret).connect()
 
     from ivr.kpi.recorder import shared_recorder
@@ -170,7 +228,7 @@ def _callbacks_run(args: argparse.Namespace, settings: config.Settings) -> int:
     from ivr.callbacks.worker import build_worker
 
     def connect() -> AMIClient:
-        creds = read_ami_credentials(args.etc)
+        creds = read_ami_credentials(_asterisk_etc(args, settings))
         return AMIClient(creds.host, creds.port, creds.username, creds.secret).connect()
 
     worker = build_worker(settings, connect)
@@ -227,8 +285,18 @@ def _retention(args: argparse.Namespace, settings: config.Settings) -> int:
 
 
 def _up(args: argparse.Namespace, settings: config.Settings) -> int:
-    from ivr.devenv.up import run_system
+    """The terminal keeps to ``ivr up``'s own steps; the processes' chatter goes to the log."""
+    import dataclasses
 
+    from ivr.devenv.up import run_system
+    from ivr.logs import configure
+
+    settings = dataclasses.replace(
+        settings,
+        log_file=settings.log_file or str(settings.var_dir / "log" / "ivr.log"),
+        console_log_level="WARNING",
+    )
+    configure(settings, verbose=args.verbose)
     return run_system(settings)
 
 
@@ -290,8 +358,8 @@ def build_parser() -> argparse.ArgumentParser:
     check_prompts.set_defaults(func=_prompts_check)
 
     admin = sub.add_parser("admin", help="the admin web (edit, simulate, publish call flows)")
-    admin.add_argument("--host", default="127.0.0.1")
-    admin.add_argument("--port", type=int, default=8080)
+    admin.add_argument("--host", default=None, help="default NU_ADMIN_HOST (127.0.0.1)")
+    admin.add_argument("--port", type=int, default=None, help="default NU_ADMIN_PORT (8080)")
     admin.add_argument(
         "--asterisk-etc", default=None, help="rendered Asterisk config to publish to"
     )
@@ -343,14 +411,14 @@ def build_parser() -> argparse.ArgumentParser:
         dest="action", required=True
     )
     watch = queues.add_parser("watch", help="keep each queue's state in Redis from AMI events")
-    watch.add_argument("--etc", required=True, help="the rendered Asterisk etc dir (AMI login)")
+    watch.add_argument("--etc", default=None, help=ETC_HELP)
     watch.set_defaults(func=_queues_watch)
 
     callbacks = sub.add_parser("callbacks", help="call citizens back").add_subparsers(
         dest="action", required=True
     )
     callbacks_run = callbacks.add_parser("run", help="keep places in queues, call back, retry")
-    callbacks_run.add_argument("--etc", required=True, help="the rendered Asterisk etc dir")
+    callbacks_run.add_argument("--etc", default=None, help=ETC_HELP)
     callbacks_run.set_defaults(func=_callbacks_run)
     callbacks_list = callbacks.add_parser("list", help="callback requests, newest first")
     callbacks_list.add_argument("--active", action="store_true", help="only those waiting")
@@ -359,6 +427,37 @@ def build_parser() -> argparse.ArgumentParser:
     callbacks_cancel = callbacks.add_parser("cancel", help="cancel a waiting callback request")
     callbacks_cancel.add_argument("id", type=int)
     callbacks_cancel.set_defaults(func=_callbacks_cancel)
+
+    logs = sub.add_parser("logs", help="our and Asterisk's logs").add_subparsers(
+        dest="action", required=True
+    )
+    logs_rotate = logs.add_parser("rotate", help="rotate by size and age (logrotate)")
+    logs_rotate.add_argument(
+        "--every-hours", type=float, default=None, help="keep running, rotating this often"
+    )
+    logs_rotate.set_defaults(func=_logs_rotate)
+
+    services = sub.add_parser(
+        "services", help="the long-lived processes (ivr/processes.py)"
+    ).add_subparsers(dest="action", required=True)
+    services.add_parser("list", help="each process: started or not, and why").set_defaults(
+        func=_services
+    )
+    services.add_parser(
+        "run", help="run every wanted process, restart crashed ones (the container)"
+    ).set_defaults(func=_services)
+    services_wanted = services.add_parser(
+        "wanted", help="exit 0 if the settings give NAME work, else 1 (systemd ExecCondition)"
+    )
+    services_wanted.add_argument("name")
+    services_wanted.set_defaults(func=_services)
+    services_exec = services.add_parser("exec", help="become process NAME (systemd ExecStart)")
+    services_exec.add_argument("name")
+    services_exec.set_defaults(func=_services)
+    services_systemd = services.add_parser("systemd", help="write the systemd units")
+    services_systemd.add_argument("--out", required=True)
+    services_systemd.add_argument("--prefix", default=None, help="install folder")
+    services_systemd.set_defaults(func=_services)
 
     kpi = sub.add_parser("kpi", help="call KPIs").add_subparsers(dest="action", required=True)
     kpi_report = kpi.add_parser("report", help="calls, served, abandoned, waits vs the targets")
@@ -383,9 +482,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from ivr.logs import configure
+
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
-    return int(args.func(args, config.load()) or 0)
+    settings = config.load()
+    configure(settings, verbose=args.verbose)
+    return int(args.func(args, settings) or 0)

@@ -72,6 +72,28 @@ class Settings:
             _env("NU_ASTERISK_ROOT", "/var/cache/numero-unico/asterisk-sid")
         )
     )
+    # The rendered Asterisk configuration the services read their AMI login from (the container
+    # and a production host: /etc/asterisk). Empty: the `ivr up` instance in the chroot.
+    asterisk_etc: str = field(default_factory=lambda: _env("NU_ASTERISK_ETC", ""))
+    # Ports `ivr up` and `ivr asterisk render` give Asterisk (SIP on UDP/TCP, AMI on loopback).
+    sip_port: int = field(default_factory=lambda: int(_env("NU_SIP_PORT", "5060")))
+    ami_port: int = field(default_factory=lambda: int(_env("NU_AMI_PORT", "5038")))
+    # The admin web (`ivr admin`, one of the processes `ivr up` runs): loopback behind a proxy.
+    admin_host: str = field(default_factory=lambda: _env("NU_ADMIN_HOST", "127.0.0.1"))
+    admin_port: int = field(default_factory=lambda: int(_env("NU_ADMIN_PORT", "8080")))
+    # Our log file (rotated with Asterisk's: ivr/logrotate.py). Empty: standard error only, as
+    # under systemd (the journal) or in the container. `ivr up` writes <var_dir>/log/ivr.log.
+    log_file: str = field(default_factory=lambda: _env("NU_LOG_FILE", ""))
+    # Asterisk's log folder (the container and a Debian host: /var/log/asterisk). Empty: the
+    # `ivr up` instance's. Rotated logs of both are deleted after NU_LOG_KEEP_DAYS, and a log
+    # is rotated early when it passes NU_LOG_MAX_SIZE (logrotate's size syntax: 50M, 1G).
+    asterisk_log_dir: str = field(default_factory=lambda: _env("NU_ASTERISK_LOG_DIR", ""))
+    log_keep_days: int = field(default_factory=lambda: _days("NU_LOG_KEEP_DAYS", "14"))
+    log_max_size: str = field(default_factory=lambda: _env("NU_LOG_MAX_SIZE", "50M"))
+    # What reaches standard error: `ivr up` keeps its terminal to its own steps (WARNING).
+    console_log_level: str = field(
+        default_factory=lambda: _env("NU_CONSOLE_LOG_LEVEL", "INFO").upper()
+    )
 
     # Google Cloud Text-to-Speech for `ivr prompts build` (ivr/prompts/google_tts.py): a
     # service-account JSON file; empty means espeak-ng alone, offline.

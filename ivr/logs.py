@@ -2,7 +2,8 @@
 
 Every line about a call carries Asterisk's ``agi_uniqueid`` so one call can be followed across
 the AGI wire log, the runner and the KPIs; phone numbers (and any long run of digits, which may be
-a number the caller typed) are masked before they reach a handler.
+a number the caller typed) are masked before they reach a handler. :class:`RedactingFilter` does
+the same to any record of any logger, on the handlers it is installed on.
 """
 
 from __future__ import annotations
@@ -61,5 +62,57 @@ class CallLogger(logging.LoggerAdapter):
         self.logger.log(level, msg, **kwargs)
 
 
+class RedactingFilter(logging.Filter):
+    """The last line of defence: :func:`redact` applied to every record's final text.
+
+    Install it on the process's *handlers* (a logger's own filters never see the records of its
+    child loggers): then a ``log.info("%s", number)`` anywhere, a library's debug line or an
+    exception's message cannot write a number. The message is formatted here with its args and
+    masked; the record then carries the masked text and no args, so every handler after this one
+    gets the same safe record. A traceback (``exc_info``) and ``stack_info`` are formatted and
+    masked too. Records are never dropped.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a malformed call must still be logged, masked
+            message = f"{record.msg} {record.args!r}"
+        record.msg, record.args = redact(message), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
+        return True
+
+
 def call_logger(uniqueid: str = "-", name: str = "ivr.call") -> CallLogger:
     return CallLogger(logging.getLogger(name), uniqueid)
+
+
+def configure(settings: Any, *, verbose: bool = False) -> None:
+    """Logging for one ``ivr`` process: standard error at ``NU_CONSOLE_LOG_LEVEL`` and, when
+    ``NU_LOG_FILE`` is set, that file (appended, so ``ivr.logrotate`` can copy and truncate it
+    under every process at once). ``verbose`` adds debug lines to both. Every handler masks
+    long digit runs (:class:`RedactingFilter`)."""
+    from pathlib import Path
+
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if getattr(h, "_nu_configured", False)]:
+        root.removeHandler(old)
+        old.close()
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    console = logging.StreamHandler()
+    console.setLevel(logging.DEBUG if verbose else settings.console_log_level)
+    handlers: list[logging.Handler] = [console]
+    if settings.log_file:
+        Path(settings.log_file).parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(settings.log_file, encoding="utf-8"))
+    formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+    for handler in handlers:
+        handler.setFormatter(formatter)
+        handler.addFilter(RedactingFilter())  # no number or typed digits, whoever logs them
+        handler._nu_configured = True  # type: ignore[attr-defined]  # ours to replace
+        root.addHandler(handler)

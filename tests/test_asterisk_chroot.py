@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from ivr.devenv import asterisk as devenv
+from ivr.prompts.hold_music import write_hold_music
 
 
 def _fake_build(calls: list[Path]):
@@ -78,9 +79,7 @@ def test_files_written_before_the_chroot_exists_are_kept(tmp_path, monkeypatch):
     assert not list(tmp_path.glob("asterisk-sid.broken-*"))  # nothing to set aside
 
 
-def test_an_incomplete_root_with_other_files_is_set_aside_but_instances_kept(
-    tmp_path, monkeypatch
-):
+def test_an_incomplete_root_with_other_files_is_set_aside_but_instances_kept(tmp_path, monkeypatch):
     monkeypatch.setattr(devenv, "_debootstrap", _fake_debootstrap)
     monkeypatch.setattr(devenv, "ensure_mounts", lambda root: None)
     root = tmp_path / "asterisk-sid"
@@ -169,7 +168,7 @@ def test_remove_tree_never_deletes_through_a_mount(tmp_path, monkeypatch):
 def test_hold_music_is_a_telephone_wav(tmp_path):
     import wave
 
-    path = devenv.write_hold_music(tmp_path / "moh" / "chime.wav", seconds=8)
+    path = write_hold_music(tmp_path / "moh" / "chime.wav", seconds=8)
     with wave.open(str(path)) as audio:
         assert (audio.getframerate(), audio.getnchannels(), audio.getsampwidth()) == (8000, 1, 2)
         assert audio.getnframes() == 8 * 8000

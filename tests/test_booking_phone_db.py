@@ -292,15 +292,18 @@ def test_ivr_booking_outbox_sends_through_smtp_and_the_sms_gateway(tmp_path, mon
 
 
 def test_ivr_up_sends_confirmations_in_the_background_when_a_gateway_is_set(tmp_path):
+    """The ``outbox`` process (ivr/processes.py), as ``ivr up`` and the container run it."""
     import dataclasses
     import json
+    import os
     import threading
     import time
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     from booking.cli import open_service
     from ivr import config
-    from ivr.devenv.up import _start_outbox
+    from ivr.processes import by_name, wanted
+    from ivr.supervisor import Supervisor
 
     texts = []
 
@@ -318,21 +321,28 @@ def test_ivr_up_sends_confirmations_in_the_background_when_a_gateway_is_set(tmp_
     settings = dataclasses.replace(
         config.load(), database_url=f"sqlite:///{tmp_path / 'up.db'}", smtp_host=""
     )
-    assert _start_outbox(settings) is None  # nothing configured: messages wait
+    assert by_name("outbox") not in wanted(settings)  # nothing configured: messages wait
     settings = dataclasses.replace(
         settings, sms_gateway_url=f"http://127.0.0.1:{http.server_port}/sms"
     )
+    assert by_name("outbox") in wanted(settings)
     service = open_service(settings)
     seed_example_city(service, days=14)
     code = service.request_certificate("birth", "post", CALLER)["code"]
-    stop = _start_outbox(settings)
+    env = dict(
+        os.environ,
+        NU_DATABASE_URL=settings.database_url,
+        NU_SMTP_HOST="",
+        NU_SMS_GATEWAY_URL=settings.sms_gateway_url,
+    )
+    supervisor = Supervisor([by_name("outbox")], env=env).start()
     try:
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while not texts and time.monotonic() < deadline:
             time.sleep(0.05)
         assert texts and code in texts[0]["text"] and texts[0]["to"] == CALLER
     finally:
-        stop.set()
+        supervisor.stop()
         http.shutdown()
         service.engine.dispose()
 

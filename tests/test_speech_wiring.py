@@ -1,6 +1,7 @@
 """Speech wired into the city: the example city's "press 8, say what you need", callers whose
 language has no intents, the service's listener from the settings, and ``ivr up``'s recognition
-service (a broken model is reported and never stops the phone system)."""
+service (a broken model is reported and never stops the phone system; restarts of crashed
+processes are the supervisor's, tests/test_supervisor.py)."""
 
 from __future__ import annotations
 
@@ -14,11 +15,12 @@ import pytest
 
 from ivr import config
 from ivr.devenv.asterisk import free_port
-from ivr.devenv.up import _start_speech, _stop_process
 from ivr.flow.actions import Ask, Digits, Heard, Listen, Play, Played, Result, Transfer
 from ivr.flow.engine import CallSession
 from ivr.flow.loader import load_dialplan, parse_dialplan
+from ivr.processes import EXIT_CONFIG, by_name, wanted
 from ivr.service import city_handler, speech_listener, speech_spool
+from ivr.supervisor import Supervisor
 from tests.test_speech_node import TEXT
 from tests.test_speech_recognizer import KO_MODEL
 
@@ -195,34 +197,43 @@ def _wait_port(port: int, timeout: float) -> bool:
     return False
 
 
+def _speech(models: str, port: int, **env: str) -> Supervisor:
+    """The ``speech`` process of ``ivr up`` / ``ivr services run``, for these models."""
+    import os
+
+    environ = dict(os.environ, NU_SPEECH_MODELS=models, NU_SPEECH_PORT=str(port), **env)
+    return Supervisor([by_name("speech")], env=environ)
+
+
 def test_ivr_up_starts_the_service_and_reports_problems(tmp_path, capfd):
     """``ivr up``'s recognition process: the start-up check names the speech languages without
     a model; a model that is missing does not stop the others from serving."""
     port = free_port()
-    settings = dataclasses.replace(
-        config.load(),
-        var_dir=tmp_path,
-        speech_models=f"ko={KO_MODEL},it={tmp_path / 'missing'}",
-        speech_port=port,
-    )
-    process = _start_speech(settings)
+    supervisor = _speech(f"ko={KO_MODEL},it={tmp_path / 'missing'}", port, NU_VAR_DIR=str(tmp_path))
+    supervisor.start()
     try:
-        assert process is not None and _wait_port(port, 60), capfd.readouterr()
+        assert _wait_port(port, 60), capfd.readouterr()
     finally:
-        _stop_process(process)
+        supervisor.stop()
     out = capfd.readouterr().out
     assert f"model 'it': {tmp_path / 'missing'}: no such directory" in out
     assert "speech node 'parla': no model configured for 'en'" in out
     assert f"serving ko on 127.0.0.1:{port}" in out
-    assert _start_speech(dataclasses.replace(settings, speech_models="")) is None
+    no_models = dataclasses.replace(config.load(), speech_models="")
+    assert by_name("speech") not in wanted(no_models)
+    assert by_name("speech") in wanted(dataclasses.replace(no_models, speech_models="ko=/m"))
 
 
 def test_ivr_up_with_only_a_broken_model_keeps_running(tmp_path, capfd):
-    settings = dataclasses.replace(
-        config.load(), speech_models=f"it={tmp_path}", speech_port=free_port()
-    )
-    process = _start_speech(settings)
-    assert process is not None and process.wait(timeout=60) == 1  # it stops; nothing else does
+    supervisor = _speech(f"it={tmp_path}", free_port())
+    supervisor.start()
+    (child,) = supervisor.children
+    try:
+        assert child.popen.wait(timeout=60) == EXIT_CONFIG  # it stops; nothing else does
+        supervisor.poll()
+        assert child.done and child.restarts == 0  # restarting could not help: left stopped
+    finally:
+        supervisor.stop()
     out = capfd.readouterr().out
     assert f"model 'it': {tmp_path}/am: missing" in out and "no usable model" in out
 
@@ -261,27 +272,3 @@ def test_a_grammar_with_no_known_word_hears_nothing_and_the_service_survives():
     finally:
         server.shutdown()
         server.server_close()
-
-
-def test_ivr_up_restarts_a_crashed_recognition_service_only(tmp_path, capfd):
-    import subprocess
-    import sys
-
-    from ivr.devenv.up import _keep_speech_alive
-
-    port = free_port()
-    settings = dataclasses.replace(config.load(), speech_models=f"ko={KO_MODEL}", speech_port=port)
-    crash = "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"
-    crashed = subprocess.Popen([sys.executable, "-c", crash])
-    crashed.wait(timeout=30)
-    restarted = _keep_speech_alive(settings, crashed)
-    try:
-        assert restarted is not crashed and restarted is not None
-        assert _wait_port(port, 60)
-        assert _keep_speech_alive(settings, restarted) is restarted  # running: left alone
-    finally:
-        _stop_process(restarted)
-    assert "crashed (signal 11): restarting" in capfd.readouterr().out
-    stopped = subprocess.Popen([sys.executable, "-c", "raise SystemExit(1)"])
-    stopped.wait(timeout=30)
-    assert _keep_speech_alive(settings, stopped) is stopped  # its own decision: not restarted

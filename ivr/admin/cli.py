@@ -20,14 +20,14 @@ log = logging.getLogger("ivr.admin")
 
 def default_target(settings: Settings, etc: str | None):
     """The Asterisk to publish to: ``etc`` if given, else the system instance of ``ivr up``
-    when it has been rendered; None (files only) when there is none."""
+    when it has been rendered; None (files only) when there is none. The ``ivr up`` instance
+    (given or found) also gets the prompt audio copied into its chroot after a publish."""
     from ivr.admin.publish import AsteriskTarget
-
-    if etc:
-        return AsteriskTarget.from_etc(etc), None
     from ivr.devenv.asterisk import AsteriskInstance
 
     instance = AsteriskInstance("system", settings=settings)
+    if etc and Path(etc).resolve() != instance.etc_dir.resolve():
+        return AsteriskTarget.from_etc(etc), None
     if (instance.etc_dir / "extensions_nu.conf").is_file():
         return AsteriskTarget.from_etc(instance.etc_dir), instance.sync_sounds
     return None, None

@@ -124,8 +124,8 @@ def render(
     settings: config.Settings | None = None,
     out_dir: str | Path = ".",
     *,
-    ami_port: int = 5038,
-    sip_port: int = 5060,
+    ami_port: int | None = None,
+    sip_port: int | None = None,
     agi_host: str | None = None,
     agi_port: int | None = None,
     ami_user: str = "numero-unico",
@@ -138,7 +138,7 @@ def render(
 ) -> list[Path]:
     """Write the full Asterisk configuration for ``dialplan`` into ``out_dir``.
 
-    ``agi_host``/``agi_port`` default to the settings' FastAGI address, ``sounds_path`` (where
+    Ports default to the settings' (SIP, AMI, FastAGI), ``sounds_path`` (where
     Asterisk reads our prompts) to ``settings.asterisk_sounds_dir``. Secrets left ``None`` are
     kept from a previous render in ``out_dir`` or generated. ``queue_timeout`` is how long a
     caller waits in a department queue before the general operator takes over;
@@ -148,8 +148,8 @@ def render(
     settings = settings or config.load()
     out = Path(out_dir)
     values = {
-        "AMI_PORT": str(_port(ami_port, "AMI port")),
-        "SIP_PORT": str(_port(sip_port, "SIP port")),
+        "AMI_PORT": str(_port(ami_port or settings.ami_port, "AMI port")),
+        "SIP_PORT": str(_port(sip_port or settings.sip_port, "SIP port")),
         "AMI_USER": _match(USER, ami_user, "AMI user"),
         "AMI_SECRET": _match(
             SECRET,

@@ -19,20 +19,16 @@ the chroot, which is where the dialplan and the FastAGI engine tell Asterisk to 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import dataclasses
 import fcntl
 import logging
-import math
 import os
 import re
 import shutil
 import signal
 import socket
-import struct
 import subprocess
 import time
-import wave
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -41,6 +37,8 @@ from ivr import config
 from ivr.asterisk.ami import AMIClient, AMIError
 from ivr.asterisk.render import AMICredentials, install, read_ami_credentials, render
 from ivr.devenv.redis import port_answers
+from ivr.prompts.hold_music import ensure_hold_music
+from ivr.supervisor import die_with_parent
 
 log = logging.getLogger(__name__)
 
@@ -253,26 +251,6 @@ def ensure_mounts(root: Path) -> None:
 # An Asterisk instance
 
 
-def write_hold_music(path: Path, seconds: float = 20.0) -> Path:
-    """A soft three-note chime every 4 s, 8 kHz mono 16-bit: hold music when a city has none."""
-    rate, notes = 8000, ((523.25, 0.35), (659.25, 0.35), (783.99, 0.6))
-    period = bytearray()
-    for freq, length in notes:
-        n = int(rate * length)
-        for i in range(n):
-            envelope = min(1.0, i / 400, (n - i) / 800)
-            sample = int(4000 * envelope * math.sin(2 * math.pi * freq * i / rate))
-            period += struct.pack("<h", sample)
-    period += bytes(2 * (4 * rate - len(period) // 2))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(rate)
-        out.writeframes(bytes(period) * max(1, round(seconds / 4)))
-    return path
-
-
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
     """A port nobody listens on right now (TCP by default, or ``socket.SOCK_DGRAM``)."""
     with socket.socket(socket.AF_INET, kind) as sock:
@@ -280,16 +258,10 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
         return sock.getsockname()[1]
 
 
-def _die_with_parent() -> None:
-    """In the child: get SIGTERM when the process that started us dies (no orphan Asterisk)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
 class AsteriskInstance:
     """One Asterisk process in the chroot, with its own tree, config and ports.
 
-    ``AsteriskInstance("system")`` with default ports is what ``ivr up`` runs;
+    ``AsteriskInstance("system")`` with the settings' ports is what ``ivr up`` runs;
     tests use another name and free ports. Typical use::
 
         inst = AsteriskInstance("test", ami_port=free_port(), sip_port=free_port(SOCK_DGRAM))
@@ -304,16 +276,16 @@ class AsteriskInstance:
         *,
         settings: config.Settings | None = None,
         root: str | Path | None = None,
-        ami_port: int = 5038,
-        sip_port: int = 5060,
+        ami_port: int | None = None,
+        sip_port: int | None = None,
     ):
         if not name.replace("-", "").replace("_", "").isalnum():
             raise ValueError(f"instance name {name!r}: letters, digits, - and _ only")
         self.name = name
         self.settings = settings or config.load()
         self.root = Path(root or self.settings.asterisk_root)
-        self.ami_port = ami_port
-        self.sip_port = sip_port
+        self.ami_port = ami_port or self.settings.ami_port
+        self.sip_port = sip_port or self.settings.sip_port
         self.process: subprocess.Popen[bytes] | None = None
         self._ami: AMIClient | None = None
         self.timezone = "Europe/Rome"  # the rendered dialplan's, once render() ran
@@ -443,8 +415,7 @@ transmit_silence = yes
         else:
             log.warning("no prompt audio in %s yet: run `ivr prompts build`", source)
             fresh.mkdir()
-        if not any((fresh / "moh").glob("*.wav")):
-            write_hold_music(fresh / "moh" / "chime.wav")
+        ensure_hold_music(fresh)
         if target.exists():
             target.rename(old)
         fresh.rename(target)
@@ -498,7 +469,7 @@ transmit_silence = yes
                 stdout=console,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
                 env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"},
             )
         finally:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ivr.flow.model import Dialplan
+from ivr.processes import EXIT_CONFIG
 from ivr.speech.node import SpeechNode
 from ivr.speech.recognizer import (
     SpeechServer,
@@ -67,7 +68,7 @@ def serve(spec: str, port: int, dialplan: Dialplan | None) -> int:
         print(f"speech: {problem}")
     if not models:
         print("speech: no usable model (set NU_SPEECH_MODELS)")
-        return 1
+        return EXIT_CONFIG  # restarting cannot help: the supervisor leaves it stopped
     print(f"speech: serving {', '.join(sorted(models))} on 127.0.0.1:{port}")
     SpeechServer(("127.0.0.1", port), models).serve_forever()
     return 0
