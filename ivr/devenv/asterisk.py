@@ -200,17 +200,22 @@ def _build_chroot(root: Path, suite: str, mirror: str, packages: tuple[str, ...]
 
 
 def _debootstrap(target: Path, suite: str, mirror: str, packages: tuple[str, ...]) -> None:
-    _run(
-        [
-            _ensure_debootstrap(),
-            "--variant=minbase",
-            f"--include={','.join(packages)}",
-            suite,
-            str(target),
-            mirror,
-        ],
-        stdout=subprocess.DEVNULL,
-    )
+    """debootstrap's progress goes to our log, not the terminal; its last lines if it fails."""
+    command = [
+        _ensure_debootstrap(),
+        "--variant=minbase",
+        f"--include={','.join(packages)}",
+        suite,
+        str(target),
+        mirror,
+    ]
+    log.info("running %s", " ".join(command))
+    done = subprocess.run(command, capture_output=True, text=True)
+    for line in (done.stdout + done.stderr).splitlines():
+        log.debug("debootstrap: %s", line)
+    if done.returncode != 0:
+        tail = "\n".join((done.stdout + done.stderr).splitlines()[-15:])
+        raise RuntimeError(f"debootstrap failed (exit {done.returncode}):\n{tail}")
 
 
 def _carry_instances(old_root: Path, new_root: Path) -> None:
