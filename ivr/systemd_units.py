@@ -47,6 +47,8 @@ RestartPreventExitStatus={EXIT_CONFIG}
 NoNewPrivileges=yes
 PrivateTmp=yes
 ProtectSystem=full
+# the admin publishes (renders) the Asterisk configuration there
+ReadWritePaths=/etc/asterisk
 ProtectHome=yes
 
 [Install]

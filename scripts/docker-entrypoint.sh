@@ -15,7 +15,8 @@ redis-server --bind 127.0.0.1 --port 6379 --dir /var/lib/redis --daemonize no \
 install -d -o asterisk -g asterisk /run/asterisk "$NU_ASTERISK_LOG_DIR" /var/spool/asterisk \
   /var/lib/asterisk "$NU_VAR_DIR/speech"  # the speech spool: Asterisk records, we read
 chown -R asterisk:asterisk "$NU_ASTERISK_LOG_DIR" /var/spool/asterisk /var/lib/asterisk
-chmod -R a+rX "$NU_ASTERISK_ETC" "$NU_SOUNDS_DIR"
+chgrp -R asterisk "$NU_ASTERISK_ETC" && chmod -R g+rX,o-rwx "$NU_ASTERISK_ETC"  # secrets
+chmod -R a+rX "$NU_SOUNDS_DIR"
 asterisk -f -n -U asterisk -G asterisk &
 asterisk_pid=$!
 

@@ -18,6 +18,7 @@ be made safe raises :class:`RenderError` instead of being written.
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 import shutil
@@ -148,8 +149,8 @@ def render(
     settings = settings or config.load()
     out = Path(out_dir)
     values = {
-        "AMI_PORT": str(_port(ami_port or settings.ami_port, "AMI port")),
-        "SIP_PORT": str(_port(sip_port or settings.sip_port, "SIP port")),
+        "AMI_PORT": str(_port(settings.ami_port if ami_port is None else ami_port, "AMI port")),
+        "SIP_PORT": str(_port(settings.sip_port if sip_port is None else sip_port, "SIP port")),
         "AMI_USER": _match(USER, ami_user, "AMI user"),
         "AMI_SECRET": _match(
             SECRET,
@@ -201,8 +202,13 @@ def fill_tokens(src: Path, values: dict[str, str]) -> str:
 
 
 def _write(path: Path, text: str) -> Path:
+    """Owner read/write, group read, nothing for others: manager.conf holds the AMI secret and
+    pjsip.conf the operators' passwords (Asterisk reads them as its group: docs/production.md)."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        os.fchmod(out.fileno(), 0o640)
+        out.write(text)
     tmp.replace(path)
     return path
 
