@@ -1,4 +1,4 @@
-"""CityAGI: one test per pyst2 0.5.1 defect we fix (agi-protocol.md Appendix B).
+"""CityAGI: one test per pyst2 0.5.1 defect we fix (docs/agi-protocol.md, section 10).
 
 Each test first shows what unmodified pyst2 does on the same wire, then that CityAGI gets it right.
 The wire is :class:`ivr.agi.peer.AsteriskPeer` (written to the spec) or canned reply lines.

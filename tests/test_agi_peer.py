@@ -1,4 +1,4 @@
-"""The fake Asterisk answers byte for byte like agi-protocol.md says the real one does."""
+"""The fake Asterisk answers byte for byte like docs/agi-protocol.md says the real one does."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """``CityAGI``: pyst2's ``AGI`` made safe for a threaded FastAGI service on Python 3.
 
 pyst2 0.5.1 is the de-facto AGI library but is wrong on the wire in ways that matter to an IVR
-(see shared/reference/agi-protocol.md, Appendix B). Each fix here is pinned by a test in
+(see docs/agi-protocol.md, section 10, pyst2 defects). Each fix here is pinned by a test in
 ``tests/test_agi_adapter.py`` that also shows the raw pyst2 behaviour:
 
 * no ``signal.signal`` in ``__init__`` (it raises outside the main thread); opt-in for local AGI;
@@ -64,7 +64,7 @@ DTMF = "0123456789*#"
 MAX_LINE = 8191  # AGI_BUF_LEN - 1: Asterisk truncates longer command lines
 MAX_REPLY = 65536  # a reply line longer than this is garbage, not Asterisk
 
-# Commands Asterisk still runs once the channel is dead (agi.md §4).
+# Commands Asterisk still runs once the channel is dead (docs/agi-protocol.md, section 8).
 DEAD_OK = frozenset(
     {
         "ASYNCAGI BREAK",

@@ -1,4 +1,4 @@
-"""The Asterisk side of AGI, in Python, written to shared/reference/agi-protocol.md.
+"""The Asterisk side of AGI, in Python, written to docs/agi-protocol.md (sections 3-8).
 
 One implementation serves the unit tests, the console phone and the load benchmark: it sends the
 start-up block, answers each command with the exact bytes Asterisk would (including the 510/511/520
@@ -345,7 +345,7 @@ class AsteriskPeer:
         except (OSError, ValueError) as err:
             self.record.error = f"{type(err).__name__}: {err}"
         finally:
-            if self.agisighup:  # sent even after a normal end (RA 4444-4456)
+            if self.agisighup:  # sent even after a normal end (docs/agi-protocol.md, section 8)
                 self._signal_hangup()
         return self.record
 

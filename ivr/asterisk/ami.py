@@ -1,7 +1,7 @@
 """A small, thread-safe Asterisk Manager Interface (AMI) client of our own.
 
 Why not pyst2's ``asterisk.manager`` (the usual choice, and already a dependency for AGI)?
-On Python 3 it is broken where we need it (shared/reference/agi-protocol.md, Appendix B):
+On Python 3 it is broken where we need it (docs/agi-protocol.md, section 11, AMI):
 
 * any event carrying a ``ChanVariable`` header hits ``dict.has_key`` -> ``AttributeError``; the
   message thread dies inside ``join()`` and every later action hangs for ever. Our

@@ -1,6 +1,6 @@
 """KPIs from call records, side by side with the Italian targets (pure: records in, text out).
 
-Definitions (each target's own wording, ``../shared/reference/peers.md``):
+Definitions (each target's source and wording: ``docs/targets.md``):
 
 * **served**: answered by an operator or self-served by the IVR, over all calls;
 * **offered**: calls that reached an operator queue (queued, then answered, abandoned or not);
