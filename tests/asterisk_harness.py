@@ -15,15 +15,27 @@ What is observed, per call:
 * ``NuQueueJoin`` / ``NuQueueLeave`` / ``NuNoOperator`` user events (extensions.conf emits them
   around every ``Queue()``, even when the queue is empty and the caller never really joins);
 * ``QueueCallerJoin`` (the caller is really waiting in a queue) and ``AgentConnect``;
-* the ``Playing '<file>' (language 'xx')`` lines of the instance's verbose-3 log;
+* the ``Playing '<file>' (language 'xx')`` lines of the test-only verbose-3 log (below);
 * ``Hangup`` (with its cause).
+
+The test-only log. The shipped ``logger.conf`` keeps Asterisk's logs free of personal data: no
+DTMF, no verbose line (at verbose 3 they print applications' arguments, a caller's number, and
+"Playing 'digits/N'" for a number read back). Tests need those lines, so
+:func:`prepare_instance` writes ``logger_local.conf`` (``#tryinclude``d in ``logger.conf``'s
+``[logfiles]``) into *its own* instance's etc, adding the channel :data:`TEST_LOG`
+(``notice,warning,error,verbose,dtmf``: the old ``full``), which this harness reads. That log is
+test-only because it holds every digit pressed and every number dialled: it exists only in test
+instances, never in a rendered configuration (``ivr asterisk render``, ``ivr up``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import re
+import shutil
+import socket
 import struct
 import time
 import uuid
@@ -33,8 +45,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ivr import config
 from ivr.asterisk.ami import AMIClient, AMIError, Message
-from ivr.devenv.asterisk import AsteriskInstance
+from ivr.devenv.asterisk import AsteriskInstance, free_port
 
 DTMF = set("0123456789*#ABCD")
 
@@ -87,6 +100,17 @@ exten => _aX.,1,Answer()
 exten => _rX.,1,Ringing()
  same => n,Wait(300)
  same => n,Hangup()
+"""
+
+# The test-only log channel (see the module's docstring): a file in the instance's log folder.
+TEST_LOG = "test-verbose"
+
+# Written to logger_local.conf (logger.conf #tryincludes it in [logfiles]) of test instances only.
+TEST_LOGGER = f"""; Test-only log channel (tests/asterisk_harness.py). Never in production:
+; verbose (every level asterisk.conf lets through: 3) and dtmf put every key pressed and every
+; application's arguments (caller numbers, numbers dialled, digits read back) into the file.
+; The tests read its "Playing" lines.
+{TEST_LOG} => notice,warning,error,verbose,dtmf
 """
 
 # file.c: "<chan> Playing '<file>.<fmt>' (language 'it')"; AGI STREAM FILE (res_agi.c) puts
@@ -398,15 +422,21 @@ class AsteriskHarness:
 
     # log -----------------------------------------------------------------------------------------
 
+    @property
+    def log_path(self) -> Path:
+        """The test-only verbose-3 log (:data:`TEST_LOG`); absent when the instance was prepared
+        without it (``prepare_instance(..., test_log=False)``): then the log reads as empty."""
+        return self.instance.log_dir / TEST_LOG
+
     def log_size(self) -> int:
         try:
-            return self.instance.full_log.stat().st_size
+            return self.log_path.stat().st_size
         except FileNotFoundError:
             return 0
 
     def log_text(self, offset: int = 0) -> str:
         try:
-            with open(self.instance.full_log, "rb") as handle:
+            with open(self.log_path, "rb") as handle:
                 handle.seek(offset)
                 return handle.read().decode("utf-8", errors="replace")
         except FileNotFoundError:
@@ -440,6 +470,60 @@ class AsteriskHarness:
                 raise RuntimeError(f"channels still up after reset: {channels}")
             time.sleep(0.1)
         self.calls.clear()
+
+
+# ---------------------------------------------------------------------------------------------
+# Test instances
+
+
+def prepare_instance(
+    name: str,
+    dialplan: Any,
+    workdir: Path,
+    *,
+    queue_timeout: int,
+    general_timeout: int,
+    test_log: bool = True,
+) -> AsteriskInstance:
+    """A test Asterisk (not started) named ``name``, on free ports, rendered for ``dialplan``
+    as ``ivr up`` renders it, plus the test-only contexts (:data:`TEST_CONTEXTS`, to place calls)
+    and, with ``test_log``, the test-only log (:data:`TEST_LOGGER`).
+
+    ``workdir`` (a fresh temporary folder) gets the placeholder prompt audio and the city's
+    database; the instance's ``settings`` say where its FastAGI service must listen and which
+    database it uses. Leftovers of a crashed run of the same name are removed first.
+    """
+    from ivr.prompts.catalogue import full_catalogue
+
+    sounds = workdir / "sounds"
+    catalogue = full_catalogue(dialplan, config.ROOT / "prompts")
+    write_placeholder_sounds(sounds, {lang: texts.keys() for lang, texts in catalogue.items()})
+    settings = dataclasses.replace(
+        config.load(),
+        sounds_dir=sounds,
+        asterisk_sounds_dir=f"/srv/nu/{name}/sounds",
+        agi_host="127.0.0.1",
+        agi_port=free_port(),
+        # bookings, callbacks and call records of test calls: never the developer's database
+        database_url=f"sqlite:///{workdir / 'city.db'}",
+    )
+    instance = AsteriskInstance(
+        name, settings=settings, ami_port=free_port(), sip_port=free_port(socket.SOCK_DGRAM)
+    )
+    shutil.rmtree(instance.host_dir, ignore_errors=True)  # a crashed run's leftovers
+    instance.render(dialplan, queue_timeout=queue_timeout, general_timeout=general_timeout)
+    (instance.etc_dir / "extensions_local.conf").write_text(TEST_CONTEXTS)
+    if test_log:
+        (instance.etc_dir / "logger_local.conf").write_text(TEST_LOGGER)
+    return instance
+
+
+def retire_instance(instance: AsteriskInstance, keep_logs: Path) -> None:
+    """Stop a test Asterisk, keep its logs in ``keep_logs`` (for a post-mortem), remove it."""
+    instance.stop()
+    if instance.log_dir.is_dir():
+        shutil.copytree(instance.log_dir, keep_logs, dirs_exist_ok=True)
+    shutil.rmtree(instance.host_dir, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------------------------

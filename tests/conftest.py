@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
-import socket
 from collections.abc import Iterator
 
 import pytest
@@ -34,46 +33,26 @@ def asterisk_dialplan():
 
 @pytest.fixture(scope="session")
 def asterisk_session(tmp_path_factory, asterisk_dialplan) -> Iterator:
-    """A running test Asterisk (session-wide). Prefer the per-test ``asterisk`` fixture."""
-    from ivr.devenv.asterisk import AsteriskInstance, free_port
-    from ivr.prompts.catalogue import full_catalogue
-    from tests.asterisk_harness import TEST_CONTEXTS, AsteriskHarness, write_placeholder_sounds
+    """A running test Asterisk (session-wide). Prefer the per-test ``asterisk`` fixture.
 
-    name = f"test-{os.getpid()}"
-    sounds = tmp_path_factory.mktemp("asterisk-sounds")
-    catalogue = full_catalogue(asterisk_dialplan, config.ROOT / "prompts")
-    write_placeholder_sounds(sounds, {lang: texts.keys() for lang, texts in catalogue.items()})
-    settings = dataclasses.replace(
-        config.load(),
-        sounds_dir=sounds,
-        asterisk_sounds_dir=f"/srv/nu/{name}/sounds",
-        agi_host="127.0.0.1",
-        agi_port=free_port(),
-        # bookings, callbacks and call records of test calls: never the developer's database
-        database_url=f"sqlite:///{tmp_path_factory.mktemp('city-db') / 'city.db'}",
-    )
-    instance = AsteriskInstance(
-        name, settings=settings, ami_port=free_port(), sip_port=free_port(socket.SOCK_DGRAM)
-    )
-    shutil.rmtree(instance.host_dir, ignore_errors=True)  # a crashed run's leftovers
-    instance.render(
+    It has the test-only verbose-3 log the harness reads (``tests/asterisk_harness.py``)."""
+    from tests.asterisk_harness import AsteriskHarness, prepare_instance, retire_instance
+
+    instance = prepare_instance(
+        f"test-{os.getpid()}",
         asterisk_dialplan,
+        tmp_path_factory.mktemp("asterisk-city"),
         queue_timeout=ASTERISK_QUEUE_TIMEOUT,
         general_timeout=ASTERISK_GENERAL_TIMEOUT,
     )
-    (instance.etc_dir / "extensions_local.conf").write_text(TEST_CONTEXTS)
     instance.start()
-    harness = AsteriskHarness(instance, asterisk_dialplan, agi_port=settings.agi_port)
+    harness = AsteriskHarness(instance, asterisk_dialplan, agi_port=instance.settings.agi_port)
     try:
         yield harness
     finally:
         harness.close()
-        instance.stop()
         # Keep the logs with pytest's temporary files (the last runs stay for a post-mortem).
-        shutil.copytree(
-            instance.log_dir, tmp_path_factory.mktemp("asterisk-log"), dirs_exist_ok=True
-        )
-        shutil.rmtree(instance.host_dir, ignore_errors=True)
+        retire_instance(instance, tmp_path_factory.mktemp("asterisk-log"))
 
 
 @pytest.fixture
