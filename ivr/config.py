@@ -42,6 +42,12 @@ class Settings:
     asterisk_sounds_dir: str = field(
         default_factory=lambda: _env("NU_ASTERISK_SOUNDS_DIR", "/var/lib/numero-unico/sounds")
     )
+    # Where the admin copies the audio it builds so Asterisk can read it: the host path of
+    # Asterisk's sounds folder when Asterisk runs in a chroot or elsewhere (`ivr up` sets its
+    # chroot's). Empty: Asterisk reads NU_SOUNDS_DIR itself, nothing to copy.
+    asterisk_sounds_sync_dir: str = field(
+        default_factory=lambda: _env("NU_ASTERISK_SOUNDS_SYNC_DIR", "")
+    )
     agi_host: str = field(default_factory=lambda: _env("NU_AGI_HOST", "127.0.0.1"))
     agi_port: int = field(default_factory=lambda: int(_env("NU_AGI_PORT", "4573")))
     max_calls: int = field(default_factory=lambda: int(_env("NU_MAX_CALLS", "400")))

@@ -471,7 +471,7 @@ def test_every_interface_text_exists_in_italian_and_english():
 
     folder = Path(ivr.admin.__file__).parent
     sources = [p.read_text() for p in (folder / "templates").glob("*.html")]
-    sources.append((folder / "app.py").read_text())
+    sources += [p.read_text() for p in folder.rglob("*.py")]  # app.py and the blueprints
     used = set()
     for text in sources:
         used.update(re.findall(r"\bt\(\s*\"([a-z0-9_]+)\"", text))

@@ -16,9 +16,9 @@ from ivr.admin.publish import AsteriskTarget, Publisher
 from ivr.asterisk.render import GENERATED
 from tests.admin_support import PASSWORD, city_settings, login, make_app, post, publish, token
 
-PUBLIC = {"static", "login", "logout", "set_language"}
+PUBLIC = {"static", "account.login", "account.logout", "account.set_language"}
 # Views declared "read" whose POST changes the draft or the prompts: editors only.
-POST_NEEDS_EDIT = {"node", "yaml_editor", "department", "prompt"}
+POST_NEEDS_EDIT = {"flow.node", "flow.yaml_editor", "departments.department", "prompts.prompt"}
 ARGS = {
     "node_id": "principale",
     "dept_id": "tributi",

@@ -183,7 +183,12 @@ def test_who_may_see_it(app):
 
 
 def test_a_database_that_does_not_answer_is_said_not_shown_as_zeros(app, tmp_path):
-    app.config["CALL_RECORDS"] = CallRecords(f"sqlite:///{tmp_path / 'missing' / 'city.db'}")
+    import dataclasses
+
+    from ivr.admin.services import install, services
+
+    missing = CallRecords(f"sqlite:///{tmp_path / 'missing' / 'city.db'}")
+    install(app, dataclasses.replace(services(app), call_records=missing))
     response = login(app, "viewer").get("/service-levels")
     assert response.status_code == 503
     assert "The call database does not answer" in response.get_data(as_text=True)

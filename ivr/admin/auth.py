@@ -31,10 +31,11 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from flask import abort, current_app, g, redirect, request, session, url_for
+from flask import abort, g, redirect, request, session, url_for
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ivr.admin.models import ROLES, AuditEntry, User
+from ivr.admin.services import services
 
 USERNAME = re.compile(r"^[A-Za-z0-9._@-]{2,64}$")
 MIN_PASSWORD = 10
@@ -160,7 +161,7 @@ def load_user() -> None:
     user_id = session.get("uid")
     if user_id is None:
         return
-    with current_app.config["SESSIONS"]() as db:
+    with services().sessions() as db:
         user = db.get(User, user_id)
         if user is not None and user.active and session.get("pwv") == user.password_hash[-12:]:
             db.expunge(user)
@@ -179,7 +180,7 @@ def require(permission: str) -> Callable:
             if user is None:
                 if request.path.startswith("/api/") or request.method != "GET":
                     abort(401)
-                return redirect(url_for("login", next=request.full_path.rstrip("?")))
+                return redirect(url_for("account.login", next=request.full_path.rstrip("?")))
             if user.role not in CAN[permission]:
                 abort(403)
             return view(*args, **kwargs)

@@ -2,7 +2,9 @@
 
 The server is werkzeug's threaded WSGI server on loopback by default (127.0.0.1:8080): the admin
 is for a handful of office staff, and a TLS-terminating reverse proxy belongs in front of it
-when it is reachable from other machines.
+when it is reachable from other machines. Where to publish and where Asterisk reads the prompt
+audio come from the settings (``NU_ASTERISK_ETC``, ``NU_ASTERISK_SOUNDS_SYNC_DIR``): ``ivr up``
+sets both for its chroot.
 """
 
 from __future__ import annotations
@@ -11,26 +13,35 @@ import contextlib
 import getpass
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ivr.config import Settings
+
+if TYPE_CHECKING:
+    from ivr.admin.publish import AsteriskTarget
 
 log = logging.getLogger("ivr.admin")
 
 
-def default_target(settings: Settings, etc: str | None):
-    """The Asterisk to publish to: ``etc`` if given, else the system instance of ``ivr up``
-    when it has been rendered; None (files only) when there is none. The ``ivr up`` instance
-    (given or found) also gets the prompt audio copied into its chroot after a publish."""
+def publish_target(asterisk_etc: str | None) -> AsteriskTarget | None:
+    """The Asterisk to publish to: the one whose rendered configuration is in ``asterisk_etc``
+    (``--asterisk-etc``, else ``NU_ASTERISK_ETC``); None (the dialplan file only) without one."""
     from ivr.admin.publish import AsteriskTarget
-    from ivr.devenv.asterisk import AsteriskInstance
 
-    instance = AsteriskInstance("system", settings=settings)
-    if etc and Path(etc).resolve() != instance.etc_dir.resolve():
-        return AsteriskTarget.from_etc(etc), None
-    if (instance.etc_dir / "extensions_nu.conf").is_file():
-        return AsteriskTarget.from_etc(instance.etc_dir), instance.sync_sounds
-    return None, None
+    return AsteriskTarget.from_etc(asterisk_etc) if asterisk_etc else None
+
+
+def sounds_sync(settings: Settings) -> Callable[[], Path] | None:
+    """What copies the built audio to ``NU_ASTERISK_SOUNDS_SYNC_DIR`` (Asterisk's side of a
+    chroot or a mount); None when it is empty and Asterisk reads ``NU_SOUNDS_DIR`` itself."""
+    if not settings.asterisk_sounds_sync_dir:
+        return None
+    from ivr.prompts.deploy import sync_sounds
+
+    source, target = Path(settings.sounds_dir), Path(settings.asterisk_sounds_sync_dir)
+    return lambda: sync_sounds(source, target)
 
 
 def run_admin(settings: Settings, host: str, port: int, asterisk_etc: str | None) -> int:
@@ -38,10 +49,13 @@ def run_admin(settings: Settings, host: str, port: int, asterisk_etc: str | None
 
     from ivr.admin.app import create_app
 
-    target, sync = default_target(settings, asterisk_etc)
+    target = publish_target(asterisk_etc)
     if target is None:
-        log.warning("no rendered Asterisk found: publishing writes the dialplan file only")
-    app = create_app(settings, target=target, sync_sounds=sync)
+        log.warning(
+            "no Asterisk configuration (NU_ASTERISK_ETC or --asterisk-etc): "
+            "publishing writes the dialplan file only"
+        )
+    app = create_app(settings, target=target, sync_sounds=sounds_sync(settings))
     server = make_server(host, port, app, threaded=True)
     print(f"Numero Unico admin on http://{host}:{server.server_port}/ (Ctrl-C to stop)")
     with contextlib.suppress(KeyboardInterrupt):

@@ -37,7 +37,7 @@ from ivr import config
 from ivr.asterisk.ami import AMIClient, AMIError
 from ivr.asterisk.render import AMICredentials, install, read_ami_credentials, render
 from ivr.devenv.redis import port_answers
-from ivr.prompts.hold_music import ensure_hold_music
+from ivr.prompts import deploy
 from ivr.supervisor import die_with_parent
 
 log = logging.getLogger(__name__)
@@ -404,29 +404,10 @@ transmit_silence = yes
     def sync_sounds(self) -> Path:
         """Copy ``Settings.sounds_dir`` to ``Settings.asterisk_sounds_dir`` in the chroot.
 
-        Replaces the target as a whole (new tree built beside it, then swapped), so a call never
+        Replaces the target as a whole (:func:`ivr.prompts.deploy.sync_sounds`), so a call never
         sees half a rebuild. Call again after ``ivr prompts build`` while Asterisk runs.
         """
-        target = self.sounds_dir
-        source = Path(self.settings.sounds_dir)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fresh = target.with_name(target.name + ".new")
-        old = target.with_name(target.name + ".old")
-        for leftover in (fresh, old):
-            if leftover.exists():
-                shutil.rmtree(leftover)
-        if source.is_dir():
-            shutil.copytree(source, fresh, symlinks=False)
-        else:
-            log.warning("no prompt audio in %s yet: run `ivr prompts build`", source)
-            fresh.mkdir()
-        ensure_hold_music(fresh)
-        if target.exists():
-            target.rename(old)
-        fresh.rename(target)
-        if old.exists():
-            shutil.rmtree(old)
-        return target
+        return deploy.sync_sounds(self.settings.sounds_dir, self.sounds_dir)
 
     # process -----------------------------------------------------------------------------------
 

@@ -51,6 +51,7 @@ def children_env(settings: Settings, asterisk: AsteriskInstance) -> dict[str, st
         NU_DATABASE_URL=settings.database_url,
         NU_ASTERISK_ROOT=str(asterisk.root),
         NU_ASTERISK_ETC=str(asterisk.etc_dir),
+        NU_ASTERISK_SOUNDS_SYNC_DIR=str(asterisk.sounds_dir),
         NU_ASTERISK_LOG_DIR=str(asterisk.log_dir),
         NU_SPEECH_SPOOL_DIR=speech.speech_spool_dir,
         NU_ASTERISK_SPEECH_SPOOL_DIR=speech.asterisk_speech_spool_dir,

@@ -1,0 +1,59 @@
+"""What the admin's views work with besides the request: one typed object per app.
+
+:func:`ivr.admin.app.create_app` builds one :class:`AdminServices` and keeps it on the app; every
+blueprint reaches it through :func:`services`, never through closures or untyped
+``app.config`` keys, so a view's dependencies are visible, typed and replaceable in tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from flask import Flask, current_app
+from sqlalchemy.orm import Session, sessionmaker
+
+if TYPE_CHECKING:
+    from ivr.admin.auth import LoginLimiter
+    from ivr.admin.publish import AsteriskTarget, Publisher
+    from ivr.admin.service_levels import CallRecords
+    from ivr.asterisk.ami import AMIClient
+    from ivr.config import Settings
+    from ivr.live import LiveState
+    from ivr.prompts.build import Synthesizer
+
+EXTENSION = "numero_unico_admin"  # the key in ``Flask.extensions``
+
+Clock = Callable[[ZoneInfo], datetime]
+
+
+@dataclass(frozen=True)
+class AdminServices:
+    """The city's settings and everything the admin talks to."""
+
+    settings: Settings
+    sessions: sessionmaker[Session]  # the admin tables (accounts, draft, versions, audit)
+    publisher: Publisher  # publishes to ``target``
+    target: AsteriskTarget | None  # the Asterisk to publish to; None: the dialplan file only
+    live_source: Callable[[], AMIClient] | None  # the live view's AMI login; None: no Asterisk
+    live_state: LiveState  # manual switches
+    call_records: CallRecords  # the service levels page's data
+    login_limiter: LoginLimiter
+    clock: Clock  # the time now in a zone: the simulator's and the reports' "today"
+    synthesizer: Synthesizer | None = None  # for "build audio"; None: espeak-ng
+    sync_sounds: Callable[[], object] | None = None  # copies built audio to Asterisk's side
+
+
+def install(app: Flask, admin: AdminServices) -> None:
+    app.extensions[EXTENSION] = admin
+
+
+def services(app: Flask | None = None) -> AdminServices:
+    """The admin services of ``app`` (default: the app handling the current request)."""
+    found: Any = (app or current_app).extensions.get(EXTENSION)
+    if not isinstance(found, AdminServices):
+        raise RuntimeError("not an admin app: build it with ivr.admin.app.create_app")
+    return found

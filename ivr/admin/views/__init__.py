@@ -1,0 +1,30 @@
+"""The admin's pages as Flask blueprints, one module per area; :func:`ivr.admin.app.create_app`
+registers :data:`BLUEPRINTS`. A view reaches the app's services through
+:func:`ivr.admin.services.services` and shares helpers from :mod:`ivr.admin.views.common`.
+Endpoints, for ``url_for``, are ``<blueprint>.<view>``: ``flow.node``, ``publishing.home``."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+from ivr.admin.views import (
+    account,
+    departments,
+    flow,
+    live,
+    prompts,
+    publishing,
+    simulator,
+    users,
+)
+
+BLUEPRINTS: tuple[Blueprint, ...] = (
+    account.bp,
+    publishing.bp,
+    flow.bp,
+    simulator.bp,
+    departments.bp,
+    prompts.bp,
+    live.bp,
+    users.bp,
+)
