@@ -87,6 +87,10 @@ class Settings:
     # The admin web (`ivr admin`, one of the processes `ivr up` runs): loopback behind a proxy.
     admin_host: str = field(default_factory=lambda: _env("NU_ADMIN_HOST", "127.0.0.1"))
     admin_port: int = field(default_factory=lambda: int(_env("NU_ADMIN_PORT", "8080")))
+    # Reverse proxies in front of the admin (nginx with TLS: docs/production.md). When > 0 the
+    # admin trusts that many X-Forwarded-For/-Proto/-Host hops (the client's address for the
+    # audit log and the login limiter) and sends its session cookie only over HTTPS.
+    admin_proxy_hops: int = field(default_factory=lambda: int(_env("NU_ADMIN_PROXY_HOPS", "0")))
     # Our log file (rotated with Asterisk's: ivr/logrotate.py). Empty: standard error only, as
     # under systemd (the journal) or in the container. `ivr up` writes <var_dir>/log/ivr.log.
     log_file: str = field(default_factory=lambda: _env("NU_LOG_FILE", ""))

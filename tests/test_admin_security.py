@@ -317,3 +317,32 @@ def test_hostile_city_name_in_the_raw_yaml_is_neutralised(publishing, hostile):
     publish(editor)
     assert "is live" in editor.get("/publish").get_data(as_text=True)
     _assert_neutral(etc, shape)
+
+
+@pytest.mark.parametrize("hops", [0, 1])
+def test_behind_a_proxy_the_client_address_is_the_forwarded_one(tmp_path, hops):
+    """With NU_ADMIN_PROXY_HOPS the login limiter (and the audit log) see the address nginx
+    forwards, and the session cookie is HTTPS-only; without it the header is ignored (anybody
+    could send it), so forging addresses cannot escape the limiter."""
+    import dataclasses
+
+    app = make_app(dataclasses.replace(city_settings(tmp_path), admin_proxy_hops=hops))
+    client = app.test_client()
+    csrf = token(client)
+
+    def attempt(address: str, password: str):
+        return client.post(
+            "/login",
+            data={"username": "editor", "password": password, "csrf_token": csrf},
+            headers={"X-Forwarded-For": address, "X-Forwarded-Proto": "https"},
+        )
+
+    for _ in range(5):
+        assert attempt("203.0.113.7", "wrong").status_code == 401
+    assert attempt("203.0.113.7", PASSWORD).status_code == 429
+    other = attempt("203.0.113.8", PASSWORD)
+    if hops:
+        assert other.status_code == 302  # another citizen office, another address
+        assert "Secure" in other.headers["Set-Cookie"]
+    else:
+        assert other.status_code == 429  # the forged header changed nothing

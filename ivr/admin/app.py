@@ -117,6 +117,8 @@ def create_app(
         SESSIONS=sessions,
         LIVE_STATE=admin.live_state,
     )
+    if settings.admin_proxy_hops > 0:
+        _behind_proxy(app, settings.admin_proxy_hops)
     _hooks(app)
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
@@ -170,3 +172,13 @@ def _hooks(app: Flask) -> None:
         if request.path.startswith("/api/"):
             return jsonify({"error": code, "message": message or str(err)}), code
         return render_template("error.html", code=code, message=message), code
+
+
+def _behind_proxy(app: Flask, hops: int) -> None:
+    """Behind ``hops`` TLS-terminating proxies: the client address and scheme come from their
+    X-Forwarded-* headers (werkzeug's ProxyFix), and the session cookie is HTTPS-only. Without
+    a proxy those headers are ignored: anybody could send them."""
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
+    app.config.update(SESSION_COOKIE_SECURE=True, PREFERRED_URL_SCHEME="https")
