@@ -17,14 +17,13 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from booking.service import UNAVAILABLE, BookingError, BookingService
+from ivr.flow.services import Service
 from ivr.logs import redact
 
 log = logging.getLogger("booking.phone")
 
-PhoneService = Callable[[dict[str, Any]], Any]
 
-
-def _guarded(name: str, work: PhoneService, ready: Callable[[], None]) -> PhoneService:
+def _guarded(name: str, work: Service, ready: Callable[[], None]) -> Service:
     def service(args: dict[str, Any]) -> Any:
         try:
             ready()
@@ -45,7 +44,7 @@ def _guarded(name: str, work: PhoneService, ready: Callable[[], None]) -> PhoneS
 
 def booking_services(
     service: BookingService, ready: Callable[[], None] | None = None
-) -> dict[str, PhoneService]:
+) -> dict[str, Service]:
     """The registry entries for the FastAGI runner. ``ready()`` runs before each call (it may
     migrate a database that was down at start); it raises to say "unavailable"."""
 
@@ -139,7 +138,7 @@ class DatabaseBooking:
                         log.info("generated %d slots for the next %d days", made, self.days_ahead)
                 self._rolled = today
 
-    def services(self) -> dict[str, PhoneService]:
+    def services(self) -> dict[str, Service]:
         return booking_services(self.service, self.ready)
 
     def close(self) -> None:

@@ -51,15 +51,14 @@ from booking.models import (
     Slot,
     SlotTemplate,
 )
-from ivr.agi.runner import ServiceError
 from ivr.flow.calendar import holiday_name
 from ivr.flow.model import CityCalendar
+from ivr.flow.services import UNAVAILABLE, ServiceError
 
 SLOT_FULL = "slot_full"
 ALREADY_BOOKED = "already_booked"
 NOT_FOUND = "not_found"
 INVALID_CODE = "invalid_code"
-UNAVAILABLE = "unavailable"
 
 # Certificate status: where each status may go next.
 _CERT_NEXT = {
@@ -73,7 +72,7 @@ _CERT_NEXT = {
 class BookingError(ServiceError):
     """A domain refusal the caller is told about: ``code`` is one of the module constants.
 
-    A :class:`~ivr.agi.runner.ServiceError`, so the FastAGI runner answers the engine with it.
+    A :class:`~ivr.flow.services.ServiceError`, so the runner answers the engine with it.
     ``value`` for ``slot_full`` is the next free slot (``{"id", "start"}``) or None.
     """
 

@@ -6,17 +6,18 @@ This is the only place that knows all the pieces; each piece stays testable on i
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from ivr.agi.adapter import CityAGI
-from ivr.agi.runner import CallOutcome, Listener, Service, make_handler
+from ivr.agi.runner import CallOutcome, Listener, make_handler
 from ivr.agi.server import FastAGIServer
 from ivr.config import Settings
 from ivr.flow.engine import CallSession
+from ivr.flow.services import Service, Services
 from ivr.flow.source import DialplanSource
 from ivr.live import LiveState, open_state
 
@@ -141,7 +142,7 @@ def city_handler(
     *,
     clock: Callable[[ZoneInfo], datetime] | None = None,
     on_outcome: Callable[[CityAGI, CallOutcome], object] | None = None,
-    services: Mapping[str, Service] | None = None,
+    services: Services | None = None,
     listener: Listener | None = None,
 ) -> tuple[Callable[[CityAGI], CallOutcome], DialplanSource]:
     """The production call handler (FastAGI or local AGI) and the dialplan source it reads.
@@ -177,7 +178,7 @@ def build_server(
     max_calls: int | None = None,
     clock: Callable[[ZoneInfo], datetime] | None = None,
     on_outcome: Callable[[CityAGI, CallOutcome], object] | None = None,
-    services: Mapping[str, Service] | None = None,
+    services: Services | None = None,
 ) -> FastAGIServer:
     """A ready-to-start FastAGI server for the configured city (not started)."""
     handler, source = city_handler(settings, clock=clock, on_outcome=on_outcome, services=services)

@@ -17,9 +17,9 @@ from booking import codes
 from booking.models import Booking, CertificateRequest, Slot
 from booking.phone_services import DatabaseBooking
 from booking.seed import seed_example_city
-from ivr.agi.runner import ServiceError
 from ivr.devenv.postgres import free_tcp_port
 from ivr.flow.actions import Result
+from ivr.flow.services import ServiceError
 from tests.test_booking_phone import EXAMPLE, NOW, run, said
 
 CALLER = "3331234567"

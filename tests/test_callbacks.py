@@ -8,7 +8,6 @@ from datetime import datetime, timedelta
 import pytest
 
 import ivr.callbacks.node  # noqa: F401  (registers the node kind)
-from ivr.agi.runner import ServiceError
 from ivr.callbacks.models import CallbackState
 from ivr.callbacks.node import CallbackNode, normalize_number
 from ivr.callbacks.store import CallbackStore, DatabaseCallbacks, DuplicateCallback, Policy
@@ -27,6 +26,7 @@ from ivr.flow.actions import (
 )
 from ivr.flow.engine import CallSession
 from ivr.flow.loader import parse_dialplan
+from ivr.flow.services import ServiceError
 from ivr.logs import mask_number
 
 TEXT = """

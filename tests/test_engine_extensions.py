@@ -10,13 +10,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ivr.agi.peer import ScriptedCaller, drive
-from ivr.agi.runner import ServiceError, make_handler
+from ivr.agi.runner import make_handler
 from ivr.flow.actions import (
     Ask,
     Digits,
     Heard,
     Invoke,
     Listen,
+    ListenFailed,
     NoInput,
     Play,
     Played,
@@ -27,6 +28,7 @@ from ivr.flow.actions import (
 from ivr.flow.engine import CallSession, register_behaviour
 from ivr.flow.loader import parse_dialplan
 from ivr.flow.model import Node, register_node
+from ivr.flow.services import ServiceError
 
 
 @dataclass(frozen=True)
@@ -185,6 +187,8 @@ def test_listen_without_a_recogniser_goes_to_a_human():
             if isinstance(event, Heard):
                 session.data["said"] = event.text
                 return session.transfer_to("op", reason="speech")
+            if isinstance(event, ListenFailed):  # the node that listens decides, as speech does
+                return session.transfer_to("op", reason="speech_unavailable")
             return session.fallback("speech")
 
     register_behaviour(CheckCodeNode, ListenNode())

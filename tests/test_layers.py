@@ -35,6 +35,28 @@ RULES: list[Rule] = [
         "the admin runs in production too: where it publishes and copies prompts comes from "
         "settings (NU_ASTERISK_ETC, NU_ASTERISK_SOUNDS_SYNC_DIR), not from the development chroot",
     ),
+    # The service contract (Invoke -> Result, ServiceError, Service) belongs to the call-flow
+    # layer (ivr/flow/services.py): services answer through it without loading pyst2 or the runner.
+    Rule(
+        "booking",
+        "ivr.agi",
+        "the booking rules are a city service: ServiceError comes from ivr.flow.services",
+    ),
+    Rule(
+        "ivr.queues",
+        "ivr.agi",
+        "queues.state is a service and the saturation policy an engine hook (ivr.flow)",
+    ),
+    Rule(
+        "ivr.callbacks",
+        "ivr.agi",
+        "callbacks.request is a city service: ServiceError comes from ivr.flow.services",
+    ),
+    Rule(
+        "ivr.flow",
+        "ivr.agi",
+        "the engine is pure: the runner depends on the call-flow layer, never the reverse",
+    ),
 ]
 
 

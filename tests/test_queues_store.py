@@ -2,9 +2,9 @@
 
 import pytest
 
-from ivr.agi.runner import ServiceError
 from ivr.devenv.asterisk import free_port
 from ivr.devenv.redis import RedisServer
+from ivr.flow.services import ServiceError
 from ivr.queues.estimate import QueueState, queue_state
 from ivr.queues.store import RedisQueueStore
 

@@ -66,7 +66,7 @@ def test_eagi_listener_streams_fd3(service):
 
 def test_service_down_goes_to_a_human(tmp_path):
     listen = recording_listener(("127.0.0.1", 1), "/snd", "/spool", tmp_path)
-    assert type(listen(FakeAGI(speak("민원"), spool=tmp_path), ACTION)).__name__ == "PromptFailed"
+    assert type(listen(FakeAGI(speak("민원"), spool=tmp_path), ACTION)).__name__ == "ListenFailed"
 
 
 def test_a_caller_who_starts_late_is_still_heard(service, tmp_path):

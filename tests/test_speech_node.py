@@ -3,7 +3,17 @@
 from datetime import datetime
 
 import ivr.speech.node  # noqa: F401  (registers the node kind)
-from ivr.flow.actions import Digits, Heard, Listen, NoInput, Play, Played, Transfer
+from ivr.flow.actions import (
+    Digits,
+    Heard,
+    Listen,
+    ListenFailed,
+    NoInput,
+    Play,
+    Played,
+    Prompt,
+    Transfer,
+)
 from ivr.flow.engine import CallSession
 from ivr.flow.loader import parse_dialplan
 from ivr.flow.validate import validate
@@ -69,6 +79,22 @@ def test_unsure_is_confirmed_by_voice_or_key():
         assert isinstance(confirm, Listen) and "sì" in confirm.grammar
         end = until_transfer(s, s.feed(answer))
         assert isinstance(end, Transfer) and end.queue == "trib"
+
+
+def test_a_turn_that_cannot_be_listened_to_goes_to_a_human_told_so():
+    """ListenFailed (no recogniser, the service down): the speech node, not the engine, decides:
+    "transferring", then the general operator, reason speech_unavailable; at the first turn and
+    at the confirmation alike."""
+    for heard_first in (False, True):
+        s = session()
+        s.start()
+        if heard_first:
+            assert isinstance(s.feed(Heard("polizia", 0.9)), Listen)  # "did I understand?"
+        told = s.feed(ListenFailed("recogniser"))
+        assert told == Play((Prompt("transferring", "it"),))
+        end = s.feed(Played())
+        assert isinstance(end, Transfer) and end.queue == "op"
+        assert end.reason == "speech_unavailable"
 
 
 def test_a_no_asks_again_and_three_failures_reach_the_operator():

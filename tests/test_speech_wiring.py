@@ -240,7 +240,7 @@ def test_ivr_up_with_only_a_broken_model_keeps_running(tmp_path, capfd):
 
 def test_a_spool_asterisk_cannot_write_sends_the_caller_to_a_human(tmp_path):
     from ivr.agi.adapter import AGIAppError
-    from ivr.flow.actions import Prompt, PromptFailed
+    from ivr.flow.actions import ListenFailed, Prompt
     from ivr.speech.listener import recording_listener
 
     class NoSpool:
@@ -252,7 +252,7 @@ def test_a_spool_asterisk_cannot_write_sends_the_caller_to_a_human(tmp_path):
 
     listen = recording_listener(("127.0.0.1", free_port()), "/snd", "/no/such/spool", tmp_path)
     action = Listen((Prompt("speech_prompt", "it"),), "it", ("anagrafe",), 6000)
-    assert listen(NoSpool(), action) == PromptFailed("speech")
+    assert listen(NoSpool(), action) == ListenFailed("record")
 
 
 def test_a_grammar_with_no_known_word_hears_nothing_and_the_service_survives():

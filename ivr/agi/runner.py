@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from ivr.agi.adapter import AGIHangup, CityAGI, PlaybackFailed
+from ivr.asterisk import variables as V
 from ivr.flow.actions import (
     DTMF_KEYS,
     Action,
@@ -24,6 +25,7 @@ from ivr.flow.actions import (
     Hangup,
     Invoke,
     Listen,
+    ListenFailed,
     NoInput,
     Piece,
     Play,
@@ -34,6 +36,7 @@ from ivr.flow.actions import (
     Saying,
     Transfer,
 )
+from ivr.flow.services import UNAVAILABLE, ServiceError, Services
 from ivr.logs import CallLogger
 from ivr.prompts.sayings import needs_vocabulary, saying_prompts
 
@@ -63,21 +66,12 @@ class CallOutcome:
     started: float = field(default_factory=time.time)  # epoch seconds, for the call's record
 
 
-Service = Callable[[dict[str, Any]], Any]
 # Hears the caller for a Listen action (speech recognition lives outside the runner).
 Listener = Callable[[CityAGI, Listen], Event]
 
 
 def prompt_path(sounds_dir: str, prompt: Prompt) -> str:
     return f"{sounds_dir}/{prompt.language}/{prompt.key}"
-
-
-class ServiceError(Exception):
-    """Raised by a service to answer the engine with a named error (e.g. ``slot_full``)."""
-
-    def __init__(self, code: str, value: Any = None) -> None:
-        super().__init__(code)
-        self.code, self.value = code, value
 
 
 def _var_key(key: str) -> str:
@@ -87,14 +81,14 @@ def _var_key(key: str) -> str:
 def transfer_variables(action: Transfer, path: list[str]) -> dict[str, str]:
     """Channel variables the Asterisk dialplan reads to queue the call (and show the operator)."""
     values = {
-        "NU_QUEUE": action.queue,
-        "NU_DEPARTMENT": action.department,
-        "NU_LANG": action.language,
-        "NU_REASON": action.reason,
-        "NU_PATH": ">".join(path),
+        V.QUEUE: action.queue,
+        V.DEPARTMENT: action.department,
+        V.LANG: action.language,
+        V.REASON: action.reason,
+        V.PATH: ">".join(path),
     }
     for key, value in action.context.items():
-        values[f"NU_CTX_{_var_key(key)}"] = str(value)
+        values[f"{V.CONTEXT_PREFIX}{_var_key(key)}"] = str(value)
     return values
 
 
@@ -105,7 +99,7 @@ class _Runner:
         session: Session,
         sounds_dir: str,
         log: CallLogger,
-        services: Mapping[str, Service],
+        services: Services,
         listener: Listener | None,
     ) -> None:
         self.agi, self.session, self.sounds, self.log = agi, session, str(sounds_dir), log
@@ -214,19 +208,19 @@ class _Runner:
         service = self.services.get(action.service)
         if service is None:
             self.log.warning("no service %s", action.service)
-            return Result(error="unavailable")
+            return Result(error=UNAVAILABLE)
         try:
             return Result(value=service(dict(action.args)))
         except ServiceError as err:
             return Result(value=err.value, error=err.code)
         except Exception:  # noqa: BLE001 - a broken service must not drop the call
             self.log.exception("service %s failed", action.service)
-            return Result(error="unavailable")
+            return Result(error=UNAVAILABLE)
 
     def listen(self, action: Listen) -> Event:
         if self.listener is None:  # no recogniser configured: a human takes over
             self.log.warning("speech requested but no recogniser is configured")
-            return PromptFailed("speech")
+            return ListenFailed("no_recogniser")
         return self.listener(self.agi, action)
 
     def hangup(self, action: Hangup) -> None:
@@ -235,7 +229,7 @@ class _Runner:
                 self.say(piece, "")
             except PlaybackFailed:
                 self.log.warning("goodbye prompt %s cannot be played", self._name(piece))
-        self.agi.set_variable("NU_HANGUP", "yes")  # extensions.conf: no operator after goodbye
+        self.agi.set_variable(V.HANGUP, "yes")  # extensions.conf: no operator after goodbye
         self.agi.hangup()
 
     def run(self, outcome: CallOutcome) -> None:
@@ -272,7 +266,7 @@ def run_call(
     sounds_dir: str,
     log: CallLogger | None = None,
     *,
-    services: Mapping[str, Service] | None = None,
+    services: Services | None = None,
     listener: Listener | None = None,
 ) -> CallOutcome:
     """Drive ``session`` over ``agi`` until a transfer, a hang-up or the caller leaves.
@@ -318,7 +312,7 @@ def make_handler(
     on_outcome: Callable[[CityAGI, CallOutcome], Any] | None = None,
     *,
     fallback_queue: str,
-    services: Mapping[str, Service] | None = None,
+    services: Services | None = None,
     listener: Listener | None = None,
 ) -> Callable[[CityAGI], CallOutcome]:
     """A FastAGI/local handler: one fresh session per call, outcome reported to ``on_outcome``.
@@ -332,8 +326,8 @@ def make_handler(
         except Exception:  # noqa: BLE001 - no flow: still route the caller to a human
             agi.log.exception("cannot start a session")
             try:
-                agi.set_variable("NU_QUEUE", fallback_queue)
-                agi.set_variable("NU_REASON", "error")
+                agi.set_variable(V.QUEUE, fallback_queue)
+                agi.set_variable(V.REASON, "error")
             except Exception:  # noqa: BLE001
                 agi.log.info("could not set the operator route (caller gone?)")
             return CallOutcome(error="session")

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ivr.agi.adapter import AGIHangup, CityAGI
+from ivr.asterisk import variables as V
 
 log = logging.getLogger("ivr.agi.server")
 
@@ -202,8 +203,8 @@ class FastAGIServer:
                 self.handler(agi)
             else:
                 agi.log.warning("service full: routing to %s", self.overflow_queue)
-                agi.set_variable("NU_QUEUE", self.overflow_queue)
-                agi.set_variable("NU_REASON", "busy")
+                agi.set_variable(V.QUEUE, self.overflow_queue)
+                agi.set_variable(V.REASON, "busy")
         except AGIHangup:
             log.debug("caller gone")
         except Exception:  # noqa: BLE001 - one broken call must not take the server down

@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from ivr import config
+from ivr.asterisk import variables as V
+from ivr.asterisk.variables import assign, ref
 
 STATIC_DIR = config.ROOT / "asterisk-conf"
 
@@ -291,13 +293,13 @@ def render_extensions(
     lines = [_header(dialplan, "City dialplan")]
     lines += [
         "[globals]",
-        f"NU_AGI_URL=agi://{agi_host}:{agi_port}",
-        f"NU_SOUNDS={sounds}",
-        f"NU_LANGS={'|'.join(languages)}",
-        f"NU_DEFAULT_LANG={default}",
-        f"NU_GENERAL_QUEUE={general}",
-        f"NU_QUEUE_TIMEOUT={queue_timeout}",
-        f"NU_GENERAL_TIMEOUT={general_timeout}",
+        assign(V.AGI_URL, f"agi://{agi_host}:{agi_port}"),
+        assign(V.SOUNDS, sounds),
+        assign(V.LANGS, "|".join(languages)),
+        assign(V.DEFAULT_LANG, default),
+        assign(V.GENERAL_QUEUE, general),
+        assign(V.QUEUE_TIMEOUT, queue_timeout),
+        assign(V.GENERAL_TIMEOUT, general_timeout),
         "",
         "; The city number (and calls that arrive without a number) start the IVR.",
         "[from-pstn]",
@@ -311,11 +313,11 @@ def render_extensions(
     for q in queues:
         last = q.name == general
         lines += [
-            f"exten => {q.name},1,Set(NU_QUEUE_LABEL={q.label})",
-            " same => n,ExecIf($[${LEN(${NU_DEPARTMENT})} = 0]"
-            f"?Set(NU_DEPARTMENT={q.department}))",
+            f"exten => {q.name},1,Set({assign(V.QUEUE_LABEL, q.label)})",
+            f" same => n,ExecIf($[${{LEN({ref(V.DEPARTMENT)})}} = 0]"
+            f"?Set({assign(V.DEPARTMENT, q.department)}))",
             f" same => n,Gosub(nu-enqueue,s,1({q.name},"
-            f"${{{'NU_GENERAL_TIMEOUT' if last else 'NU_QUEUE_TIMEOUT'}}}))",
+            f"{ref(V.GENERAL_TIMEOUT if last else V.QUEUE_TIMEOUT)}))",
             f" same => n,Goto({'nu-last-resort' if last else 'nu-overflow'},s,1)",
         ]
     lines += [
@@ -333,8 +335,8 @@ def render_extensions(
     lines += ["", "; Transfers (and calls) to a department: 8NN.", "[nu-transfer]"]
     for q in queues:
         lines += [
-            f"exten => 8{q.code},1,Set(NU_REASON=transfer)  ; {q.label}",
-            " same => n,Set(NU_DEPARTMENT=)",
+            f"exten => 8{q.code},1,Set({assign(V.REASON, 'transfer')})  ; {q.label}",
+            f" same => n,Set({assign(V.DEPARTMENT, '')})",
             f" same => n,Goto(nu-queue,{q.name},1)",
         ]
     lines += ["", "[nu-logout-all]", "exten => s,1,NoOp(Log out of every queue)"]
@@ -351,9 +353,9 @@ shared_lastcall = yes
 log_membername_as_agent = yes
 """
 
-_QUEUE_TEMPLATES = """
+_QUEUE_TEMPLATES = f"""
 ; Department queues. A caller waits even when nobody is logged in yet (operators log in at the
-; start of their shift; Asterisk announces the position meanwhile); after NU_QUEUE_TIMEOUT
+; start of their shift; Asterisk announces the position meanwhile); after {V.QUEUE_TIMEOUT}
 ; (extensions_nu.conf) the general operator takes over.
 [nu-department](!)
 strategy = rrmemory
@@ -373,7 +375,7 @@ setinterfacevar = yes
 setqueuevar = yes
 setqueueentryvar = yes
 
-; The general operator: the last resort. After NU_GENERAL_TIMEOUT a polite goodbye.
+; The general operator: the last resort. After {V.GENERAL_TIMEOUT} a polite goodbye.
 [nu-general](nu-department)
 """
 

@@ -20,8 +20,8 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from ivr.agi.runner import ServiceError
 from ivr.callbacks.models import ACTIVE_STATES, LANGUAGES, CallbackRequest, CallbackState
+from ivr.flow.services import UNAVAILABLE, Service, ServiceError
 from ivr.logs import mask_number
 
 log = logging.getLogger("ivr.callbacks")
@@ -247,11 +247,11 @@ class DatabaseCallbacks:
             raise
         except SQLAlchemyError as err:  # the class only: SQLAlchemy's text holds the number
             log.warning("callbacks.request: database unavailable (%s)", type(err).__name__)
-            raise ServiceError("unavailable") from None
+            raise ServiceError(UNAVAILABLE) from None
         except Exception as err:  # noqa: BLE001 - answer an error, keep the call
             log.error("callbacks.request failed: %s", type(err).__name__)
-            raise ServiceError("unavailable") from None
+            raise ServiceError(UNAVAILABLE) from None
         return {"id": request_id}
 
-    def services(self) -> dict[str, Callable[[dict[str, Any]], Any]]:
+    def services(self) -> dict[str, Service]:
         return {"callbacks.request": self.request}

@@ -34,7 +34,9 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from ivr.asterisk import variables as V
 from ivr.asterisk.ami import keep_connected
+from ivr.asterisk.variables import assign
 from ivr.callbacks.models import CallbackRequest, CallbackState
 from ivr.callbacks.store import CallbackStore, Policy
 
@@ -175,15 +177,15 @@ class CallbackWorker:
             Async="true",
             Timeout=str(self.max_wait_s * 1000),
             Variable=[
-                f"NU_CB_NUMBER={request.number}",
-                f"NU_CB_DIAL={dial}",
-                f"NU_CB_RING={int(self.ring_s)}",
-                f"NU_LANG={request.language}",
-                f"NU_QUEUE={request.queue}",
-                f"NU_DEPARTMENT={request.department}",
-                f"NU_CB_POSITION={position or ''}",
-                f"NU_CB_PRIO={1 if retry else ''}",
-                f"NU_CB_CALL={re.sub(r'[^A-Za-z0-9.-]', '', request.call_id or '')}",
+                assign(V.CB_NUMBER, request.number),
+                assign(V.CB_DIAL, dial),
+                assign(V.CB_RING, int(self.ring_s)),
+                assign(V.LANG, request.language),
+                assign(V.QUEUE, request.queue),
+                assign(V.DEPARTMENT, request.department),
+                assign(V.CB_POSITION, position or ""),
+                assign(V.CB_PRIO, 1 if retry else ""),
+                assign(V.CB_CALL, re.sub(r"[^A-Za-z0-9.-]", "", request.call_id or "")),
             ],
         )
         log.info(

@@ -62,7 +62,9 @@ class Listen:
     """Play prompts, then listen to what the caller says; answer :class:`Heard` or NoInput.
 
     ``grammar`` lists the phrases worth recognising (a closed vocabulary makes small offline
-    models accurate); a key pressed instead is answered with :class:`Digits`.
+    models accurate); a key pressed instead is answered with :class:`Digits`. When the listening
+    itself cannot be done (no recogniser, the service down, the recording or a prompt failing)
+    the answer is :class:`ListenFailed`.
     """
 
     prompts: tuple[Piece, ...]
@@ -152,4 +154,16 @@ class PromptFailed:
     key: str = ""
 
 
-Event = Played | Digits | NoInput | Heard | Result | PromptFailed
+@dataclass(frozen=True)
+class ListenFailed:
+    """A :class:`Listen` could not be performed; the node that listens decides what follows.
+
+    ``reason``: ``no_recogniser`` (none configured), ``recogniser`` (the recognition service
+    failed), ``record`` (Asterisk could not record the caller), ``prompt`` (a prompt of the
+    Listen could not be played).
+    """
+
+    reason: str = ""
+
+
+Event = Played | Digits | NoInput | Heard | Result | PromptFailed | ListenFailed

@@ -9,7 +9,10 @@ Core node kinds are handled here. Feature node kinds (booking, speech, callbacks
 own modules and plug in with :func:`register_behaviour`: a behaviour says what the node does when
 entered and when answered, using the small API of :class:`CallSession` (``say``, ``ask``,
 ``invoke``, ``goto``, ``transfer_to``, ``retry_or_operator``...). It never does I/O itself:
-anything outside the engine is an :class:`~ivr.flow.actions.Invoke` the runner performs.
+anything outside the engine is an :class:`~ivr.flow.actions.Invoke` the runner performs. A
+behaviour also gets the failures of its own actions (``ListenFailed`` after a ``Listen``).
+What happens before a transfer node hands the caller over (e.g. the queues' saturation policy,
+:mod:`ivr.queues.policy`) plugs in with :func:`register_transfer_hook`.
 """
 
 from __future__ import annotations
@@ -31,8 +34,6 @@ from ivr.flow.actions import (
     Played,
     Prompt,
     PromptFailed,
-    Result,
-    Saying,
     Transfer,
 )
 from ivr.flow.calendar import department_open
@@ -48,7 +49,6 @@ from ivr.flow.model import (
     TransferNode,
     hours_prompt,
 )
-from ivr.queues.estimate import estimate_wait_s, minutes_to_say, queue_state, saturated
 
 MAX_AUTOMATIC_STEPS = 50
 
@@ -75,6 +75,29 @@ _BEHAVIOURS: dict[type[Node], NodeBehaviour] = {}
 def register_behaviour(node_type: type[Node], behaviour: NodeBehaviour) -> None:
     """Plug a feature node kind into the engine (its module calls this at import)."""
     _BEHAVIOURS[node_type] = behaviour
+
+
+class TransferHook(Protocol):
+    """Something to do when a transfer node is entered, before the caller is handed over.
+
+    ``enter`` returns None to let the transfer happen as usual, or an action (or a ``Jump``): the
+    hook then holds the node, and the answer to that action goes to its ``answer``, which ends
+    the node its own way (``session.transfer_to(...)`` to hand over after all). Hooks are asked
+    in the order they were registered; the first that does not return None holds the node.
+    """
+
+    def enter(self, session: CallSession, node: TransferNode) -> Action | Jump | None: ...
+
+    def answer(self, session: CallSession, node: TransferNode, event: Event) -> Action | Jump: ...
+
+
+_TRANSFER_HOOKS: list[TransferHook] = []
+
+
+def register_transfer_hook(hook: TransferHook) -> None:
+    """Plug a transfer hook into the engine (its module calls this at import; once is enough)."""
+    if hook not in _TRANSFER_HOOKS:
+        _TRANSFER_HOOKS.append(hook)
 
 
 class CallSession:
@@ -107,6 +130,7 @@ class CallSession:
         self._node: Node | None = None
         self._pending: tuple[Piece, ...] = ()  # pieces to prepend to the next action
         self._after_play: str | Transfer | None = None  # where to go once a Play is heard
+        self._hook: TransferHook | None = None  # the transfer hook holding the current node
 
     # -- driving the call (used by runners) -------------------------------------------------
 
@@ -125,10 +149,6 @@ class CallSession:
         if self.finished is not None:
             raise SessionOver(f"call already ended with {self.finished!r}")
         if isinstance(event, PromptFailed):
-            if event.key == "speech":
-                # no recogniser (none configured, or it failed): the caller pressed a key to
-                # speak, so tell them a person takes over instead of queueing them unannounced
-                return self.transfer_to(self.dialplan.operator.id, reason="speech_unavailable")
             return self.fallback("prompt")
         node = self._node
         if isinstance(event, Played) and self._after_play is not None:
@@ -142,42 +162,9 @@ class CallSession:
             return self._resolve(behaviour.answer(self, node, event))
         if isinstance(node, LanguageNode | MenuNode) and isinstance(event, Digits | NoInput):
             return self._answer(node, event)
-        if isinstance(node, TransferNode) and isinstance(event, Result):
-            return self._transfer_or_offer(node, event)
+        if isinstance(node, TransferNode) and self._hook is not None:
+            return self._resolve(self._hook.answer(self, node, event))
         return self.fallback("error")
-
-    def _transfer_or_offer(self, node: TransferNode, event: Result) -> Action:
-        """Apply the department's saturation policy to the live queue state.
-
-        Saturated: go to the policy's ``offer`` node (self-service, callback). Otherwise transfer,
-        keeping the caller's expected position and wait in ``data`` for the announcement. State
-        that can't be read (Redis down, no watcher) never blocks a call: transfer as usual.
-        """
-        policy = self.dialplan.departments[node.department].saturation
-        state = queue_state(event.value) if event.ok else None
-        if policy is not None and state is not None:
-            position = state.waiting + 1
-            wait_s = estimate_wait_s(position, state)
-            # kept either way: a callback offer keeps the place the caller would have had
-            self.data["queue_position"] = position
-            self.data["queue_wait_s"] = wait_s
-            why = saturated(policy, state)
-            if why is not None and not node.hold and policy.offer in self.dialplan.nodes:
-                self.data["saturation"] = why
-                return self._enter(policy.offer)
-            if position > state.available:
-                self.say_first(*self._queue_announcement(position, wait_s))
-        return self.transfer_to(node.department, reason="menu", prompt=node.prompt)
-
-    def _queue_announcement(self, position: int, wait_s: float | None) -> tuple[Piece, ...]:
-        """ "You are number 3 in line; the wait is about 4 minutes" (the wait only when known)."""
-        pieces: list[Piece] = [*self.p("queue_position")]
-        pieces.append(Saying("number", str(position), self.lang))
-        if wait_s is not None:
-            minutes = minutes_to_say(wait_s)
-            pieces += [*self.p("queue_wait_about"), Saying("number", str(minutes), self.lang)]
-            pieces += self.p("minute" if minutes == 1 else "minutes")
-        return tuple(pieces)
 
     def fallback(self, reason: str) -> Transfer:
         """Send the caller to the general operator; used for every failure, here or outside."""
@@ -259,6 +246,7 @@ class CallSession:
             if self._node is not node:
                 self.failures = 0
             self._node = node
+            self._hook = None
             self.path.append(node.id)
             steps += 1
             behaviour = _BEHAVIOURS.get(type(node))
@@ -284,13 +272,24 @@ class CallSession:
             if isinstance(node, MenuNode):
                 return self.ask(self.p(node.prompt), timeout_ms=node.timeout_ms)
             if isinstance(node, TransferNode):
-                dept = self.dialplan.departments.get(node.department)
-                if dept is not None and dept.saturation is not None:
-                    return self.invoke("queues.state", queue=dept.queue)
+                held = self._transfer_hooks(node)
+                if isinstance(held, Jump):
+                    node_id = held
+                    continue
+                if held is not None:
+                    return held
                 return self.transfer_to(node.department, reason="menu", prompt=node.prompt)
             if isinstance(node, HangupNode):
                 return self.hangup(self.p(*node.prompts))
             return self.fallback("error")
+
+    def _transfer_hooks(self, node: TransferNode) -> Action | Jump | None:
+        for hook in _TRANSFER_HOOKS:
+            outcome = hook.enter(self, node)
+            if outcome is not None:
+                self._hook = hook
+                return outcome
+        return None
 
     def _ask_language(self, node: LanguageNode) -> Ask:
         offered = tuple(Prompt(node.prompt, lang) for lang in dict.fromkeys(node.options.values()))

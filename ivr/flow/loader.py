@@ -393,12 +393,13 @@ _FIELDS = {
 }
 
 
-# Modules that add feature node kinds (each registers its kinds when imported).
-FEATURE_MODULES = ("booking.phone", "ivr.speech.node", "ivr.callbacks.node")
+# Modules that add feature node kinds and transfer hooks (each registers them when imported).
+FEATURE_MODULES = ("booking.phone", "ivr.speech.node", "ivr.callbacks.node", "ivr.queues.policy")
 
 
 def load_features() -> None:
-    """Import the feature node kinds, so every dialplan may use them."""
+    """Import the feature node kinds and hooks (the queues' saturation policy), so every
+    dialplan may use them."""
     for name in FEATURE_MODULES:
         importlib.import_module(name)
 

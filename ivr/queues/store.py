@@ -12,7 +12,7 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from ivr.agi.runner import ServiceError
+from ivr.flow.services import UNAVAILABLE, ServiceError
 from ivr.queues.estimate import QueueState
 
 KEY = "nu:queue:{}"
@@ -44,7 +44,7 @@ class RedisQueueStore:
         try:
             values = self.read(str(args["queue"]))
         except Exception as exc:  # noqa: BLE001 - Redis down: the flow transfers as usual
-            raise ServiceError("unavailable") from exc
+            raise ServiceError(UNAVAILABLE) from exc
         if values is None:
             raise ServiceError("unknown")
         return values

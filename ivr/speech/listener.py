@@ -8,7 +8,9 @@ Two ways in, chosen by how the call runs:
 - EAGI (``EAGI(ivr-agi)`` on the Asterisk host): the caller's audio arrives on file descriptor
   3, 8 kHz s16le, and is streamed to the service while the caller speaks: the service answers
   at vosk's end of utterance, the fastest decision.
-A failing service is answered ``PromptFailed("speech")``: the engine hands the caller to a human.
+A turn that cannot be listened to (the service failing, Asterisk unable to record, a prompt that
+cannot be played) is answered :class:`~ivr.flow.actions.ListenFailed`: the speech node hands the
+caller to a human.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ivr.agi.adapter import AGIAppError, CityAGI, PlaybackFailed
-from ivr.flow.actions import Digits, Event, Heard, Listen, NoInput, Prompt, PromptFailed
+from ivr.flow.actions import Digits, Event, Heard, Listen, ListenFailed, NoInput, Prompt
 from ivr.speech.recognizer import ask_service
 
 log = logging.getLogger(__name__)
@@ -50,7 +52,7 @@ def _prompts_or_key(agi: CityAGI, sounds_dir: str, action: Listen) -> Event | No
     try:
         key = _play_prompts(agi, sounds_dir, action)
     except PlaybackFailed:
-        return PromptFailed("speech")
+        return ListenFailed("prompt")
     return Digits(key) if key else None
 
 
@@ -88,7 +90,7 @@ def _record_once(
         )
     except AGIAppError:  # Asterisk can't write into the spool: a human takes over
         log.error("RECORD FILE failed: is %s writable by Asterisk?", spool_asterisk)
-        return PromptFailed("speech")
+        return ListenFailed("record")
     path = spool_host / f"{name}.wav"
     if rec.digit:
         path.unlink(missing_ok=True)
@@ -125,7 +127,7 @@ def recording_listener(
                 )
             except (OSError, RuntimeError, ValueError, wave.Error):
                 log.exception("speech recognition failed")
-                return PromptFailed("speech")
+                return ListenFailed("recogniser")
             finally:
                 outcome.unlink(missing_ok=True)
             return Heard(heard.text, heard.confidence) if heard.text else NoInput()
@@ -161,7 +163,7 @@ def eagi_listener(service: tuple[str, int], sounds_dir: str, audio: BinaryIO | N
             )
         except (OSError, RuntimeError, ValueError):
             log.exception("speech recognition failed")
-            return PromptFailed("speech")
+            return ListenFailed("recogniser")
         return Heard(heard.text, heard.confidence) if heard.text else NoInput()
 
     return listen

@@ -21,7 +21,9 @@ A caller whose language has no intents here, or no recognition model on this sys
 service puts the languages it can hear in ``session.caller["speech"]``), is never left listening
 to a recogniser that cannot understand them: they hear ``unavailable_prompt`` and move on at once.
 With ``options`` the node is a menu too: a key pressed during the prompt or instead of speaking
-goes where the option says.
+goes where the option says. A turn that cannot be listened to at all (``ListenFailed``: no
+recogniser, the service down) sends the caller to the general operator, told so ("transferring"),
+with the reason ``speech_unavailable``: they chose to speak, a person takes over.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ivr.flow.actions import Digits, Heard, NoInput
+from ivr.flow.actions import Digits, Heard, ListenFailed, NoInput
 from ivr.flow.engine import register_behaviour
 from ivr.flow.model import Node, register_node
 from ivr.speech.intents import NO, YES, Intents, Outcome, from_mapping, yes_no
@@ -117,6 +119,10 @@ class Speech:
         return session.listen(session.p(node.prompt), tuple(node.intents.grammar(session.lang)))
 
     def answer(self, session: Any, node: SpeechNode, event: Any) -> Any:
+        if isinstance(event, ListenFailed):
+            # no recogniser (none configured, or it failed): the caller pressed a key to speak,
+            # so tell them a person takes over instead of queueing them unannounced
+            return session.transfer_to(session.dialplan.operator.id, reason="speech_unavailable")
         pending = session.data.pop(_PENDING, None)
         if pending is not None:
             if isinstance(event, Digits):

@@ -1,0 +1,55 @@
+"""Every ``NU_*`` channel and dialplan variable name, in one place.
+
+These names are the contract between our Python code and Asterisk's dialplan: the runner and
+the FastAGI server set them (SET VARIABLE), ``ivr asterisk render`` writes the globals and the
+per-queue ones into extensions_nu.conf, the callback worker originates its placeholders with
+them, and the static ``asterisk-conf/extensions.conf`` (which keeps its literal names) and
+``manager.conf`` read them. ``tests/test_asterisk_variables.py`` checks that every ``NU_*`` name
+in those files and in the rendered output is declared here, and that every name here is used.
+"""
+
+from __future__ import annotations
+
+# -- set by the FastAGI service before it closes (extensions.conf [nu-ivr] reads them) --------
+QUEUE = "NU_QUEUE"  # queue to hand the caller to
+DEPARTMENT = "NU_DEPARTMENT"  # department id
+LANG = "NU_LANG"  # the caller's language
+REASON = "NU_REASON"  # why the call goes to a human (menu, retries, busy, overflow...)
+PATH = "NU_PATH"  # node ids the caller went through, joined by ">"
+HANGUP = "NU_HANGUP"  # "yes": the engine said goodbye, no operator
+CONTEXT_PREFIX = "NU_CTX_"  # + the transfer context's key (lang, path, said...), for the operator
+CTX_SAID = CONTEXT_PREFIX + "SAID"  # what the caller said to a speech node
+SAID = "NU_SAID"  # NU_CTX_SAID as the operator's channel inherits it (manager.conf channelvars)
+
+# -- globals rendered into extensions_nu.conf (ivr/asterisk/render.py) ------------------------
+AGI_URL = "NU_AGI_URL"
+SOUNDS = "NU_SOUNDS"
+LANGS = "NU_LANGS"  # the city's languages, "|"-separated
+DEFAULT_LANG = "NU_DEFAULT_LANG"
+GENERAL_QUEUE = "NU_GENERAL_QUEUE"
+QUEUE_TIMEOUT = "NU_QUEUE_TIMEOUT"
+GENERAL_TIMEOUT = "NU_GENERAL_TIMEOUT"
+QUEUE_LABEL = "NU_QUEUE_LABEL"  # set per queue extension: the department's label
+
+# -- set by extensions.conf for itself ---------------------------------------------------------
+CID_NAME = "NU_CID_NAME"  # the caller-id name before the queue label was put in front
+CID_DONE = "NU_CID_DONE"
+
+# -- a callback's placeholder (ivr/callbacks/worker.py originates it; extensions.conf) --------
+CB_ID = "NU_CB_ID"
+CB_NUMBER = "NU_CB_NUMBER"
+CB_DIAL = "NU_CB_DIAL"
+CB_RING = "NU_CB_RING"
+CB_POSITION = "NU_CB_POSITION"
+CB_PRIO = "NU_CB_PRIO"
+CB_CALL = "NU_CB_CALL"
+
+
+def assign(name: str, value: object) -> str:
+    """``NAME=value``, as AMI's Originate ``Variable`` and the dialplan's globals take it."""
+    return f"{name}={value}"
+
+
+def ref(name: str) -> str:
+    """``${NAME}``: the variable's value in a dialplan line."""
+    return "${" + name + "}"
