@@ -9,7 +9,7 @@ Layout of an instance named ``NAME`` (paths as Asterisk sees them, inside the ch
 
     /srv/nu/NAME/etc      rendered configuration + asterisk.conf
     /srv/nu/NAME/run      control socket, pid file
-    /srv/nu/NAME/log      log files (``full`` has the verbose-3 "Playing ..." lines)
+    /srv/nu/NAME/log      log files (``full``: the call trail, no personal data; logger.conf)
     /srv/nu/NAME/spool, lib, cache
 
 Our prompt audio (``Settings.sounds_dir``) is copied to ``Settings.asterisk_sounds_dir`` inside
@@ -320,7 +320,7 @@ class AsteriskInstance:
 
     @property
     def full_log(self) -> Path:
-        """The verbose-3 log (``logger.conf``: ``full``)."""
+        """Asterisk's call trail (``logger.conf``: ``full``): notices and warnings, no digits."""
         return self.log_dir / "full"
 
     @property
