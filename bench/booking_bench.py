@@ -37,10 +37,9 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy.orm import Session  # noqa: E402
 
 from bench.isolation import isolate  # noqa: E402
-from booking.db import make_engine  # noqa: E402
-from booking.migrations import migrate  # noqa: E402
 from booking.models import Office, Service, Slot  # noqa: E402
 from booking.service import BookingError, BookingService  # noqa: E402
+from ivr.db import make_engine, ready  # noqa: E402
 from ivr.flow.model import CityCalendar  # noqa: E402
 
 NOW = datetime(2026, 11, 23, 8, 0)  # a Monday morning; the clock stays there
@@ -70,9 +69,7 @@ class Cell:
 
 
 def prepare(url: str) -> None:
-    migrate(url)
-    engine = make_engine(url)
-    with Session(engine) as s, s.begin():
+    with Session(ready(url)) as s, s.begin():
         service = Service(
             id="carta_identita",
             name_it="Carta d'identità elettronica",
@@ -104,10 +101,11 @@ def prepare(url: str) -> None:
             )
             for i in range(SLOTS)
         )
-    engine.dispose()
 
 
 def run_cell(url: str, backend: str, callers: int, seconds: float) -> Cell:
+    # A private engine with a pool sized for this cell's callers: the bench measures the
+    # service, not waits for a connection of the shared engine (ivr.db.engine_for).
     engine = make_engine(url, pool_size=max(callers, 5), max_overflow=10)
     service = BookingService(engine, CityCalendar(), lambda: NOW)
     cell = Cell(backend, callers)

@@ -10,16 +10,13 @@ from ivr.logs import mask_number
 
 def open_service(settings: Any) -> Any:
     """A migrated BookingService for the configured database and city dialplan."""
-    from booking.db import make_engine
-    from booking.migrations import migrate
     from booking.service import BookingService
+    from ivr.db import ready
     from ivr.flow.loader import load_dialplan
 
     dialplan = load_dialplan(settings.dialplan_path)
-    engine = make_engine(settings.database_url)
-    migrate(engine)
     return BookingService(
-        engine,
+        ready(settings.database_url),
         dialplan.calendar,
         timezone=dialplan.timezone,
         city_number=dialplan.number,

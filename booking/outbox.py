@@ -35,8 +35,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
-from booking.db import retrying, writer
 from booking.models import MessageStatus, Outbox
+from ivr.db import retrying, writer
 from ivr.logs import mask_number, redact
 
 log = logging.getLogger("booking.outbox")

@@ -91,16 +91,18 @@ def booking_services(
 
 
 class DatabaseBooking:
-    """A BookingService for a database URL, migrated on start, or on first use if the database
-    was down at start (the IVR starts anyway; booking answers ``unavailable`` meanwhile)."""
+    """A BookingService on the city database's shared engine (:func:`ivr.db.engine_for`;
+    ``engine_kw``, pool sizes, count if this is the first to make it), migrated on start, or on
+    first use if the database was down at start (the IVR starts anyway; booking answers
+    ``unavailable`` meanwhile)."""
 
     def __init__(
         self, url: str, dialplan: Any, clock: Callable[[], Any] | None = None, **engine_kw: Any
     ) -> None:
-        from booking.db import make_engine
+        from ivr.db import engine_for
 
         self.url = url
-        self.engine = make_engine(url, **engine_kw)
+        self.engine = engine_for(url, **engine_kw)
         self.service = BookingService(
             self.engine,
             dialplan.calendar,
@@ -108,7 +110,6 @@ class DatabaseBooking:
             timezone=dialplan.timezone,
             city_number=dialplan.number,
         )
-        self._migrated = False
         self._rolled: Any = None
         self.days_ahead = 28
         self._lock = threading.Lock()
@@ -118,16 +119,15 @@ class DatabaseBooking:
             log.warning("booking database not ready at start: %s", type(err).__name__)
 
     def ready(self) -> None:
-        """Migrated, and slots generated for the coming weeks once a day (idempotent)."""
+        """Migrated (once per process: :func:`ivr.db.ready`), and slots generated for the coming
+        weeks once a day (idempotent)."""
+        from ivr.db import ready
+
+        ready(self.url)
         today = self.service.now().date()
-        if self._migrated and self._rolled == today:
+        if self._rolled == today:
             return
         with self._lock:
-            if not self._migrated:
-                from booking.migrations import migrate
-
-                migrate(self.engine)
-                self._migrated = True
             if self._rolled != today:
                 try:
                     made = self.service.generate_slots(self.days_ahead)
@@ -142,4 +142,7 @@ class DatabaseBooking:
         return booking_services(self.service, self.ready)
 
     def close(self) -> None:
-        self.engine.dispose()
+        """Let go of the database (tests): its shared engine is released for the process."""
+        from ivr.db import release
+
+        release(self.url)

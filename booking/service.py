@@ -7,7 +7,7 @@ What holds under load, and why:
   ``booked = booked + 1 WHERE id = :id AND booked < capacity AND NOT closed``; the row count says
   whether the place was ours. PostgreSQL (READ COMMITTED) re-checks the WHERE on the newest row
   version after waiting for a competing writer; SQLite runs writers one at a time (``BEGIN
-  IMMEDIATE``, :mod:`booking.db`). The ``booked <= capacity`` CHECK constraint backs both up.
+  IMMEDIATE``, :mod:`ivr.db.engine`). The ``booked <= capacity`` CHECK constraint backs both up.
 * **One active booking per caller and service** (unless the service allows more): counted in the
   same transaction, and for the usual limit of one, a partial unique index makes the database
   refuse a second one even when the same number books twice at the same instant.
@@ -35,7 +35,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from booking import codes, messages
-from booking.db import retrying, writer
 from booking.models import (
     Booking,
     BookingStatus,
@@ -51,6 +50,7 @@ from booking.models import (
     Slot,
     SlotTemplate,
 )
+from ivr.db import retrying, writer
 from ivr.flow.calendar import holiday_name
 from ivr.flow.model import CityCalendar
 from ivr.flow.services import UNAVAILABLE, ServiceError

@@ -35,9 +35,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Connection, Engine, delete, func, select
 
-from booking.db import make_engine, retrying, writer
 from booking.models import MessageStatus, Outbox
 from ivr.callbacks.models import CallbackRequest, CallbackState
+from ivr.db import ready, retrying, writer
 from ivr.kpi.models import CallRecord
 
 log = logging.getLogger("ivr.retention")
@@ -113,41 +113,31 @@ def purge(
     """Delete what is older than ``days`` and finished (see the module docstring), in one
     transaction; ``dry_run`` only counts. ``now`` (aware, or naive UTC) defaults to the current
     time; ``timezone`` is the city's (the dialplan's), in which the outbox's times are written.
-    A URL is opened and migrated first, like the other commands do; an engine is used as is."""
+    A URL means its shared engine, migrated first (:func:`ivr.db.ready`, once per process, like
+    the other commands); an engine is used as is."""
     cutoff_utc, cutoff_local = cutoffs(days, now, timezone)
-    if isinstance(engine_or_url, str):
-        engine, owned = make_engine(engine_or_url, pool_size=1, max_overflow=0), True
-    else:
-        engine, owned = engine_or_url, False
-    try:
-        if owned:
-            from booking.migrations import migrate
+    engine = ready(engine_or_url) if isinstance(engine_or_url, str) else engine_or_url
+    where = _conditions(cutoff_utc, cutoff_local)
 
-            migrate(engine)
-        where = _conditions(cutoff_utc, cutoff_local)
+    def count(conn: Connection) -> dict[str, int]:
+        return {
+            table: int(conn.scalar(select(func.count()).select_from(model).where(cond)) or 0)
+            for table, (model, cond) in where.items()
+        }
 
-        def count(conn: Connection) -> dict[str, int]:
-            return {
-                table: int(conn.scalar(select(func.count()).select_from(model).where(cond)) or 0)
-                for table, (model, cond) in where.items()
-            }
+    def remove(conn: Connection) -> dict[str, int]:
+        return {
+            table: conn.execute(delete(model).where(cond)).rowcount
+            for table, (model, cond) in where.items()
+        }
 
-        def remove(conn: Connection) -> dict[str, int]:
-            return {
-                table: conn.execute(delete(model).where(cond)).rowcount
-                for table, (model, cond) in where.items()
-            }
+    def attempt() -> dict[str, int]:
+        # SQLite: a writer's BEGIN IMMEDIATE (ivr.db), so the deletes never meet a lock
+        # they cannot wait for; any error rolls every table back.
+        with (engine if dry_run else writer(engine)).begin() as conn:
+            return count(conn) if dry_run else remove(conn)
 
-        def attempt() -> dict[str, int]:
-            # SQLite: a writer's BEGIN IMMEDIATE (booking.db), so the deletes never meet a lock
-            # they cannot wait for; any error rolls every table back.
-            with (engine if dry_run else writer(engine)).begin() as conn:
-                return count(conn) if dry_run else remove(conn)
-
-        counts = retrying(attempt, what="retention purge")
-    finally:
-        if owned:
-            engine.dispose()
+    counts = retrying(attempt, what="retention purge")
     report = PurgeReport(**counts, cutoff_utc=cutoff_utc, dry_run=dry_run)
     log.info(
         "retention (%d days, before %s UTC)%s: %s",

@@ -149,7 +149,8 @@ def city_handler(
 
     Without ``services``, the city's own: booking on ``settings.database_url`` (migrated now,
     or on first use if the database is down; a failing database answers "unavailable").
-    Each call's KPI record goes to the same database (:func:`record_outcomes`).
+    Each call's KPI record goes to the same database (:func:`record_outcomes`). Booking,
+    callbacks and call records share the process's one engine for it (:func:`ivr.db.engine_for`).
     """
     source = DialplanSource(settings.dialplan_path, settings.prompts_dir)
     if services is None:

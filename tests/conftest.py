@@ -88,7 +88,7 @@ def ivr_service(asterisk):
 # ---------------------------------------------------------------------------------------------
 # Booking databases. ``postgres_server``: one private PostgreSQL cluster per test session
 # (Debian's server binaries, ivr/devenv/postgres.py), on 127.0.0.1 and a free port.
-# ``booking_url``: a fresh, migrated booking database for one test, parametrised over SQLite (a
+# ``booking_url``: a fresh, migrated city database for one test, parametrised over SQLite (a
 # WAL file, not memory: real locking between connections) and PostgreSQL.
 
 
@@ -112,7 +112,7 @@ def postgres_server() -> Iterator:
 def booking_url(request, tmp_path) -> str:
     import uuid
 
-    from booking.migrations import migrate
+    from ivr.db import migrate
 
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'booking.db'}"
@@ -122,6 +122,16 @@ def booking_url(request, tmp_path) -> str:
         )
     migrate(url)
     return url
+
+
+@pytest.fixture(autouse=True)
+def _release_city_engines() -> Iterator[None]:
+    """After each test, the shared engines it made (``ivr.db.engine_for``) let go of their
+    connections: test databases come and go, the process stays."""
+    yield
+    from ivr.db import release_all
+
+    release_all()
 
 
 # ---------------------------------------------------------------------------------------------

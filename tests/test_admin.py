@@ -516,7 +516,7 @@ def test_every_interface_text_exists_in_italian_and_english():
     assert not missing
 
 
-def test_create_user_from_the_command_line_and_own_migrations(tmp_path, monkeypatch, capsys):
+def test_create_user_from_the_command_line_in_the_city_database(tmp_path, monkeypatch, capsys):
     import io
     import sys
 
@@ -531,8 +531,9 @@ def test_create_user_from_the_command_line_and_own_migrations(tmp_path, monkeypa
     sessions = open_database(f"sqlite:///{tmp_path / 'numero-unico.db'}")
     engine = sessions.kw["bind"]
     tables = set(inspect(engine).get_table_names())
-    assert {"admin_users", "admin_audit", "alembic_version_admin"} <= tables
-    assert "alembic_version" not in tables  # booking/'s history is its own
+    # one database, one history: the admin's tables beside every other feature's
+    assert {"admin_users", "admin_audit", "bookings", "call_records", "alembic_version"} <= tables
+    assert "alembic_version_admin" not in tables
     with sessions() as db:
         from ivr.admin.models import User
 

@@ -10,10 +10,9 @@ from datetime import datetime
 import pytest
 from sqlalchemy.orm import Session
 
-from booking.db import make_engine
-from booking.migrations import migrate
 from ivr.admin.i18n import TEXTS
 from ivr.admin.service_levels import CallRecords
+from ivr.db import make_engine, migrate
 from ivr.kpi.models import CallRecord
 from ivr.kpi.report import TARGETS
 from tests.admin_support import city_settings, login, make_app

@@ -15,10 +15,9 @@ from datetime import datetime
 
 import pytest
 
-from booking.db import make_engine
-from booking.migrations import migrate
 from ivr.callbacks.store import CallbackStore, Policy
 from ivr.callbacks.worker import CallbackWorker
+from ivr.db import make_engine, migrate
 
 pytestmark = pytest.mark.asterisk
 

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from booking.db import make_engine
+from ivr.db import make_engine
 from ivr.kpi.models import CallRecord
 from ivr.kpi.recorder import shared_recorder
 from ivr.queues.watcher import QueueWatcher

@@ -32,7 +32,7 @@ from pathlib import Path
 import pytest
 
 from booking.codes import check_digit, is_valid
-from booking.migrations import migrate
+from ivr.db import make_engine, migrate
 from ivr.service import build_server
 from tests.asterisk_harness import AsteriskHarness, prepare_instance, retire_instance
 
@@ -216,7 +216,6 @@ def test_a_typed_booking_code_and_the_callers_number_stay_out_of_every_log(city,
 def test_a_callback_to_a_typed_number_stays_out_of_every_log(city, python_log, redis_server):
     """The registry office is saturated: the caller asks for a callback on another number, types
     it, hears it read back, confirms; an operator frees up and Asterisk dials that number."""
-    from booking.db import make_engine
     from ivr.callbacks.store import CallbackStore, Policy
     from ivr.callbacks.worker import CallbackWorker
     from ivr.queues.estimate import queue_state

@@ -83,16 +83,12 @@ def city(tmp_path_factory, city_redis) -> Iterator[tuple[Path, dict[str, str]]]:
     """(the city's folder, the environment a developer's shell would have for it)."""
     import redis
 
-    from booking.migrations import migrate
-    from ivr.admin.db import make_engine
-    from ivr.admin.db import migrate as migrate_admin
+    from ivr.db import migrate, release
 
     folder = tmp_path_factory.mktemp("city")
     url = f"sqlite:///{folder / 'numero-unico.db'}"
     migrate(url)
-    engine = make_engine(url)
-    migrate_admin(engine)
-    engine.dispose()
+    release(url)  # no connection of ours left open on the city's file
     shutil.copy(ROOT / "dialplans" / "example-city.yaml", folder / "example-city.yaml")
     (folder / "sounds" / "it").mkdir(parents=True)
     (folder / "sounds" / "it" / "welcome.wav").write_bytes(b"RIFF city prompt")

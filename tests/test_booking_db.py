@@ -1,5 +1,5 @@
-"""The SQLite engine set-up in booking/db.py: WAL, writers queued in arrival order, no lock left
-behind by a failed transaction."""
+"""The SQLite engine set-up in ivr/db/engine.py: WAL, writers queued in arrival order, no lock
+left behind by a failed transaction."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from booking.db import is_retryable, make_engine, writer
+from ivr.db import is_retryable, make_engine, writer
 
 
 @pytest.fixture

@@ -19,11 +19,11 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from booking.db import make_engine
 from booking.models import Outbox
 from booking.outbox import HttpSmsGateway, OutboxWorker, SmtpSender
 from booking.seed import seed_example_city
 from booking.service import BookingService
+from ivr.db import make_engine
 from ivr.flow.model import CityCalendar
 
 NOW = datetime(2026, 11, 23, 10, 0)

@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from booking.db import make_engine
 from booking.models import Booking
 from booking.seed import seed_example_city
 from booking.service import BookingError, BookingService
+from ivr.db import make_engine
 from ivr.flow.model import CityCalendar
 
 

@@ -16,10 +16,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from booking import codes
-from booking.db import make_engine
 from booking.models import Booking, CertificateRequest, Office, Outbox, Service, Slot, SlotTemplate
 from booking.seed import seed_example_city
 from booking.service import BookingError, BookingService
+from ivr.db import make_engine
 from ivr.flow.model import CityCalendar
 
 MONDAY_10 = datetime(2026, 11, 23, 10, 0)

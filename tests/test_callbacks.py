@@ -217,13 +217,11 @@ class _Resp:
 
 @pytest.fixture
 def worker(tmp_path):
-    from booking.db import make_engine
-    from booking.migrations import migrate
+    from ivr.db import ready
 
     url = f"sqlite:///{tmp_path / 'cb.db'}"
-    migrate(url)
     clock = [datetime(2026, 11, 23, 9)]
-    store = CallbackStore(make_engine(url), clock=lambda: clock[0])
+    store = CallbackStore(ready(url), clock=lambda: clock[0])
     w = CallbackWorker(
         lambda: None,
         store,
@@ -360,19 +358,17 @@ def test_migration_0002_matches_the_model(tmp_path):
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from booking.db import make_engine
-    from booking.migrations import migrate
-    from booking.models import Base
+    from ivr.db import ready
+    from ivr.db.migrations import target_metadata
 
     url = f"sqlite:///{tmp_path / 'm.db'}"
-    migrate(url)
 
     def ours(diff) -> bool:
         text = repr(diff)
         return "callback_requests" in text
 
-    with make_engine(url).connect() as conn:
-        diffs = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    with ready(url).connect() as conn:
+        diffs = compare_metadata(MigrationContext.configure(conn), target_metadata())
     assert [d for d in diffs if ours(d)] == []
 
 

@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from booking.db import make_engine
 from ivr.agi.peer import ScriptedCaller, drive
 from ivr.config import Settings
+from ivr.db import make_engine
 from ivr.flow.actions import Hangup, Prompt, Transfer
 from ivr.kpi.models import CallRecord
 from ivr.kpi.recorder import CallRecorder
@@ -288,8 +288,10 @@ def race(url: str, uid: str, *writes: tuple[CallRecorder, object]) -> CallRecord
 
 
 def test_two_writers_racing_on_one_call_leave_one_row_with_both_parts(booking_url):
-    """The FastAGI service and ``ivr queues watch`` may be two processes: an upsert each."""
-    ivr_side, queue_side = CallRecorder(booking_url), CallRecorder(booking_url)
+    """The FastAGI service and ``ivr queues watch`` may be two processes: an upsert each (the
+    queue side has an engine of its own here, as another process would)."""
+    other_process = make_engine(booking_url)
+    ivr_side, queue_side = CallRecorder(booking_url), CallRecorder(other_process)
     try:
         ivr_side.engine(), queue_side.engine()
         for n in range(5):
@@ -305,6 +307,7 @@ def test_two_writers_racing_on_one_call_leave_one_row_with_both_parts(booking_ur
     finally:
         ivr_side.close()
         queue_side.close()
+        other_process.dispose()
 
 
 def test_a_database_down_never_reaches_the_call():
@@ -349,12 +352,12 @@ def test_the_migration_matches_the_model(booking_url):
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
-    from booking.models import Base
+    from ivr.db.migrations import target_metadata
 
     engine = make_engine(booking_url)
     try:
         with engine.connect() as conn:
-            diffs = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+            diffs = compare_metadata(MigrationContext.configure(conn), target_metadata())
     finally:
         engine.dispose()
     assert [d for d in diffs if "call_records" in repr(d)] == []

@@ -19,7 +19,6 @@ import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, select
 from sqlalchemy.orm import Session
 
-from booking.db import make_engine
 from booking.models import (
     Base,
     Booking,
@@ -34,6 +33,7 @@ from booking.models import (
 from ivr import config, retention
 from ivr.callbacks.models import ACTIVE_STATES, CallbackRequest, CallbackState
 from ivr.cli import main
+from ivr.db import make_engine
 from ivr.kpi.models import CallRecord
 
 ROME = ZoneInfo("Europe/Rome")

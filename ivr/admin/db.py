@@ -1,65 +1,40 @@
-"""Database engine and migrations for the admin tables.
+"""The admin's sessions on the city database (:mod:`ivr.db`).
 
-SQLite (the default, ``var/numero-unico.db``) gets WAL and a busy timeout so the admin's writes
-never fail because another process (booking, a CLI) holds the lock for a moment; PostgreSQL is
-used as is. Migrations are this package's own Alembic history (``ivr/admin/migrations``) with
-its own version table, so ``booking/`` can migrate the same database independently.
+The admin tables are migrated with every other feature's, by the city's one Alembic history
+(its revisions in ``ivr/admin/migrations/versions``), and the admin writes through the
+process's one engine for the URL. ``sessions.begin()``, how the admin writes, starts as a
+writer (on SQLite ``BEGIN IMMEDIATE``, in turn with the process's other writers), so a write
+that first reads never meets a lock it cannot wait for; ``sessions()`` is for reading.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import StaticPool
 
-MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-VERSION_TABLE = "alembic_version_admin"
+from ivr.db import ready, writer
 
 
-def make_engine(url: str) -> Engine:
+class CitySessions(sessionmaker[Session]):
+    """A session factory whose ``begin()`` transactions are writers (see the module)."""
+
+    @contextmanager
+    def begin(self) -> Iterator[Session]:  # type: ignore[override]
+        with self(bind=writer(self.kw["bind"])) as session, session.begin():
+            yield session
+
+
+def open_database(url: str) -> CitySessions:
+    """The city database migrated (:func:`ivr.db.ready`) and a session factory on its shared
+    engine: what the app and the CLI use. Raises when the database is unreachable.
+
+    A SQLite file's folder is made first: ``ivr admin create-user`` may be the first command
+    run on a new machine, before anything made ``var/``."""
     parsed = make_url(url)
-    if parsed.drivername in ("postgresql", "postgres"):
-        url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-        return create_engine(url, pool_pre_ping=True)
-    if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
-    memory = parsed.database in (None, "", ":memory:")
-    if memory:
-        engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
-    else:
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 10, "check_same_thread": False})
-
-    @event.listens_for(engine, "connect")
-    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-        cur = dbapi_conn.cursor()
-        if not memory:
-            cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA busy_timeout=10000")
-        cur.execute("PRAGMA foreign_keys=ON")
-        cur.close()
-
-    return engine
-
-
-def migrate(engine: Engine) -> None:
-    """Bring the admin tables to the newest revision (idempotent)."""
-    from alembic import command
-    from alembic.config import Config
-
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
-
-
-def open_database(url: str) -> sessionmaker[Session]:
-    """Engine + migrations + a session factory: what the app and the CLI use."""
-    engine = make_engine(url)
-    migrate(engine)
-    return sessionmaker(engine, expire_on_commit=False)
+    return CitySessions(ready(url), expire_on_commit=False)

@@ -12,8 +12,8 @@ Why these tables and not more:
 * Prompt texts are not here: they stay in ``prompts/<lang>.yaml`` because the FastAGI service and
   ``ivr dialplan check`` validate against those files; a second copy in the database could drift.
 
-Tables are prefixed ``admin_`` and migrated by their own Alembic history (version table
-``alembic_version_admin``), so they share a database with ``booking/`` without colliding.
+Tables are prefixed ``admin_``, declared on the city database's one base (:mod:`ivr.db`) and
+migrated by its one history; the admin's revisions are in ``migrations/versions`` here.
 """
 
 from __future__ import annotations
@@ -30,17 +30,15 @@ from sqlalchemy import (
     Text,
     event,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ivr.db.base import Base
 
 ROLES = ("admin", "editor", "viewer", "operator")
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
-
-
-class Base(DeclarativeBase):
-    pass
 
 
 class User(Base):

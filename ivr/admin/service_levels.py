@@ -8,7 +8,6 @@ CLI's (the city's local days, inclusive, as naive UTC) and the rows are read wit
 
 from __future__ import annotations
 
-import threading
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
@@ -44,29 +43,17 @@ def period(date_from: str | None, date_to: str | None, today: date) -> tuple[dat
 
 
 class CallRecords:
-    """The city database's ``call_records``, read-only. The engine is made on first use and
-    the booking schema migrated once, as the CLI does, so a fresh database shows an empty
-    period instead of an error, and an admin started while the database is down still starts."""
+    """The city database's ``call_records``, read-only, on the process's shared engine. It is
+    migrated on first use (:func:`ivr.db.ready`), so a fresh database shows an empty period
+    instead of an error, and an admin started while the database is down still starts."""
 
     def __init__(self, url: str):
         self.url = url
-        self._engine: Engine | None = None
-        self._lock = threading.Lock()
 
     def engine(self) -> Engine:
-        with self._lock:
-            if self._engine is None:
-                from booking.db import make_engine
-                from booking.migrations import migrate
+        from ivr.db import ready
 
-                engine = make_engine(self.url, pool_size=1, max_overflow=2)
-                try:
-                    migrate(engine)
-                except Exception:
-                    engine.dispose()
-                    raise
-                self._engine = engine
-            return self._engine
+        return ready(self.url)
 
     def summary(self, first: date, last: date, zone: ZoneInfo) -> Report:
         return summarise(load_records(self.engine(), *utc_bounds(first, last, zone)))

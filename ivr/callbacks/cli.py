@@ -13,12 +13,9 @@ from ivr.logs import mask_number
 
 
 def open_store(settings: Any) -> CallbackStore:
-    from booking.db import make_engine
-    from booking.migrations import migrate
+    from ivr.db import ready
 
-    engine = make_engine(settings.database_url, pool_size=1, max_overflow=0)
-    migrate(engine)
-    return CallbackStore(engine)
+    return CallbackStore(ready(settings.database_url))
 
 
 def list_requests(store: CallbackStore, active_only: bool, limit: int) -> str:

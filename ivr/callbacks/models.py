@@ -1,4 +1,5 @@
-"""The ``callback_requests`` table, on the city's one booking database and Alembic history.
+"""The ``callback_requests`` table, on the city database (:mod:`ivr.db`); its revision is in
+``migrations/versions`` here, in the city's one Alembic history.
 
 The database keeps the rule competitors break: one active callback per number (a partial unique
 index over the active states, on SQLite and PostgreSQL alike), so two calls from the same phone
@@ -14,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, DateTime, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from booking.models import Base
+from ivr.db.base import Base
 
 
 class CallbackState(enum.StrEnum):

@@ -10,7 +10,6 @@ them, to schedule retries. Numbers never reach a log line, only :func:`ivr.logs.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,6 +20,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from ivr.callbacks.models import ACTIVE_STATES, LANGUAGES, CallbackRequest, CallbackState
+from ivr.db import writer
 from ivr.flow.services import UNAVAILABLE, Service, ServiceError
 from ivr.logs import mask_number
 
@@ -50,6 +50,7 @@ class Policy:
 class CallbackStore:
     def __init__(self, engine: Engine, clock: Callable[[], datetime] = utcnow) -> None:
         self.engine = engine
+        self.write_engine = writer(engine)  # SQLite: BEGIN IMMEDIATE, in turn with other writers
         self.clock = clock
 
     # -- the phone's side ---------------------------------------------------------------------
@@ -81,7 +82,7 @@ class CallbackStore:
             next_attempt_at=now,
             call_id=call_id[:64] or None,
         )
-        with Session(self.engine) as session:
+        with Session(self.write_engine) as session:
             active = session.scalar(
                 select(CallbackRequest.id).where(
                     CallbackRequest.number == number,
@@ -132,7 +133,7 @@ class CallbackStore:
     def move(self, request_id: int, expected: tuple[CallbackState, ...], **values: Any) -> bool:
         """Conditional state change; False when the request was not in an ``expected`` state."""
         values.setdefault("updated_at", self.clock())
-        with self.engine.begin() as conn:
+        with self.write_engine.begin() as conn:
             result = conn.execute(
                 update(CallbackRequest)
                 .where(
@@ -211,26 +212,20 @@ class CallbackStore:
 
 
 class DatabaseCallbacks:
-    """``callbacks.request`` on a database URL, migrated on first use (the phone starts even
-    when the database is down; a request then answers ``unavailable`` and the caller is put
-    through to the department)."""
+    """``callbacks.request`` on the city database's shared engine, migrated on first use
+    (:func:`ivr.db.ready`: the phone starts even when the database is down; a request then
+    answers ``unavailable`` and the caller is put through to the department)."""
 
-    def __init__(self, url: str, **engine_kw: Any) -> None:
-        from booking.db import make_engine
+    def __init__(self, url: str) -> None:
+        from ivr.db import engine_for
 
-        self.store = CallbackStore(make_engine(url, **engine_kw))
-        self._migrated = False
-        self._lock = threading.Lock()
+        self.url = url
+        self.store = CallbackStore(engine_for(url))
 
     def ready(self) -> None:
-        if self._migrated:
-            return
-        with self._lock:
-            if not self._migrated:
-                from booking.migrations import migrate
+        from ivr.db import ready
 
-                migrate(self.store.engine)
-                self._migrated = True
+        ready(self.url)
 
     def request(self, args: dict[str, Any]) -> dict[str, Any]:
         try:

@@ -260,14 +260,11 @@ def build_worker(settings: Any, connect: Callable[[], Any]) -> CallbackWorker | 
     None when no outbound dial string is configured (callbacks are then never offered)."""
     if not settings.callback_dial:
         return None
-    from booking.db import make_engine
-    from booking.migrations import migrate
+    from ivr.db import ready
 
-    engine = make_engine(settings.database_url)
-    migrate(engine)
     return CallbackWorker(
         connect,
-        CallbackStore(engine),
+        CallbackStore(ready(settings.database_url)),
         dial_template=settings.callback_dial,
         policy=Policy(settings.callback_attempts, settings.callback_retry_s),
         ring_s=settings.callback_ring_s,

@@ -34,18 +34,12 @@ def load_records(engine: Engine, start: datetime, end: datetime) -> list[CallRec
 
 
 def report(settings: Any, date_from: str | None, date_to: str | None) -> int:
-    from booking.db import make_engine
-    from booking.migrations import migrate
+    from ivr.db import ready
     from ivr.flow.loader import load_dialplan
 
     zone = ZoneInfo(load_dialplan(settings.dialplan_path).timezone)
     last = date.fromisoformat(date_to) if date_to else datetime.now(zone).date()
     first = date.fromisoformat(date_from) if date_from else last - timedelta(DEFAULT_DAYS - 1)
-    engine = make_engine(settings.database_url, pool_size=1, max_overflow=0)
-    try:
-        migrate(engine)
-        records = load_records(engine, *utc_bounds(first, last, zone))
-    finally:
-        engine.dispose()
+    records = load_records(ready(settings.database_url), *utc_bounds(first, last, zone))
     print(render(records, f"Calls from {first} to {last} ({zone.key})"))
     return 0

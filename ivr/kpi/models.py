@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import DateTime, Float, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from booking.models import Base
+from ivr.db.base import Base
 
 
 class CallRecord(Base):

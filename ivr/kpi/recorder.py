@@ -113,27 +113,25 @@ class CallRecorder:
         return self._stopped
 
     def close(self, timeout: float = 5.0) -> None:
+        """Write what is pending (up to ``timeout``) and stop the worker. The engine is not
+        disposed: a URL's is the process's shared one, an engine handed in is its owner's."""
         self.flush(timeout)
         self._stopped = True
         self._thread.join(timeout)
-        if self._engine is not None and isinstance(self._source, str):
-            self._engine.dispose()
 
     def engine(self) -> Engine:
+        """A URL: its shared engine (:func:`ivr.db.ready`, migrated once per process); an
+        engine: that one, migrated unless ``migrate=False``. Raises while the database is down."""
         if self._engine is None:
-            from booking.db import make_engine
+            from ivr.db import engine_for, migrate, ready
 
             source = self._source
-            engine = make_engine(source, pool_size=2) if isinstance(source, str) else source
-            if self._migrate:
-                from booking.migrations import migrate
-
-                try:
-                    migrate(engine)
-                except Exception:
-                    if isinstance(source, str):
-                        engine.dispose()
-                    raise
+            if isinstance(source, str):
+                engine = ready(source) if self._migrate else engine_for(source)
+            else:
+                if self._migrate:
+                    migrate(source)
+                engine = source
             self._engine = engine
         return self._engine
 
@@ -159,7 +157,7 @@ class CallRecorder:
 
     def write(self, call_id: str, update: Update) -> None:
         """Upsert now, in this thread: read the row (locked), apply ``update``, commit."""
-        from booking.db import retrying, writer
+        from ivr.db import retrying, writer
 
         engine = writer(self.engine())
 
@@ -184,8 +182,8 @@ _SHARED_LOCK = threading.Lock()
 
 
 def shared_recorder(url: str) -> CallRecorder:
-    """One recorder (one thread, one engine) per database in this process: the FastAGI service
-    and the queue watcher of ``ivr up`` write through the same one, in order."""
+    """One recorder (one thread) per database in this process, on its shared engine: the
+    FastAGI service and the queue watcher of ``ivr up`` write through the same one, in order."""
     with _SHARED_LOCK:
         recorder = _SHARED.get(url)
         if recorder is None or recorder.closed:

@@ -1,15 +1,25 @@
-"""Engines that behave under concurrent callers, on SQLite and on PostgreSQL.
+"""The city database's engine: one per process and URL, shared by every feature.
+
+:func:`engine_for` is the one engine of a URL in this process (booking, callbacks, call records,
+the admin, retention all write through it), and :func:`ready` is that engine with its schema
+migrated, once per process and URL (:mod:`ivr.db.migrations`). A database that is down when
+first used is not marked ready: the caller gets the error (the phone says "unavailable" and puts
+the citizen through to an operator) and the next use tries again.
 
 SQLite needs three things the defaults do not give:
 
 * WAL, so readers never wait for the writer;
 * ``busy_timeout``, so a writer waits for the lock instead of failing at once;
-* ``BEGIN IMMEDIATE`` for write transactions. pysqlite opens transactions lazily with a deferred
-  BEGIN; a deferred transaction that read first and then writes cannot wait for the lock (SQLite
-  returns ``database is locked`` at once to avoid a deadlock), so writers take the lock up front.
+* ``BEGIN IMMEDIATE`` for write transactions (:func:`writer`). pysqlite opens transactions
+  lazily with a deferred BEGIN; a deferred transaction that read first and then writes cannot
+  wait for the lock (SQLite returns ``database is locked`` at once to avoid a deadlock), so
+  writers take the lock up front.
 
-PostgreSQL runs at READ COMMITTED: the booking's conditional UPDATE re-checks its WHERE on the
-row's newest version, which is all the capacity rule needs.
+Writers of one engine also queue on a mutex, first come first served (below). That order only
+holds among the writers of one engine, which is why every feature of a process shares it.
+
+PostgreSQL (``postgresql://`` means psycopg 3) runs at READ COMMITTED: the booking's conditional
+UPDATE re-checks its WHERE on the row's newest version, which is all the capacity rule needs.
 """
 
 from __future__ import annotations
@@ -19,6 +29,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -26,14 +37,14 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import StaticPool
 
-log = logging.getLogger("booking.db")
+log = logging.getLogger("ivr.db")
 
 T = TypeVar("T")
 
-WRITE = "booking_write"  # execution option: this transaction will write (BEGIN IMMEDIATE)
+WRITE = "city_write"  # execution option: this transaction will write (BEGIN IMMEDIATE)
 BUSY_TIMEOUT_MS = 10_000
-_CONFIGURED = "_booking_configured"
-_HOLDS_LOCK = "booking_write_lock"
+_CONFIGURED = "_city_configured"
+_HOLDS_LOCK = "city_write_lock"
 
 
 def normalize_url(url: str) -> str:
@@ -45,7 +56,10 @@ def normalize_url(url: str) -> str:
 
 
 def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 20, **kw: Any) -> Engine:
-    """An engine for ``url`` set up for concurrent bookings (see the module docstring)."""
+    """A new engine for ``url`` set up for concurrent writers (see the module docstring).
+
+    The product uses :func:`engine_for` (one per URL); this is for what must have an engine of
+    its own: a test or bench standing for another process, a pool sized for a measurement."""
     url = normalize_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -117,6 +131,69 @@ def configure(engine: Engine) -> Engine:
     setattr(engine, _CONFIGURED, True)
     engine.dispose()  # connections opened before the hooks would miss the pragmas
     return engine
+
+
+@dataclass
+class _City:
+    """One URL's engine in this process, and whether its schema is known to be current."""
+
+    engine: Engine
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    migrated: bool = False
+
+
+_CITIES: dict[str, _City] = {}
+_CITIES_LOCK = threading.Lock()
+
+
+def _city(url: str, **kw: Any) -> _City:
+    key = normalize_url(url)
+    with _CITIES_LOCK:
+        city = _CITIES.get(key)
+        if city is None:
+            city = _CITIES[key] = _City(make_engine(key, **kw))
+        return city
+
+
+def engine_for(url: str, **kw: Any) -> Engine:
+    """The one engine of ``url`` in this process, made on first use (``kw``, e.g. pool sizes,
+    only count then). Making it opens no connection: a database that is down fails later, on
+    use. Callers share it: never ``dispose()`` it; :func:`release` does, for tests."""
+    return _city(url, **kw).engine
+
+
+def ready(url: str) -> Engine:
+    """:func:`engine_for` ``url``, its schema migrated to the newest revision: once per process
+    and URL, however many threads ask at once (the others wait for the first). If migrating
+    fails (the database is down) the error is raised and the next call tries again."""
+    city = _city(url)
+    if city.migrated:
+        return city.engine
+    with city.lock:
+        if not city.migrated:
+            from ivr.db.migrations import migrate
+
+            migrate(city.engine)
+            city.migrated = True
+    return city.engine
+
+
+def release(url: str) -> None:
+    """Forget ``url``'s engine (closing its pooled connections): the next use makes a new one
+    and migrates again. For tests and tools that are done with a database."""
+    with _CITIES_LOCK:
+        city = _CITIES.pop(normalize_url(url), None)
+    if city is not None:
+        city.engine.dispose()
+
+
+def release_all() -> None:
+    """:func:`release` every URL of this process."""
+    with _CITIES_LOCK:
+        cities = list(_CITIES.values())
+        _CITIES.clear()
+    for city in cities:
+        city.engine.dispose()
 
 
 def writer(engine: Engine) -> Engine:
