@@ -11,17 +11,12 @@ from __future__ import annotations
 import logging
 import os
 import re
-import shutil
 import time
 from pathlib import Path
 
 import pytest
 
 from ivr.logrotate import config_text, rotate
-
-pytestmark = pytest.mark.skipif(
-    shutil.which("logrotate") is None, reason="logrotate is not installed (scripts/bootstrap.sh)"
-)
 
 DAY = 86400
 
