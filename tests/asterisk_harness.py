@@ -5,7 +5,12 @@ The fixtures in ``tests/conftest.py`` build one :class:`AsteriskHarness` per tes
 (``asterisk_session``) and reset it for each test (``asterisk``). A call is an AMI Originate of
 ``Local/<city number>@from-pstn/n``: the ``;2`` half is the caller as the city's dialplan sees
 it (it runs the IVR, the FastAGI, the queues); the ``;1`` half runs ``nu-test-caller``, which
-presses the scripted keys with SendDTMF and may hang up, like a person on a phone.
+presses the scripted keys and may hang up, like a person on a phone. A key step is either
+``(prompt, digits)``: pressed when the IVR asks with that prompt (an ``AGIExecStart`` whose
+command plays it), in step with the IVR however slow the machine is; or ``(seconds, digits)``:
+pressed that long after the answer, for tests about time itself (a caller who waits, or who
+types too late). Prompt steps are pressed by a harness thread with AMI ``PlayDTMF`` on the
+caller's side; timed steps by the caller's dialplan with ``SendDTMF``.
 
 Operators are ``Local/`` queue members in ``nu-test-operator``: ``a<id>`` answers at once and
 stays on the line, ``r<id>`` rings and never answers.
@@ -37,6 +42,7 @@ import re
 import shutil
 import socket
 import struct
+import threading
 import time
 import uuid
 import wave
@@ -50,6 +56,23 @@ from ivr.asterisk.ami import AMIClient, AMIError, Message
 from ivr.devenv.asterisk import AsteriskInstance, free_port
 
 DTMF = set("0123456789*#ABCD")
+
+# How long a prompt step waits for the IVR to ask its prompt.
+ASK_TIMEOUT = 60.0
+
+# A Call's waits get this many times the timeout they are given: a timeout is a ceiling for a
+# loaded CI machine (two cores running Asterisk, Redis and the service), never a measurement.
+WAIT_SCALE = 2.0
+
+# A key step: (prompt, digits) when the IVR asks, or (seconds after the answer, digits).
+KeyStep = tuple[str, str] | tuple[float, str]
+
+
+def asks(command: str, prompt: str) -> bool:
+    """Whether an AGI command (``GET DATA /snd/it/main_menu 5000 1``) plays ``prompt``: a path
+    component named exactly so (``registry_busy`` is not ``registry_busy_menu``)."""
+    return re.search(rf"/{re.escape(prompt)}(?=[\s\"]|$)", command) is not None
+
 
 # Written to extensions_local.conf (extensions.conf #tryincludes it): test-only contexts.
 TEST_CONTEXTS = r"""; Test-only contexts, written by tests/asterisk_harness.py. Never in production.
@@ -156,7 +179,9 @@ class Call:
     caller_uniqueid: str
     mark: int
     log_offset: int
-    keys: list[tuple[float, str]] = field(default_factory=list)
+    keys: list[KeyStep] = field(default_factory=list)
+    pressed: list[str] = field(default_factory=list)  # prompts answered (or being) so far
+    script_error: str | None = None  # why the prompt steps stopped early
     _channel: str | None = None
 
     @property
@@ -168,9 +193,7 @@ class Call:
     def channel(self, timeout: float = 10.0) -> str:
         """The IVR-side channel name (``Local/020202@from-pstn-0000002a;2``)."""
         if self._channel is None:
-            event = self.ami.wait_for(
-                Event="Newchannel", Uniqueid=self.uniqueid, since=self.mark, timeout=timeout
-            )
+            event = self._wait(Event="Newchannel", Uniqueid=self.uniqueid, timeout=timeout)
             self._channel = event["Channel"]
         return self._channel
 
@@ -204,19 +227,16 @@ class Call:
 
     def wait_queue_join(self, queue: str | None = None, timeout: float = 15.0) -> str:
         """Wait until the caller is really waiting in a queue (``QueueCallerJoin``)."""
-        event = self.ami.wait_for(
+        event = self._wait(
             lambda m: m.get("Uniqueid") == self.uniqueid and (queue is None or m["Queue"] == queue),
             Event="QueueCallerJoin",
-            since=self.mark,
             timeout=timeout,
         )
         return event["Queue"]
 
     def wait_operator(self, timeout: float = 15.0) -> Message:
         """Wait until an operator answers (``AgentConnect``); the event has Queue, MemberName."""
-        return self.ami.wait_for(
-            Event="AgentConnect", Uniqueid=self.uniqueid, since=self.mark, timeout=timeout
-        )
+        return self._wait(Event="AgentConnect", Uniqueid=self.uniqueid, timeout=timeout)
 
     def wait_no_operator(self, timeout: float = 15.0) -> Message:
         """Wait for the polite goodbye when not even the general operator queue took the call."""
@@ -224,9 +244,7 @@ class Call:
 
     def wait_hangup(self, timeout: float = 30.0) -> str:
         """Wait until the IVR side hangs up; return the hangup cause (``16`` normal)."""
-        event = self.ami.wait_for(
-            Event="Hangup", Uniqueid=self.uniqueid, since=self.mark, timeout=timeout
-        )
+        event = self._wait(Event="Hangup", Uniqueid=self.uniqueid, timeout=timeout)
         return event.get("Cause", "")
 
     def is_up(self) -> bool:
@@ -241,15 +259,30 @@ class Call:
             except AMIError:
                 continue
 
+    def _wait(self, predicate: Any = None, timeout: float = 10.0, **match: str) -> Message:
+        """``AMIClient.wait_for`` since the call was placed; a timeout says how far the prompt
+        steps got, which is usually why the awaited event never came."""
+        try:
+            return self.ami.wait_for(
+                predicate, timeout=timeout * WAIT_SCALE, since=self.mark, **match
+            )
+        except TimeoutError as err:
+            asked = [s for s in self.keys if isinstance(s[0], str)]
+            if not asked:
+                raise
+            raise TimeoutError(
+                f"{err}; prompts answered: {self.pressed} of {[s[0] for s in asked]}"
+                + (f" ({self.script_error})" if self.script_error else "")
+            ) from err
+
     def _user_events(self, name: str) -> list[Message]:
         return self.ami.events(self.mark, Event="UserEvent", UserEvent=name, Uniqueid=self.uniqueid)
 
     def _wait_user(self, name: str, timeout: float, **match: str) -> Message:
-        return self.ami.wait_for(
+        return self._wait(
             Event="UserEvent",
             UserEvent=name,
             Uniqueid=self.uniqueid,
-            since=self.mark,
             timeout=timeout,
             **match,
         )
@@ -315,7 +348,7 @@ class AsteriskHarness:
 
     def place_call(
         self,
-        keys: Sequence[tuple[float, str]] = (),
+        keys: Sequence[KeyStep] = (),
         *,
         hangup_after: float | None = None,
         number: str | None = None,
@@ -324,7 +357,8 @@ class AsteriskHarness:
         max_seconds: float = 90.0,
         variables: dict[str, str] | None = None,
     ) -> Call:
-        """Call the city number. ``keys``: ``[(seconds after answer, "digits"), ...]``; a step
+        """Call the city number. ``keys``: ``[("main_menu", "1"), ...]`` pressed when the IVR
+        asks each prompt in turn, or ``[(seconds after answer, "digits"), ...]``; a timed step
         ``"@/path/as/asterisk/sees/it"`` (no extension) plays that sound file into the call
         instead, as if the caller said it (``NuTestSaid`` is reported when it ends).
 
@@ -332,13 +366,19 @@ class AsteriskHarness:
         ``context`` default to the city number in ``from-pstn`` (``context="from-operators"``
         calls as an operator). Returns at once; use the :class:`Call` to see what happens.
         """
-        script = []
-        for at, digits in keys:
+        script, asked = [], []
+        for when, digits in keys:
             # "|" and ":" separate steps and times in NU_TEST_KEYS
             speaks = digits.startswith("@/") and not set(digits) & set("|: ,")
-            if not (speaks or (digits and set(digits) <= DTMF)) or at < 0:
-                raise ValueError(f"bad key step {(at, digits)!r}")
-            script.append(f"{float(at):.3f}:{digits}")
+            pressed = bool(digits) and set(digits) <= DTMF
+            if isinstance(when, str):
+                if not (when and pressed):
+                    raise ValueError(f"bad key step {(when, digits)!r}")
+                asked.append((when, digits))
+                continue
+            if not (speaks or pressed) or when < 0:
+                raise ValueError(f"bad key step {(when, digits)!r}")
+            script.append(f"{float(when):.3f}:{digits}")
         tag = f"t{next(self._ids)}"
         # Neither id may be a prefix of the other: Asterisk's duplicate check matches prefixes.
         base = uuid.uuid4().hex[:12]
@@ -372,7 +412,44 @@ class AsteriskHarness:
             ],
         )
         self.calls.append(call)
+        if asked:
+            threading.Thread(
+                target=self._answer_prompts, args=(call, asked), name=f"keys-{tag}", daemon=True
+            ).start()
         return call
+
+    def _answer_prompts(self, call: Call, steps: list[tuple[str, str]]) -> None:
+        """The caller's ear and finger: wait for each prompt, then press its digits."""
+        since = call.mark
+        for prompt, digits in steps:
+
+            def asked_or_gone(m: Message, prompt: str = prompt) -> bool:
+                if m.get("Uniqueid") != call.uniqueid:
+                    return False
+                return m.name == "Hangup" or (
+                    m.name == "AGIExecStart" and asks(m.get("Command", ""), prompt)
+                )
+
+            try:
+                event = self.ami.wait_for(asked_or_gone, since=since, timeout=ASK_TIMEOUT)
+            except TimeoutError:
+                call.script_error = f"the IVR never asked {prompt!r} in {ASK_TIMEOUT:.0f} s"
+                return
+            if event.name == "Hangup":
+                call.script_error = f"the call ended before the IVR asked {prompt!r}"
+                return
+            since = self.ami.event_mark()  # the next question comes after these keys
+            call.pressed.append(prompt)
+            for i, key in enumerate(digits):
+                if i:
+                    time.sleep(0.15)  # a finger's pace: one digit after the other
+                try:
+                    self.ami.action(
+                        "PlayDTMF", Channel=call.caller_uniqueid, Digit=key, Duration="120"
+                    )
+                except AMIError:
+                    call.script_error = f"the caller was gone while answering {prompt!r}"
+                    return
 
     # operators and queues ----------------------------------------------------------------------
 

@@ -1,8 +1,8 @@
 """The whole path through a real Asterisk 22: city number -> FastAGI flow -> department queue.
 
-Calls are placed with ``Local/`` channels whose caller side presses keys (SendDTMF); the FastAGI
-service is the product's own (``ivr.service.build_server``, or ``ivr serve`` as a process), on the
-example city. Prompt files are short placeholders, so key times are a second or two apart.
+Calls are placed with ``Local/`` channels whose caller side presses each key when the IVR asks
+its question (tests/asterisk_harness.py); the FastAGI service is the product's own
+(``ivr.service.build_server``, or ``ivr serve`` as a process), on the example city.
 """
 
 from __future__ import annotations
@@ -53,8 +53,13 @@ def city(asterisk, service, clock):
         time.sleep(0.05)
 
 
-def keys(*digits: str, first: float = 1.0, gap: float = 1.5) -> list[tuple[float, str]]:
-    return [(first + i * gap, d) for i, d in enumerate(digits)]
+# The questions of the example city, in the order a caller meets them.
+QUESTIONS = ("choose_language", "main_menu", "registry_booking_menu")
+
+
+def keys(*digits: str) -> list[tuple[str, str]]:
+    """Language, main menu, registry menu: each key pressed when its question is asked."""
+    return list(zip(QUESTIONS, digits, strict=False))
 
 
 @pytest.mark.parametrize(
@@ -106,7 +111,7 @@ def test_closed_department_plays_its_hours_then_the_menu(city, clock):
 
 def test_three_wrong_keys_reach_the_general_operator(city):
     city.add_operator("operatore")
-    call = city.place_call(keys("1", "7", "7", "7"))
+    call = city.place_call(keys("1") + [("main_menu", "7")] * 3)
     assert call.wait_operator(timeout=25)["Queue"] == "operatore"
     assert call.variable("NU_REASON") == "retries"
     names = [p.name for p in call.played()]

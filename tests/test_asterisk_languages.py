@@ -43,7 +43,7 @@ def city(asterisk, service):
 
 def test_the_language_menu_offers_all_seven_each_in_its_own_language(city):
     """Nobody presses anything during the first round: every language is announced in turn."""
-    call = city.place_call([(6.0, "1"), (7.5, "9")])
+    call = city.place_call([("ar/choose_language", "1"), ("main_menu", "9")])
     call.wait_queue_join(timeout=30)
     announced = [p for p in call.played() if p.name == "choose_language"]
     assert [p.prompt for p in announced[:7]] == [
@@ -57,7 +57,7 @@ def test_the_language_menu_offers_all_seven_each_in_its_own_language(city):
 @pytest.mark.parametrize("digit, lang", list(LANGUAGES.items()), ids=list(LANGUAGES.values()))
 def test_the_chosen_language_follows_the_call_to_the_operator(city, digit, lang):
     city.add_operator("operatore", answers=False)  # logged in but busy: the caller waits
-    call = city.place_call([(1.0, digit), (2.5, "9")])
+    call = city.place_call([("choose_language", digit), ("main_menu", "9")])
     assert call.wait_queue_join(timeout=20) == "operatore"
     played = call.played()
     names = [p.prompt for p in played]
@@ -95,7 +95,7 @@ def test_asterisk_plays_the_built_audio_of_a_new_language(city, tmp_path):
         for ext in ("wav", "wav16"):
             shutil.copy(tmp_path / "fr" / f"welcome.{ext}", target / f"welcome.{ext}")
         offset = city.log_size()
-        call = city.place_call([(1.0, "3"), (seconds + 3.0, "9")])
+        call = city.place_call([("choose_language", "3"), ("main_menu", "9")])
         assert call.wait_queue_join(timeout=seconds + 20) == "operatore"
         played = [p for p in call.played() if p.prompt.startswith("fr/")]
         played = [p for p in played if p.name != "choose_language"]  # the menu, before "3"

@@ -24,8 +24,13 @@ def clock(zone):
     return MONDAY_10.replace(tzinfo=zone)
 
 
-def menu_keys(*digits: str, first: float = 1.0, gap: float = 1.5) -> list[tuple[float, str]]:
-    return [(first + i * gap, d) for i, d in enumerate(digits)]
+# The questions on the way to the registry office, in order; the last is its saturation offer.
+QUESTIONS = ("choose_language", "main_menu", "registry_booking_menu", "registry_busy_menu")
+
+
+def menu_keys(*digits: str) -> list[tuple[str, str]]:
+    """Each key pressed when its question is asked (tests/asterisk_harness.py)."""
+    return list(zip(QUESTIONS, digits, strict=False))
 
 
 @pytest.fixture
@@ -60,9 +65,11 @@ def test_watcher_publishes_real_asterisk_state(city, live_queues):
     asterisk.add_operator("tributi", answers=True)
     live_queues.wait_state("tributi", lambda s: s.logged_in == 1 and s.available == 1)
     before = live_queues.state("tributi").aht_s
-    talked = asterisk.place_call(menu_keys("1", "2"), hangup_after=9.0)
+    talked = asterisk.place_call(menu_keys("1", "2"))
     talked.wait_operator(timeout=20)
     live_queues.wait_state("tributi", lambda s: s.available == 0)
+    time.sleep(2.0)  # a two-second conversation
+    talked.hangup()
     talked.wait_hangup(timeout=20)
     after = live_queues.wait_state("tributi", lambda s: s.aht_s != before and s.available == 1)
     assert 0 < after.aht_s < 60

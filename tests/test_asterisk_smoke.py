@@ -16,6 +16,7 @@ from collections.abc import Callable
 import pytest
 
 from ivr.asterisk.ami import AMIClient, AMIError
+from tests.asterisk_harness import asks
 
 pytestmark = pytest.mark.asterisk
 
@@ -250,22 +251,47 @@ def test_operator_transfer_code_puts_the_caller_in_that_department(asterisk):
 
 
 def test_scripted_keys_reach_the_fastagi_script(asterisk, fastagi):
+    """Timed steps: pressed in order, never before their time (load may only delay them)."""
     digits: list[tuple[float, str]] = []
 
     def script(env, send):
-        start = time.monotonic()
         for _ in range(3):
             reply = send("WAIT FOR DIGIT 5000")
-            digits.append((time.monotonic() - start, chr(int(reply.split("=")[1]))))
+            digits.append((time.monotonic(), chr(int(reply.split("=")[1]))))
         send("SET VARIABLE NU_HANGUP yes")
 
     fastagi(script)
+    placed = time.monotonic()
     call = asterisk.place_call([(0.5, "1"), (1.5, "2#")])
 
     assert call.wait_hangup() == "16"
     assert [d for _, d in digits] == ["1", "2", "#"]
-    assert 0.2 < digits[0][0] < 1.2
-    assert 1.0 < digits[1][0] < 2.2
+    assert digits[0][0] - placed >= 0.5
+    assert digits[1][0] - placed >= 1.5
+
+
+def test_prompt_steps_answer_each_question_when_it_is_asked(asterisk, fastagi):
+    """Prompt steps: each key is pressed when the IVR plays that prompt, however late it
+    comes, and a prompt that merely contains the name (``main_menu_extra``) is not it."""
+    sounds = asterisk.settings.asterisk_sounds_dir
+    answers: list[str] = []
+
+    def script(env, send):
+        time.sleep(2.0)  # a slow IVR: nothing may be pressed before it asks
+        for prompt in ("main_menu", "registry_booking_menu"):
+            reply = send(f"GET DATA {sounds}/it/{prompt} 10000 3")
+            answers.append(reply.split("=")[1].split()[0])
+        send("SET VARIABLE NU_HANGUP yes")
+
+    fastagi(script)
+    call = asterisk.place_call([("main_menu", "4"), ("registry_booking_menu", "12#")])
+
+    assert call.wait_hangup(timeout=30) == "16"
+    assert answers == ["4", "12"]
+    assert call.pressed == ["main_menu", "registry_booking_menu"]
+    assert asks(f"GET DATA {sounds}/it/main_menu 5000 1", "main_menu")
+    assert asks(f'STREAM FILE "{sounds}/it/main_menu" "0123"', "main_menu")
+    assert not asks(f"GET DATA {sounds}/it/main_menu_extra 5000 1", "main_menu")
 
 
 def test_caller_hangs_up_at_the_given_time(asterisk, fastagi):
