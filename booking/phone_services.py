@@ -99,18 +99,23 @@ class DatabaseBooking:
     def __init__(
         self, url: str, dialplan: Any, clock: Callable[[], Any] | None = None, **engine_kw: Any
     ) -> None:
+        """``dialplan``: the city's, or a function returning the current published one
+        (``DialplanSource.current``): its calendar is then read per operation, so closures
+        published while the IVR runs are honoured at once, and slots are rolled again."""
         from ivr.db import engine_for
 
+        current = dialplan if callable(dialplan) else (lambda: dialplan)
+        first = current()
         self.url = url
         self.engine = engine_for(url, **engine_kw)
         self.service = BookingService(
             self.engine,
-            dialplan.calendar,
+            lambda: current().calendar,
             clock,
-            timezone=dialplan.timezone,
-            city_number=dialplan.number,
+            timezone=first.timezone,
+            city_number=first.number,
         )
-        self._rolled: Any = None
+        self._rolled: Any = None  # (day, calendar) the slots were last generated for
         self.days_ahead = 28
         self._lock = threading.Lock()
         try:
@@ -124,11 +129,11 @@ class DatabaseBooking:
         from ivr.db import ready
 
         ready(self.url)
-        today = self.service.now().date()
-        if self._rolled == today:
+        rolled = (self.service.now().date(), self.service.calendar)
+        if self._rolled is not None and self._same(self._rolled, rolled):
             return
         with self._lock:
-            if self._rolled != today:
+            if self._rolled is None or not self._same(self._rolled, rolled):
                 try:
                     made = self.service.generate_slots(self.days_ahead)
                 except SQLAlchemyError as err:  # another process rolling at the same moment
@@ -136,7 +141,12 @@ class DatabaseBooking:
                 else:
                     if made:
                         log.info("generated %d slots for the next %d days", made, self.days_ahead)
-                self._rolled = today
+                self._rolled = rolled
+
+    @staticmethod
+    def _same(a: tuple[Any, Any], b: tuple[Any, Any]) -> bool:
+        """The same day and the very same calendar object (a reload makes a new one)."""
+        return a[0] == b[0] and a[1] is b[1]
 
     def services(self) -> dict[str, Service]:
         return booking_services(self.service, self.ready)

@@ -144,22 +144,29 @@ class BookingService:
     def __init__(
         self,
         engine: Engine,
-        calendar: CityCalendar | None = None,
+        calendar: CityCalendar | Callable[[], CityCalendar] | None = None,
         clock: Callable[[], datetime] | None = None,
         *,
         timezone: str = "Europe/Rome",
         city_number: str = "020202",
         code_attempts: int = 5,
     ) -> None:
+        """``calendar``: the city's calendar, or a function returning the current one (the
+        published dialplan's, read on every use: a closure published now is honoured now)."""
         self.city_number = city_number
         self.engine = engine
         self.write_engine = writer(engine)
-        self.calendar = calendar or CityCalendar()
+        fixed = calendar if isinstance(calendar, CityCalendar) else CityCalendar()
+        self._calendar = calendar if callable(calendar) else (lambda: fixed)
         self.zone = ZoneInfo(timezone)
         self.clock = clock or (lambda: datetime.now(self.zone).replace(tzinfo=None))
         self.code_attempts = code_attempts
 
     # helpers -----------------------------------------------------------------------------------
+
+    @property
+    def calendar(self) -> CityCalendar:
+        return self._calendar()
 
     def now(self) -> datetime:
         now = self.clock()

@@ -65,10 +65,12 @@ def city_services(
     settings: Settings, dialplan: Any, clock: Callable[[ZoneInfo], datetime] | None = None
 ) -> dict[str, Service]:
     """The services the city's call flows invoke: ``booking.*`` on the configured database,
-    and ``queues.state`` (live queue state, for saturation policies) when Redis is configured."""
+    and ``queues.state`` (live queue state, for saturation policies) when Redis is configured.
+    ``dialplan``: the city's, or a function returning the current published one (booking then
+    reads its calendar per call)."""
     from booking.phone_services import DatabaseBooking
 
-    zone = ZoneInfo(dialplan.timezone)
+    zone = ZoneInfo((dialplan() if callable(dialplan) else dialplan).timezone)
     local = (lambda: clock(zone)) if clock else None
     services = dict(DatabaseBooking(settings.database_url, dialplan, local).services())
     if settings.callback_dial:  # no outbound line: no callbacks, the node puts callers through
@@ -154,7 +156,7 @@ def city_handler(
     """
     source = DialplanSource(settings.dialplan_path, settings.prompts_dir)
     if services is None:
-        services = city_services(settings, source.current(), clock)
+        services = city_services(settings, source.current, clock)
     callbacks = "callbacks.request" in services  # else the callback node would ask in vain
     speech = None
     if listener is None:  # speech as configured (NU_SPEECH_MODELS): speech_listener
@@ -164,7 +166,7 @@ def city_handler(
         session_factory(source, open_state(settings.redis_url), clock, speech, callbacks),
         settings.asterisk_sounds_dir,
         record_outcomes(settings, on_outcome),
-        fallback_queue=source.current().operator.queue,
+        fallback_queue=lambda: source.current().operator.queue,
         services=services,
         listener=listener,
     )
@@ -188,7 +190,7 @@ def build_server(
         host=host or settings.agi_host,
         port=settings.agi_port if port is None else port,  # 0: any free port
         max_calls=max_calls or settings.max_calls,
-        overflow_queue=source.current().operator.queue,
+        overflow_queue=lambda: source.current().operator.queue,
     )
 
 

@@ -311,13 +311,14 @@ def make_handler(
     sounds_dir: str,
     on_outcome: Callable[[CityAGI, CallOutcome], Any] | None = None,
     *,
-    fallback_queue: str,
+    fallback_queue: str | Callable[[], str],
     services: Services | None = None,
     listener: Listener | None = None,
 ) -> Callable[[CityAGI], CallOutcome]:
     """A FastAGI/local handler: one fresh session per call, outcome reported to ``on_outcome``.
 
-    ``fallback_queue`` is where a caller goes when not even a session can be started.
+    ``fallback_queue`` is where a caller goes when not even a session can be started: a queue
+    name, or a function giving the current one (the published dialplan's general operator).
     """
 
     def handler(agi: CityAGI) -> CallOutcome:
@@ -326,7 +327,8 @@ def make_handler(
         except Exception:  # noqa: BLE001 - no flow: still route the caller to a human
             agi.log.exception("cannot start a session")
             try:
-                agi.set_variable(V.QUEUE, fallback_queue)
+                queue = fallback_queue() if callable(fallback_queue) else fallback_queue
+                agi.set_variable(V.QUEUE, queue)
                 agi.set_variable(V.REASON, "error")
             except Exception:  # noqa: BLE001
                 agi.log.info("could not set the operator route (caller gone?)")

@@ -40,7 +40,7 @@ class FastAGIServer:
         port: int = 4573,
         max_calls: int = 400,
         max_overflow: int = 100,
-        overflow_queue: str = "operatore",
+        overflow_queue: str | Callable[[], str] = "operatore",
         reply_timeout: float | None = 300.0,
         overflow_timeout: float = 2.0,
         stack_size: int = 512 * 1024,
@@ -202,8 +202,10 @@ class FastAGIServer:
             if kind == "call":
                 self.handler(agi)
             else:
-                agi.log.warning("service full: routing to %s", self.overflow_queue)
-                agi.set_variable(V.QUEUE, self.overflow_queue)
+                queue = self.overflow_queue
+                queue = queue() if callable(queue) else queue  # the published dialplan's
+                agi.log.warning("service full: routing to %s", queue)
+                agi.set_variable(V.QUEUE, queue)
                 agi.set_variable(V.REASON, "busy")
         except AGIHangup:
             log.debug("caller gone")
