@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -689,17 +689,17 @@ class BookingService:
         now = self.now()
 
         def work(session: Session) -> dict[str, Any]:
-            office_id = office
+            registry = office or session.scalar(
+                select(Office.id)
+                .join(Office.services)
+                .where(Service.id == "certificati_sportello")
+                .order_by(Office.id)
+                .limit(1)
+            )
+            registry = registry or session.scalar(select(Office.id).order_by(Office.id).limit(1))
+            office_id = registry if delivery == Delivery.DESK.value else office
             if delivery == Delivery.DESK.value and office_id is None:
-                office_id = session.scalar(
-                    select(Office.id)
-                    .join(Office.services)
-                    .where(Service.id == "certificati_sportello")
-                    .order_by(Office.id)
-                    .limit(1)
-                ) or session.scalar(select(Office.id).order_by(Office.id).limit(1))
-                if office_id is None:
-                    raise BookingError(UNAVAILABLE)
+                raise BookingError(UNAVAILABLE)
             code = codes.new_code(codes.CERTIFICATE_FIRST)
             request = CertificateRequest(
                 code=code,
@@ -715,15 +715,19 @@ class BookingService:
             )
             session.add(request)
             session.flush()
+            ref = f"certificate:{request.id}"
+            desk = session.get(Office, office_id) if office_id else None
             if is_mobile(caller):
-                body = (
-                    f"Certificate request {code} received."
-                    if language == "en"
-                    else f"Richiesta certificato {code} ricevuta."
+                text = messages.certificate_requested(
+                    language, code, type, delivery, desk.name if desk else None
                 )
-                self._outbox(
-                    session, MessageKind.SMS, str(caller), body, f"certificate:{request.id}"
-                )
+                self._outbox(session, MessageKind.SMS, str(caller), text, ref)
+            # The registry office prepares it (posts it, or readies it at the desk): it is
+            # e-mailed every request, without the caller's number (they look the code up).
+            handler = session.get(Office, registry) if registry else None
+            if handler is not None and handler.email:
+                subject, body = messages.certificate_email(code, type, delivery, language)
+                self._outbox(session, MessageKind.EMAIL, handler.email, body, ref, subject)
             return {"code": code, "id": request.id, "office": office_id}
 
         for _ in range(self.code_attempts):
@@ -777,13 +781,6 @@ class BookingService:
             return {"code": code, "status": target.value}
 
         return self._write(work, "certificate_status")
-
-
-def week_template(
-    weekdays: tuple[int, ...], start: time, end: time, capacity: int
-) -> list[dict[str, Any]]:
-    """Template rows for the same hours on several weekdays (seed helper)."""
-    return [{"weekday": d, "start": start, "end": end, "capacity": capacity} for d in weekdays]
 
 
 __all__ = [

@@ -88,10 +88,6 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def call_logger(uniqueid: str = "-", name: str = "ivr.call") -> CallLogger:
-    return CallLogger(logging.getLogger(name), uniqueid)
-
-
 def configure(settings: Any, *, verbose: bool = False) -> None:
     """Logging for one ``ivr`` process: standard error at ``NU_CONSOLE_LOG_LEVEL`` and, when
     ``NU_LOG_FILE`` is set, that file (appended, so ``ivr.logrotate`` can copy and truncate it

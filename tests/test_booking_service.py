@@ -265,7 +265,26 @@ def test_certificate_requests_by_post_and_at_the_desk(city, engine):
     assert count(engine, Outbox, Outbox.ref.like("certificate:%"), Outbox.kind == "sms") == 4
     with Session(engine) as session:
         last = session.scalars(select(Outbox.body).order_by(Outbox.id.desc()).limit(2)).all()
+        received = session.scalars(
+            select(Outbox).where(Outbox.kind == "sms").order_by(Outbox.id).limit(2)
+        ).all()
+        emails = session.scalars(
+            select(Outbox).where(Outbox.kind == "email").order_by(Outbox.id)
+        ).all()
     assert "posted" in last[0] and "ready for pick-up at Anagrafe Centrale" in last[1]
+    assert "posted to your registered address" not in received[0].body  # it: Italian
+    assert "spedito all'indirizzo di residenza" in received[0].body
+    assert "We will text you when it is ready at Anagrafe Centrale" in received[1].body
+    # the registry office is e-mailed each request, by post or at the desk, without the number
+    assert [(e.recipient, e.ref) for e in emails] == [
+        ("anagrafe@comune.example.it", f"certificate:{rows[by_post['code']].id}"),
+        ("anagrafe@comune.example.it", f"certificate:{rows[at_desk['code']].id}"),
+    ]
+    assert by_post["code"] in emails[0].subject and "spedizione" in emails[0].body
+    assert (
+        "ritiro allo sportello" in emails[1].body and "Lingua del cittadino: en" in emails[1].body
+    )
+    assert all("3331234567" not in e.subject + e.body for e in emails)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -25,7 +25,6 @@ from ruamel.yaml.error import YAMLError
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from ivr.flow.actions import DTMF_KEYS
-from ivr.flow.model import WEEKDAYS
 
 CORE_KINDS = ("menu", "language", "play", "hours", "transfer", "goto", "hangup")
 MAX_FIELD = 2000  # characters in one form field: enough for any name, bounded for any input
@@ -367,7 +366,3 @@ def add_department(text: str, dept_id: str, languages: list[str]) -> str:
     body["hours"] = mon_fri
     departments[dept_id] = body
     return dump(doc)
-
-
-def weekdays_hint() -> str:
-    return ", ".join(WEEKDAYS)
