@@ -194,7 +194,7 @@ def load(
             records[i] = record = one_call(port, keys, deadline, pace)
             if record.latencies:
                 spans.append((begun + record.latencies[0], time.monotonic()))
-        except Exception as err:  # noqa: BLE001 - counted as an error
+        except Exception as err:  # counted as an error
             failures.append(type(err).__name__)
 
     threading.stack_size(256 * 1024)

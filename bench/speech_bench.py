@@ -29,8 +29,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.isolation import cleanup, isolate  # noqa: E402
-from ivr.speech.recognizer import (  # noqa: E402
+from bench.isolation import cleanup, isolate
+from ivr.speech.recognizer import (
     ask_service,
     load_model,
     missing_words,

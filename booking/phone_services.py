@@ -34,7 +34,7 @@ def _guarded(name: str, work: Service, ready: Callable[[], None]) -> Service:
             # Only the class: SQLAlchemy's message carries the statement's parameters (numbers).
             log.warning("%s: database unavailable (%s)", name, type(err).__name__)
             raise BookingError(UNAVAILABLE) from None
-        except Exception as err:  # noqa: BLE001 - answer "unavailable", keep the call
+        except Exception as err:  # answer "unavailable", keep the call
             log.error("%s failed: %s: %s", name, type(err).__name__, redact(str(err)))
             raise BookingError(UNAVAILABLE) from None
 
@@ -120,7 +120,7 @@ class DatabaseBooking:
         self._lock = threading.Lock()
         try:
             self.ready()
-        except Exception as err:  # noqa: BLE001 - the phone must start without its database
+        except Exception as err:  # the phone must start without its database
             log.warning("booking database not ready at start: %s", type(err).__name__)
 
     def ready(self) -> None:

@@ -168,7 +168,7 @@ def run(
     while not stop.is_set():
         try:
             report = purge(engine_or_url, days, timezone=timezone)
-        except Exception as exc:  # noqa: BLE001 - a long-lived process: try again later
+        except Exception as exc:  # a long-lived process: try again later
             wait = min(retry_s, every_s)
             log.warning("retention purge failed (%s); again in %.0f s", type(exc).__name__, wait)
         else:
@@ -211,7 +211,7 @@ def city_timezone(settings: Any) -> str:
 
     try:
         return load_dialplan(settings.dialplan_path).timezone
-    except Exception as exc:  # noqa: BLE001 - DialplanError, OSError, a bad YAML...
+    except Exception as exc:  # DialplanError, OSError, a bad YAML...
         log.warning(
             "retention: dialplan %s not readable (%s); times taken as %s",
             settings.dialplan_path,

@@ -140,7 +140,7 @@ def _hooks(app: Flask) -> None:
         auth.check_csrf()
 
     @app.after_request
-    def _headers(response):  # noqa: ANN001, ANN202
+    def _headers(response):
         response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "same-origin"
@@ -166,7 +166,7 @@ def _hooks(app: Flask) -> None:
     @app.errorhandler(404)
     @app.errorhandler(413)
     @app.errorhandler(429)
-    def _error(err):  # noqa: ANN001, ANN202
+    def _error(err):
         code = getattr(err, "code", 500)
         message = t("csrf_refused") if getattr(err, "description", "") == "csrf" else ""
         if request.path.startswith("/api/"):

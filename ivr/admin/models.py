@@ -119,10 +119,10 @@ class ImmutableVersionError(RuntimeError):
 
 
 @event.listens_for(DialplanVersion, "before_update")
-def _no_update(mapper, connection, target) -> None:  # noqa: ANN001 - SQLAlchemy hook
+def _no_update(mapper, connection, target) -> None:  # SQLAlchemy hook
     raise ImmutableVersionError("dialplan versions are immutable: publish a new one")
 
 
 @event.listens_for(DialplanVersion, "before_delete")
-def _no_delete(mapper, connection, target) -> None:  # noqa: ANN001
+def _no_delete(mapper, connection, target) -> None:
     raise ImmutableVersionError("dialplan versions are immutable: they are never deleted")

@@ -174,7 +174,7 @@ def simulate(
     session = CallSession(dialplan, now=now, switches=switches, language=language)
     try:
         action = session.start()
-    except Exception as exc:  # noqa: BLE001 - a draft may break the engine: show it, never 500
+    except Exception as exc:  # a draft may break the engine: show it, never 500
         sim.error = f"{type(exc).__name__}: {exc}"
         return sim
     for raw in moves[:MAX_EVENTS]:
@@ -191,7 +191,7 @@ def simulate(
         try:
             event = to_event(raw)
             action = session.fallback("simulator") if event is None else session.feed(event)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             sim.error = f"{type(exc).__name__}: {exc}"
             return _finish(sim, session)
     else:

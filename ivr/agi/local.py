@@ -40,7 +40,7 @@ def serve_local(handler: Callable[[CityAGI], Any]) -> int:
         return 0
     except AGIHangup:
         return 0
-    except Exception:  # noqa: BLE001 - report and let AGISTATUS=FAILURE route to the operator
+    except Exception:  # report and let AGISTATUS=FAILURE route to the operator
         log.exception("local AGI call failed")
         return 1
     finally:

@@ -213,7 +213,7 @@ class _Runner:
             return Result(value=service(dict(action.args)))
         except ServiceError as err:
             return Result(value=err.value, error=err.code)
-        except Exception:  # noqa: BLE001 - a broken service must not drop the call
+        except Exception:  # a broken service must not drop the call
             self.log.exception("service %s failed", action.service)
             return Result(error=UNAVAILABLE)
 
@@ -281,7 +281,7 @@ def run_call(
         runner.run(outcome)
     except AGIHangup:
         outcome.hung_up = True
-    except Exception as err:  # noqa: BLE001 - anything at all: the caller goes to a human
+    except Exception as err:  # anything at all: the caller goes to a human
         outcome.error = type(err).__name__
         log.exception("call failed, sending the caller to the operator")
         try:
@@ -290,7 +290,7 @@ def run_call(
             runner.transfer(action)
         except AGIHangup:
             outcome.hung_up = True
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("operator fallback failed too")
     # Our own HANGUP also marks the channel gone; only a caller's hang-up counts here.
     outcome.hung_up = outcome.hung_up or (agi.hung_up and not isinstance(outcome.final, Hangup))
@@ -324,20 +324,20 @@ def make_handler(
     def handler(agi: CityAGI) -> CallOutcome:
         try:
             session = session_factory(agi)
-        except Exception:  # noqa: BLE001 - no flow: still route the caller to a human
+        except Exception:  # no flow: still route the caller to a human
             agi.log.exception("cannot start a session")
             try:
                 queue = fallback_queue() if callable(fallback_queue) else fallback_queue
                 agi.set_variable(V.QUEUE, queue)
                 agi.set_variable(V.REASON, "error")
-            except Exception:  # noqa: BLE001
+            except Exception:
                 agi.log.info("could not set the operator route (caller gone?)")
             return CallOutcome(error="session")
         outcome = run_call(agi, session, sounds_dir, services=services, listener=listener)
         if on_outcome is not None:
             try:
                 on_outcome(agi, outcome)
-            except Exception:  # noqa: BLE001 - reporting must not hurt the call
+            except Exception:  # reporting must not hurt the call
                 agi.log.exception("outcome hook failed")
         return outcome
 

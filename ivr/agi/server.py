@@ -209,7 +209,7 @@ class FastAGIServer:
                 agi.set_variable(V.REASON, "busy")
         except AGIHangup:
             log.debug("caller gone")
-        except Exception:  # noqa: BLE001 - one broken call must not take the server down
+        except Exception:  # one broken call must not take the server down
             with self._lock:
                 self.stats["errors"] += 1
             (agi.log if agi else log).exception("FastAGI call failed")

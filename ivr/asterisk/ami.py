@@ -500,7 +500,7 @@ def keep_connected(
         try:
             ami = connect()
             session(ami)
-        except Exception as exc:  # noqa: BLE001 - Asterisk (or a database) restarting
+        except Exception as exc:  # Asterisk (or a database) restarting
             log.warning("%s: %s, reconnecting", what, type(exc).__name__)
             time.sleep(retry_s)
         finally:

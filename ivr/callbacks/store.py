@@ -243,7 +243,7 @@ class DatabaseCallbacks:
         except SQLAlchemyError as err:  # the class only: SQLAlchemy's text holds the number
             log.warning("callbacks.request: database unavailable (%s)", type(err).__name__)
             raise ServiceError(UNAVAILABLE) from None
-        except Exception as err:  # noqa: BLE001 - answer an error, keep the call
+        except Exception as err:  # answer an error, keep the call
             log.error("callbacks.request failed: %s", type(err).__name__)
             raise ServiceError(UNAVAILABLE) from None
         return {"id": request_id}

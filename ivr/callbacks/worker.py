@@ -133,14 +133,14 @@ class CallbackWorker:
                 return
             try:
                 self.handle(ami, event)
-            except Exception:  # noqa: BLE001 - one bad event must not stop the callbacks
+            except Exception:  # one bad event must not stop the callbacks
                 log.exception("callback event not applied")
 
     def originate_due(self, ami: Any) -> None:
         for request in self.store.due():
             try:
                 self.originate(ami, request)
-            except Exception as err:  # noqa: BLE001 - Asterisk refused: try again later
+            except Exception as err:  # Asterisk refused: try again later
                 log.warning("callback %d: placeholder not originated: %s", request.id, err)
                 self.store.move(
                     request.id,
@@ -200,7 +200,7 @@ class CallbackWorker:
         try:
             listing = ami.action("QueueStatus", Queue=request.queue).events
             waits = [float(e.get("Wait") or 0) for e in listing if e.name == "QueueEntry"]
-        except Exception:  # noqa: BLE001 - unknown: the place the caller had
+        except Exception:  # unknown: the place the caller had
             return request.position
         return fair_position(waits, age_s, request.position)
 

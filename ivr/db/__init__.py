@@ -25,7 +25,7 @@ from ivr.db.engine import (
 )
 
 
-def __getattr__(name: str):  # noqa: ANN202 - PEP 562: Alembic loads only when something migrates
+def __getattr__(name: str):  # PEP 562: Alembic loads only when something migrates
     if name == "migrate":
         from ivr.db.migrations import migrate
 

@@ -86,7 +86,7 @@ class CallRecorder:
                 "error": outcome.error,
             }
             self.submit(agi.uniqueid, lambda rec: apply_ivr(rec, **fields))
-        except Exception:  # noqa: BLE001 - a KPI must never hurt a call
+        except Exception:  # a KPI must never hurt a call
             log.exception("call record not queued")
 
     def queue_event(self, event: Mapping[str, str]) -> None:
@@ -149,7 +149,7 @@ class CallRecorder:
                 except SQLAlchemyError as exc:  # database down: keep it, retry
                     log.warning("call record not written yet (%s)", type(exc).__name__)
                     time.sleep(self.retry_s)
-                except Exception:  # noqa: BLE001 - a broken update: drop it, keep going
+                except Exception:  # a broken update: drop it, keep going
                     log.exception("call record update failed, dropped")
                     self.dropped += 1
                     break

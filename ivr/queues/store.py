@@ -43,7 +43,7 @@ class RedisQueueStore:
         """``queues.state``: the runner's service; anything unreadable answers an error code."""
         try:
             values = self.read(str(args["queue"]))
-        except Exception as exc:  # noqa: BLE001 - Redis down: the flow transfers as usual
+        except Exception as exc:  # Redis down: the flow transfers as usual
             raise ServiceError(UNAVAILABLE) from exc
         if values is None:
             raise ServiceError("unknown")

@@ -51,7 +51,7 @@ class QueueWatcher:
         for name in sorted(names if names is not None else self.tracker.queues):
             try:
                 self.store.write(name, self.tracker.state(name, now), now)
-            except Exception as exc:  # noqa: BLE001 - Redis down: rewritten at the next tick
+            except Exception as exc:  # Redis down: rewritten at the next tick
                 log.warning("queue state not written (%s): %s", name, exc)
                 return
 
@@ -71,7 +71,7 @@ class QueueWatcher:
                 if self.on_event is not None:
                     try:
                         self.on_event(ev)
-                    except Exception:  # noqa: BLE001 - a listener must not stop the watcher
+                    except Exception:  # a listener must not stop the watcher
                         log.exception("queue event listener failed")
             except queue_mod.Empty:
                 pass

@@ -15,7 +15,7 @@ bp = Blueprint("account", __name__)
 
 
 @bp.route("/login", methods=["GET", "POST"])
-def login():  # noqa: ANN202
+def login():
     error = ""
     status = 200
     if request.method == "POST":
@@ -48,13 +48,13 @@ def login():  # noqa: ANN202
 
 
 @bp.post("/logout")
-def logout():  # noqa: ANN202
+def logout():
     session.clear()
     return redirect(url_for("account.login"))
 
 
 @bp.post("/lang")
-def set_language():  # noqa: ANN202
+def set_language():
     lang = request.form.get("lang", "")
     if lang in LANGUAGES:
         session["lang"] = lang

@@ -25,7 +25,7 @@ bp = Blueprint("flow", __name__)
 
 @bp.get("/flow")
 @auth.require("read")
-def flow():  # noqa: ANN202
+def flow():
     text, dialplan, issues = draft_state()
     broken = {i.node for i in issues if i.node}
     picture = (
@@ -47,7 +47,7 @@ def flow():  # noqa: ANN202
 
 @bp.post("/flow/nodes")
 @auth.require("edit")
-def add_node():  # noqa: ANN202
+def add_node():
     node_id = request.form.get("node_id", "")
     try:
         new = editing.add_node(draft_text(), node_id, request.form.get("kind", ""))
@@ -60,7 +60,7 @@ def add_node():  # noqa: ANN202
 
 @bp.route("/flow/node/<node_id>", methods=["GET", "POST"])
 @auth.require("read")
-def node(node_id: str):  # noqa: ANN202
+def node(node_id: str):
     text = draft_text()
     error = ""
     if request.method == "POST":
@@ -100,7 +100,7 @@ def node(node_id: str):  # noqa: ANN202
 
 @bp.post("/flow/node/<node_id>/delete")
 @auth.require("edit")
-def delete_node(node_id: str):  # noqa: ANN202
+def delete_node(node_id: str):
     try:
         new = editing.delete_node(draft_text(), node_id)
     except editing.EditError as err:
@@ -113,7 +113,7 @@ def delete_node(node_id: str):  # noqa: ANN202
 
 @bp.route("/flow/yaml", methods=["GET", "POST"])
 @auth.require("read")
-def yaml_editor():  # noqa: ANN202
+def yaml_editor():
     if request.method == "POST":
         if not auth.allowed("edit"):
             abort(403)
@@ -135,7 +135,7 @@ def yaml_editor():  # noqa: ANN202
 
 @bp.post("/flow/reset")
 @auth.require("edit")
-def reset_draft():  # noqa: ANN202
+def reset_draft():
     save_draft(services().publisher.live_text(), "draft_reset", "draft")
     flash(t("draft_reset_done"), "ok")
     return redirect(url_for("flow.flow"))
@@ -143,7 +143,7 @@ def reset_draft():  # noqa: ANN202
 
 @bp.get("/flow/diff")
 @auth.require("read")
-def diff():  # noqa: ANN202
+def diff():
     text = draft_text()
     live = services().publisher.live_text()
     return render_template("diff.html", lines=diff_lines(live, text, "live", "draft"))
@@ -151,7 +151,7 @@ def diff():  # noqa: ANN202
 
 @bp.post("/api/validate")
 @auth.require("read")
-def api_validate():  # noqa: ANN202
+def api_validate():
     payload = request.get_json(silent=True) or {}
     text = payload.get("yaml")
     if not isinstance(text, str):

@@ -30,7 +30,7 @@ def _snapshot() -> live_view.LiveSnapshot:
 
 @bp.get("/live")
 @auth.require("live")
-def live():  # noqa: ANN202
+def live():
     return render_template(
         "live.html", snap=_snapshot(), switches=sorted(services().live_state.switches())
     )
@@ -38,7 +38,7 @@ def live():  # noqa: ANN202
 
 @bp.get("/api/live")
 @auth.require("live")
-def api_live():  # noqa: ANN202
+def api_live():
     data = _snapshot().as_dict()
     data["switches"] = sorted(services().live_state.switches())
     return jsonify(data)
@@ -46,7 +46,7 @@ def api_live():  # noqa: ANN202
 
 @bp.get("/service-levels")
 @auth.require("read")
-def service_levels():  # noqa: ANN202
+def service_levels():
     """The city's calls of a period against the Italian targets (aggregates only)."""
     admin = services()
     dialplan = live_dialplan()

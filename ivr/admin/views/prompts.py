@@ -36,7 +36,7 @@ bp = Blueprint("prompts", __name__)
 
 @bp.get("/prompts")
 @auth.require("read")
-def prompts():  # noqa: ANN202
+def prompts():
     _, dialplan, issues = draft_state()
     langs = languages(dialplan)
     try:
@@ -57,7 +57,7 @@ def prompts():  # noqa: ANN202
 
 @bp.route("/prompts/<key>", methods=["GET", "POST"])
 @auth.require("read")
-def prompt(key: str):  # noqa: ANN202
+def prompt(key: str):
     _, dialplan, _ = draft_state()
     langs = languages(dialplan)
     admin = services()
@@ -92,7 +92,7 @@ def prompt(key: str):  # noqa: ANN202
 
 @bp.get("/prompts/new")
 @auth.require("edit")
-def prompt_new():  # noqa: ANN202
+def prompt_new():
     key = request.args.get("key", "").strip()
     if not prompt_store.KEY.match(key):
         flash(t("bad_prompt_key"), "error")
@@ -102,7 +102,7 @@ def prompt_new():  # noqa: ANN202
 
 @bp.post("/prompts/build")
 @auth.require("edit")
-def build_audio():  # noqa: ANN202
+def build_audio():
     from ivr.prompts.build import build_prompts
 
     _, dialplan, _ = draft_state()
@@ -134,7 +134,7 @@ def build_audio():  # noqa: ANN202
 
 @bp.get("/prompts/audio/<lang>/<key>.wav")
 @auth.require("read")
-def prompt_audio(lang: str, key: str):  # noqa: ANN202
+def prompt_audio(lang: str, key: str):
     path = audio_path(lang, key)
     if path is None or not path.is_file():
         abort(404)

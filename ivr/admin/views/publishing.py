@@ -18,7 +18,7 @@ bp = Blueprint("publishing", __name__)
 
 @bp.get("/")
 @auth.require("live")
-def home():  # noqa: ANN202
+def home():
     if auth.current_user().role == "operator":
         return redirect(url_for("live.live"))
     text, dialplan, issues = draft_state()
@@ -45,7 +45,7 @@ def home():  # noqa: ANN202
 
 @bp.get("/publish")
 @auth.require("read")
-def publish_page():  # noqa: ANN202
+def publish_page():
     text, _, issues = draft_state()
     live = services().publisher.live_text()
     return render_template(
@@ -60,7 +60,7 @@ def publish_page():  # noqa: ANN202
 
 @bp.post("/publish")
 @auth.require("publish")
-def publish():  # noqa: ANN202
+def publish():
     text = draft_text()
     if request.form.get("base") != sha256(text):
         flash(t("draft_changed_meanwhile"), "error")
@@ -75,7 +75,7 @@ def publish():  # noqa: ANN202
 
 @bp.get("/versions")
 @auth.require("read")
-def versions():  # noqa: ANN202
+def versions():
     admin = services()
     with admin.sessions() as db:
         live = admin.publisher.live_version(db)
@@ -94,7 +94,7 @@ def versions():  # noqa: ANN202
 
 @bp.get("/versions/<int:version_id>")
 @auth.require("read")
-def version(version_id: int):  # noqa: ANN202
+def version(version_id: int):
     admin = services()
     with admin.sessions() as db:
         row = db.get(DialplanVersion, version_id)
@@ -107,7 +107,7 @@ def version(version_id: int):  # noqa: ANN202
 
 @bp.post("/versions/<int:version_id>/restore")
 @auth.require("publish")
-def restore(version_id: int):  # noqa: ANN202
+def restore(version_id: int):
     result = services().publisher.restore(
         version_id, auth.current_user().username, ip=auth.client_ip()
     )
@@ -117,7 +117,7 @@ def restore(version_id: int):  # noqa: ANN202
 
 @bp.post("/versions/<int:version_id>/edit")
 @auth.require("edit")
-def version_to_draft(version_id: int):  # noqa: ANN202
+def version_to_draft(version_id: int):
     with services().sessions() as db:
         row = db.get(DialplanVersion, version_id)
         if row is None:

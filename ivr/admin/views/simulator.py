@@ -29,7 +29,7 @@ def _moves() -> list[dict[str, Any]]:
 
 @bp.get("/simulate")
 @auth.require("simulate")
-def simulator():  # noqa: ANN202
+def simulator():
     _, dialplan, issues = draft_state()
     if dialplan is None:
         return render_template("simulate.html", dialplan=None, issues=issues, sim=None)
@@ -58,7 +58,7 @@ def simulator():  # noqa: ANN202
             language=lang,
             catalogue=catalogue,
         )
-    except Exception as exc:  # noqa: BLE001 - a broken draft is shown, never a 500
+    except Exception as exc:  # a broken draft is shown, never a 500
         flash(f"{type(exc).__name__}: {exc}", "error")
     return render_template(
         "simulate.html",
@@ -74,7 +74,7 @@ def simulator():  # noqa: ANN202
 
 @bp.post("/simulate/start")
 @auth.require("simulate")
-def simulate_start():  # noqa: ANN202
+def simulate_start():
     when = request.form.get("when", "")[:20]
     session["sim"] = {
         "moves": [],
@@ -87,7 +87,7 @@ def simulate_start():  # noqa: ANN202
 
 @bp.post("/simulate/move")
 @auth.require("simulate")
-def simulate_move():  # noqa: ANN202
+def simulate_move():
     sim = dict(session.get("sim") or {"moves": []})
     moves = list(sim.get("moves", []))
     kind = request.form.get("t", "")
@@ -110,7 +110,7 @@ def simulate_move():  # noqa: ANN202
 
 @bp.post("/simulate/undo")
 @auth.require("simulate")
-def simulate_undo():  # noqa: ANN202
+def simulate_undo():
     sim = dict(session.get("sim") or {"moves": []})
     sim["moves"] = list(sim.get("moves", []))[:-1]
     session["sim"] = sim

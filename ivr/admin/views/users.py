@@ -16,7 +16,7 @@ bp = Blueprint("users", __name__)
 
 @bp.get("/users")
 @auth.require("users")
-def users():  # noqa: ANN202
+def users():
     with services().sessions() as db:
         rows = db.scalars(select(User).order_by(User.username)).all()
     return render_template("users.html", users=rows, roles=ROLES)
@@ -24,7 +24,7 @@ def users():  # noqa: ANN202
 
 @bp.post("/users")
 @auth.require("users")
-def create_user():  # noqa: ANN202
+def create_user():
     try:
         with services().sessions.begin() as db:
             user = auth.create_user(
@@ -44,7 +44,7 @@ def create_user():  # noqa: ANN202
 
 @bp.post("/users/<int:user_id>")
 @auth.require("users")
-def update_user(user_id: int):  # noqa: ANN202
+def update_user(user_id: int):
     me = auth.current_user()
     try:
         with services().sessions.begin() as db:
@@ -76,7 +76,7 @@ def update_user(user_id: int):  # noqa: ANN202
 
 @bp.get("/audit")
 @auth.require("users")
-def audit_log():  # noqa: ANN202
+def audit_log():
     with services().sessions() as db:
         rows = db.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(300)).all()
     return render_template("audit.html", entries=rows, diff_lines=diff_lines)
