@@ -120,8 +120,9 @@ def browser(tmp_path):
     driver.quit()
 
 
-def keys(*digits: str, first: float = 1.0, gap: float = 1.5) -> list[tuple[float, str]]:
-    return [(first + i * gap, d) for i, d in enumerate(digits)]
+def keys(*digits: str) -> list[tuple[str, str]]:
+    """Language, then main menu: each key pressed when its question is asked."""
+    return list(zip(("choose_language", "main_menu"), digits, strict=False))
 
 
 def wait_text(driver, css: str, text: str, timeout: float = 10) -> None:

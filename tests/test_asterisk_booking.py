@@ -1,9 +1,11 @@
 """Booking by phone through a real Asterisk 22: keypad -> FastAGI flow -> booking database.
 
 The FastAGI service is the product's own (``build_server``) with the ``booking.*`` services on a
-real SQLite database seeded with the example city; callers press keys with SendDTMF. What the
-caller heard is read from Asterisk's log: prompts, and SAY DIGITS as ``digits/<n>`` files.
-Keys are pressed while a prompt or a date is being said (barge-in), never into silence.
+real SQLite database seeded with the example city; callers press each key when the IVR asks its
+question (tests/asterisk_harness.py). A question said in pieces (the free slots with their dates,
+a chosen slot's date read back) is answered on its first piece: the key interrupts it (barge-in)
+and answers the question. What the caller heard is read from Asterisk's log: prompts, and SAY
+DIGITS as ``digits/<n>`` files.
 """
 
 from __future__ import annotations
@@ -82,12 +84,13 @@ def city(asterisk, service, services):
         time.sleep(0.05)
 
 
-def keys(*steps: tuple[float, str]) -> list[tuple[float, str]]:
-    return list(steps)
+# The menus on the way to the registry office's services, in the order a caller meets them.
+QUESTIONS = ("choose_language", "main_menu", "registry_booking_menu")
 
 
-def menu_keys(*digits: str, first: float = 1.0, gap: float = 1.5) -> list[tuple[float, str]]:
-    return [(first + i * gap, d) for i, d in enumerate(digits)]
+def menu_keys(*digits: str) -> list[tuple[str, str]]:
+    """Language, main menu, registry menu: each key pressed when its question is asked."""
+    return list(zip(QUESTIONS, digits, strict=False))
 
 
 def bookings(db):
@@ -97,9 +100,13 @@ def bookings(db):
 
 def test_keypad_booking_is_stored_and_the_code_is_said(city, db, services):
     before = len(bookings(db))
-    # it, registry, appointment, change of residence; then the slot and the confirmation are
-    # pressed while the first date is being said
-    script = menu_keys("1", "1", "2", "2") + [(7.5, "1"), (10.5, "1")]
+    # it, registry, appointment, change of residence; then the first slot, pressed as the free
+    # slots are introduced, and the confirmation, pressed as the chosen slot is read back
+    script = menu_keys("1", "1", "2") + [
+        ("appointment_services", "2"),
+        ("booking_slots_intro", "1"),
+        ("booking_you_chose", "1"),
+    ]
     call = city.place_call(script, caller_id=CALLER)
     call.wait_played("booking_code_again", timeout=40)
     call.wait_hangup(timeout=40)
@@ -121,7 +128,8 @@ def test_keypad_booking_is_stored_and_the_code_is_said(city, db, services):
 def test_cancel_by_code(city, db, services):
     slot = db.service.available_slots("carta_identita", 1)[0]
     code = db.service.book("carta_identita", slot.id, "3330000001")["code"]
-    script = menu_keys("1", "1", "3") + [(5.5, code + "#"), (10.0, "1")]
+    # it, registry, "I have a booking"; the code; "1" (cancel) as the booking is read back
+    script = menu_keys("1", "1", "3") + [("booking_enter_code", code + "#"), ("booking_found", "1")]
     call = city.place_call(script, caller_id="3330000002")
     call.wait_played("booking_cancelled", timeout=40)
     call.wait_hangup(timeout=30)
@@ -132,7 +140,8 @@ def test_cancel_by_code(city, db, services):
 def test_wrong_check_digit_is_refused_without_asking_the_database(city, services):
     code = "1234567" + codes.check_digit("1234567")
     wrong = code[:-1] + str((int(code[-1]) + 1) % 10)
-    call = city.place_call(menu_keys("1", "1", "3") + [(5.5, wrong + "#")], max_seconds=20)
+    script = menu_keys("1", "1", "3") + [("booking_enter_code", wrong + "#")]
+    call = city.place_call(script, max_seconds=20)
     call.wait_played("booking_code_invalid", timeout=30)
     names = [p.name for p in call.played()]
     assert names.index("booking_code_invalid") > names.index("booking_enter_code")
@@ -142,7 +151,12 @@ def test_wrong_check_digit_is_refused_without_asking_the_database(city, services
 
 def test_certificate_request_by_phone_is_stored_with_its_delivery(city, db, services):
     # it, registry, certificate: family status, pick-up at the desk, confirm
-    call = city.place_call(menu_keys("1", "1", "1", "2", "2", "1"), caller_id="3330000003")
+    script = menu_keys("1", "1", "1") + [
+        ("certificate_types", "2"),
+        ("certificate_delivery", "2"),
+        ("certificate_confirm", "1"),
+    ]
+    call = city.place_call(script, caller_id="3330000003")
     call.wait_played("certificate_confirmed", timeout=40)
     call.wait_hangup(timeout=40)
     assert services.used == ["booking.certificate"]

@@ -30,8 +30,20 @@ def clock(zone):
     return MONDAY_10.replace(tzinfo=zone)
 
 
-def keys(*digits: str, first: float = 1.0, gap: float = 1.5) -> list[tuple[float, str]]:
-    return [(first + i * gap, d) for i, d in enumerate(digits)]
+# The questions on the way to a callback, in order: the registry office's saturation offer
+# ("2": call me back), then the offer of the number the caller calls from ("1": that one).
+QUESTIONS = (
+    "choose_language",
+    "main_menu",
+    "registry_booking_menu",
+    "registry_busy_menu",
+    "callback_offer_number",
+)
+
+
+def keys(*digits: str) -> list[tuple[str, str]]:
+    """Each key pressed when its question is asked (tests/asterisk_harness.py)."""
+    return list(zip(QUESTIONS, digits, strict=False))
 
 
 def wait_row(store: CallbackStore, pred, timeout: float = 20.0):
@@ -100,7 +112,7 @@ def test_a_caller_who_asks_is_called_back_when_the_operator_frees_up(
     holder = asterisk.place_call(keys(*REGISTRY, "3"))
     assert holder.wait_queue_join(timeout=25) == "anagrafe"
     live_queues.wait_state("anagrafe", lambda s: s.waiting == 1)
-    caller = asterisk.place_call(keys(*REGISTRY, "2", "1", gap=2.0), caller_id="3351112223")
+    caller = asterisk.place_call(keys(*REGISTRY, "2", "1"), caller_id="3351112223")
     caller.wait_played("registry_busy_menu", timeout=20)
     caller.wait_played("callback_booked", timeout=20)
     offered = [p.name for p in caller.played()]

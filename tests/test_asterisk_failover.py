@@ -44,7 +44,7 @@ def test_fastagi_service_killed_mid_call_sends_caller_to_operator(asterisk):
             assert time.monotonic() < deadline, "ivr serve did not start"
             time.sleep(0.1)
         asterisk.add_operator("operatore")
-        call = asterisk.place_call([(1.0, "1")])
+        call = asterisk.place_call([("choose_language", "1")])
         call.wait_played("main_menu", timeout=15)
         proc.send_signal(signal.SIGKILL)
         proc.wait(5)

@@ -20,7 +20,8 @@ from ivr.queues.watcher import QueueWatcher
 pytestmark = pytest.mark.asterisk
 
 MONDAY_10 = datetime(2026, 11, 23, 10, 0)  # every department open
-REGISTRY = [(1.0, "1"), (2.5, "1"), (4.0, "4")]  # Italian, registry office, "an operator"
+# Italian, registry office, "an operator": each key pressed when its question is asked
+REGISTRY = [("choose_language", "1"), ("main_menu", "1"), ("registry_booking_menu", "4")]
 REGISTRY_PATH = "lingua>benvenuto>principale>anagrafe>anagrafe_orari>anagrafe_operatori"
 
 

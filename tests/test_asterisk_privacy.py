@@ -106,24 +106,6 @@ def city(shipped):
     shipped.reset()
 
 
-def press_when_asked(harness: AsteriskHarness, call, prompt: str, keys: str, since: int) -> int:
-    """When the IVR next asks with ``prompt`` (an AGI command naming it, after event mark
-    ``since``), the caller presses ``keys`` (AMI PlayDTMF on the caller's side, digit by digit):
-    in step with the IVR however slow the machine is. Returns the mark to wait from next."""
-    harness.ami.wait_for(
-        lambda m: prompt in m.get("Command", ""),
-        Event="AGIExecStart",
-        Uniqueid=call.uniqueid,
-        since=since,
-        timeout=60,
-    )
-    mark = harness.ami.event_mark()
-    for key in keys:
-        harness.ami.action("PlayDTMF", Channel=call.caller_uniqueid, Digit=key, Duration="120")
-        time.sleep(0.15)
-    return mark
-
-
 def every_log(harness: AsteriskHarness) -> dict[Path, str]:
     """Every file under the instance's log folder, as text."""
     return {
@@ -194,15 +176,15 @@ def test_a_typed_booking_code_and_the_callers_number_stay_out_of_every_log(city,
         city.add_operator(city.general_queue, answers=True)
         # it, registry office, "I have a booking"; the code, three times: never found, so the
         # third time the operator takes over
-        mark = city.ami.event_mark()
-        call = city.place_call(caller_id=BOOKING_CALLER, max_seconds=120)
-        mark = press_when_asked(city, call, "choose_language", "1", mark)
-        mark = press_when_asked(city, call, "main_menu", "1", mark)
-        mark = press_when_asked(city, call, "registry_booking_menu", "3", mark)
-        mark = press_when_asked(city, call, "booking_enter_code", TYPED_CODE + "#", mark)
-        for _ in range(2):
-            mark = press_when_asked(city, call, "booking_not_found", TYPED_CODE + "#", mark)
+        keys = [
+            ("choose_language", "1"),
+            ("main_menu", "1"),
+            ("registry_booking_menu", "3"),
+            *[("booking_enter_code", TYPED_CODE + "#")] * 3,
+        ]
+        call = city.place_call(keys, caller_id=BOOKING_CALLER, max_seconds=120)
         assert call.wait_queue_join(timeout=40) == city.general_queue
+        assert call.pressed == [prompt for prompt, _ in keys], call.script_error
         call.wait_operator(timeout=15)
         call.hangup()
         call.wait_hangup(timeout=15)
@@ -253,17 +235,21 @@ def test_a_callback_to_a_typed_number_stays_out_of_every_log(city, python_log, r
             assert time.monotonic() < deadline, "the registry office's state is never published"
             time.sleep(0.1)
         # it, registry office, "talk to them"; saturated (nobody logged in): "call me back",
-        # "on another number", the number; it is read back in full: "1", confirmed
-        start = mark = city.ami.event_mark()
-        call = city.place_call(caller_id=CALLBACK_CALLER, max_seconds=120)
-        mark = press_when_asked(city, call, "choose_language", "1", mark)
-        mark = press_when_asked(city, call, "main_menu", "1", mark)
-        mark = press_when_asked(city, call, "registry_booking_menu", "4", mark)
-        mark = press_when_asked(city, call, "registry_busy", "2", mark)
-        mark = press_when_asked(city, call, "callback_offer_choice", "2", mark)
-        mark = press_when_asked(city, call, "callback_enter_number", TYPED_NUMBER + "#", mark)
-        mark = press_when_asked(city, call, "callback_confirm_choice", "1", mark)
+        # "on another number", the number; it is read back in full: "1", confirmed. The choices
+        # after a number said aloud are pressed on their last piece, once the digits were said.
+        start = city.ami.event_mark()
+        keys = [
+            ("choose_language", "1"),
+            ("main_menu", "1"),
+            ("registry_booking_menu", "4"),
+            ("registry_busy_menu", "2"),
+            ("callback_offer_choice", "2"),
+            ("callback_enter_number", TYPED_NUMBER + "#"),
+            ("callback_confirm_choice", "1"),
+        ]
+        call = city.place_call(keys, caller_id=CALLBACK_CALLER, max_seconds=120)
         call.wait_hangup(timeout=30)  # booked: goodbye, never queued itself
+        assert call.pressed == [prompt for prompt, _ in keys], call.script_error
         deadline = time.monotonic() + 20
         while not (rows := store.in_asterisk()):
             assert time.monotonic() < deadline, "the callback never waited in the queue"

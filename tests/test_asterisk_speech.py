@@ -160,7 +160,8 @@ def test_a_language_without_speech_hears_so_and_gets_the_menu_back(asterisk, ivr
     """The example city's key 8 for a French caller (no French intents, no French model): a
     sentence saying so in French, then the main menu again, at once."""
     ivr_service(speech_models=f"ko={KO_MODEL}", speech_port=free_port())
-    call = asterisk.place_call(keys=[(1.0, "3"), (2.5, "8")])  # French, "say what you need"
+    # French, then "say what you need" at the French main menu
+    call = asterisk.place_call(keys=[("choose_language", "3"), ("fr/main_menu", "8")])
     assert call.wait_played("speech_unavailable", timeout=15).prompt == "fr/speech_unavailable"
     deadline = time.monotonic() + 10
     while True:

@@ -143,7 +143,9 @@ def test_ivr_up_on_a_machine_without_the_chroot_answers_a_call(tmp_path):
         harness = AsteriskHarness(instance, dialplan, agi_port=settings.agi_port)
         operator_queue = harness.general_queue
         harness.add_operator(operator_queue)
-        call = harness.place_call([(2.0, "2"), (12.0, "9"), (25.0, "9")], caller_id=CALLER)
+        # English, then the operator: each key pressed when its question is asked, however long
+        # the real (synthesised) prompts last; no guessed times, no spare "9" for a late menu
+        call = harness.place_call([("choose_language", "2"), ("main_menu", "9")], caller_id=CALLER)
         assert call.wait_queue_join(timeout=90) == operator_queue
         call.wait_operator(timeout=30)
         assert call.variable("NU_LANG") == "en"
@@ -203,4 +205,3 @@ def _log_files(var: Path, instance: AsteriskInstance) -> dict[Path, str]:
         for path in files
         if path.is_file()
     }
-
