@@ -309,7 +309,7 @@ class Call:
 
     def wait_played(self, name: str, timeout: float = 10.0) -> Played:
         """Wait until a file whose name (``service_unavailable``) or ``it/name`` was played."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + timeout * WAIT_SCALE
         while True:
             for item in self.played():
                 if name in (item.name, item.prompt, item.file):

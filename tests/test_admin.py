@@ -28,30 +28,54 @@ MONDAY_10 = datetime(2026, 11, 23, 10, 0)
 
 
 class FakeAMI:
-    """Answers CLI commands like Asterisk 22 does (see the real transcript in publish.py)."""
+    """Answers publishing's AMI actions like Asterisk 22 does (the real exchange is replayed in
+    tests/test_ami_replay.py): a reload makes it run what is in ``etc``, unless told to
+    ``refuse`` a module's reload or to ``drop_queue`` (its extension and its queue)."""
 
-    def __init__(self, dialplan_text: str, *, refuse: str = "", drop_queue: str = ""):
-        self.commands: list[str] = []
+    def __init__(self, dialplan_text: str, etc, *, refuse: str = "", drop_queue: str = ""):
+        self.actions: list[tuple[str, dict]] = []
         self.refuse = refuse
         self.drop_queue = drop_queue
+        self.etc = etc
         self.dialplan = check_text(dialplan_text, None or _settings_stub())[0]
 
-    def command(self, cli: str, timeout: float | None = None) -> str:
-        self.commands.append(cli)
-        if self.refuse and cli.startswith(self.refuse):
-            return "No such command"
-        if cli == "dialplan reload":
-            return "Dialplan reloaded."
-        if cli.startswith("module reload"):
-            return "Module 'app_queue.so' reloaded successfully."
-        if cli == "dialplan show from-pstn":
-            return f"  '{self.dialplan.number}' =>       1. Goto(nu-ivr,s,1)"
-        queues = [d.queue for d in self.dialplan.departments.values() if d.queue != self.drop_queue]
-        if cli == "dialplan show nu-queue":
-            return "\n".join(f"  '{q}' =>     1. Set(NU_QUEUE_LABEL=x)" for q in queues)
-        if cli == "queue show":
-            return "\n".join(f"{q} has 0 calls (max unlimited)" for q in queues)
-        return ""
+    def action(self, name: str, headers=None, *, timeout=None, check=True, **kw):
+        from ivr.admin.publish import _Rendered
+        from ivr.asterisk.ami import Message, Response
+
+        self.actions.append((name, kw))
+        if name == "Reload":
+            if kw.get("Module") == self.refuse:
+                return Response([("Response", "Error"), ("Message", "No such module")])
+            return Response([("Response", "Success"), ("Message", "Module Reloaded")])
+        running = _Rendered.parse((self.etc / "extensions_nu.conf").read_text())
+        ok = Response([("Response", "Success")])
+        if name == "ShowDialPlan":
+            context = kw["Context"]
+            for exten, priorities in running.contexts.get(context, {}).items():
+                if context == "nu-queue" and exten == self.drop_queue:
+                    continue
+                for priority, (app, data) in priorities.items():
+                    ok.events.append(
+                        Message(
+                            [
+                                ("Event", "ListDialplan"),
+                                ("Context", context),
+                                ("Extension", exten),
+                                ("Priority", str(priority)),
+                                ("Application", app),
+                                ("AppData", data),
+                                ("Registrar", "pbx_config"),
+                            ]
+                        )
+                    )
+        elif name == "Getvar":
+            return Response([("Response", "Success"), ("Value", running.globals[kw["Variable"]])])
+        elif name == "QueueSummary":
+            for dept in self.dialplan.departments.values():
+                if dept.queue != self.drop_queue:
+                    ok.events.append(Message([("Event", "QueueSummary"), ("Queue", dept.queue)]))
+        return ok
 
     def close(self) -> None:
         pass
@@ -96,7 +120,7 @@ def test_publish_renders_reloads_confirms_then_writes_the_live_yaml(city, tmp_pa
     fake = {}
 
     def connect():
-        fake["ami"] = FakeAMI(new)
+        fake["ami"] = FakeAMI(new, etc)
         return fake["ami"]
 
     publisher = Publisher(settings, sessions, AsteriskTarget(etc, {}, connect))
@@ -107,7 +131,10 @@ def test_publish_renders_reloads_confirms_then_writes_the_live_yaml(city, tmp_pa
     assert result.ok, result.message
     assert settings.dialplan_path.read_text() == new
     assert (etc / "extensions_nu.conf").is_file() and (etc / "queues.conf").is_file()
-    assert fake["ami"].commands[:2] == ["dialplan reload", "module reload app_queue.so"]
+    assert fake["ami"].actions[:2] == [
+        ("Reload", {"Module": "pbx_config"}),
+        ("Reload", {"Module": "app_queue"}),
+    ]
     assert "confirmed" in result.reload_output
     with sessions() as db:
         live = publisher.live_version(db)
@@ -131,7 +158,7 @@ def test_a_failed_reload_keeps_the_last_good_version_live_and_says_why(city, tmp
     settings, sessions = city
     etc = tmp_path / "etc"
     old = settings.dialplan_path.read_text()
-    good = Publisher(settings, sessions, AsteriskTarget(etc, {}, lambda: FakeAMI(old)))
+    good = Publisher(settings, sessions, AsteriskTarget(etc, {}, lambda: FakeAMI(old, etc)))
     good.ensure_imported()
     assert good.publish(old, "ed").ok
     before_files = {p.name: p.read_bytes() for p in etc.glob("*.conf")}
@@ -146,8 +173,8 @@ def test_a_failed_reload_keeps_the_last_good_version_live_and_says_why(city, tmp
         if kind == "unreachable":
             raise ConnectionRefusedError(111, "Connection refused")
         if kind == "refuse":
-            return FakeAMI(new, refuse="dialplan reload")
-        return FakeAMI(new, drop_queue="polizia")
+            return FakeAMI(new, etc, refuse="pbx_config")
+        return FakeAMI(new, etc, drop_queue="polizia")
 
     target = AsteriskTarget(etc, {}, connect, reload_timeout=0.3)
     result = Publisher(settings, sessions, target).publish(new, "ed")

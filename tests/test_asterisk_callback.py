@@ -197,8 +197,10 @@ def test_a_lost_placeholder_is_queued_again_ahead_and_still_calls_back(
 
     mark = asterisk.ami.event_mark()
     asterisk.add_operator("anagrafe", answers=True)
+    # the queue rings the operator once it has told the placeholder its place (the position
+    # announcement is played in full first, slowly on this machine): a generous ceiling
     citizen = asterisk.ami.wait_for(
-        Event="UserEvent", UserEvent="NuTestCitizen", since=mark, timeout=20
+        Event="UserEvent", UserEvent="NuTestCitizen", since=mark, timeout=60
     )
     assert citizen["Number"] == "3387654321"
     assert wait_row(store, lambda r: r.state == "done").outcome == "connected"

@@ -18,6 +18,10 @@ class FakeAMI:
     def __init__(self, watcher, events):
         self.watcher, self.script, self.connected = watcher, events, True
 
+    @property
+    def answering(self):
+        return self.connected
+
     def add_listener(self, cb):
         self.cb = cb
 

@@ -5,6 +5,14 @@ is the source of truth and costs two actions. When a Redis-fed queue state exist
 saturation work), this is the one place to switch to it. If Asterisk cannot be reached the page
 says so instead of showing zeros.
 
+The AMI connection is long-lived (:class:`LiveLink`, one per Asterisk target, shared by every
+refresh and browser) rather than a login per refresh, and runs the AMI client's heartbeat: an
+Asterisk that is connected but wedged is noticed within the heartbeat's deadline even between
+refreshes, a refresh meanwhile says "not answering" at once instead of hanging on a socket, and
+the next refresh after the drop connects again. A failed connection is retried at most every
+``retry_s``, so a page polled by several browsers does not queue up on a dead Asterisk. The
+link turns event delivery off (``Events: off``): the view only reads action answers.
+
 Saturation, per queue: ``ok`` (nobody waits, or enough free operators), ``busy`` (more callers
 than free operators), ``saturated`` (busy and someone has waited over ``SATURATED_WAIT`` s),
 ``unstaffed`` (callers wait and nobody is logged in).
@@ -12,11 +20,14 @@ than free operators), ``saturated`` (busy and someone has waited over ``SATURATE
 
 from __future__ import annotations
 
+import contextlib
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ivr.asterisk.ami import AMIClient, AMIError
+from ivr.asterisk.ami import AMIClient, AMIConnectionError, AMIError
 
 SATURATED_WAIT = 60
 FREE = {"0", "1"}  # AST_DEVICE_UNKNOWN (Local/ members), AST_DEVICE_NOT_INUSE
@@ -62,21 +73,118 @@ def saturation(q: QueueState) -> str:
     return "ok"
 
 
-def snapshot(connect: Callable[[], AMIClient] | None, labels: dict[str, str]) -> LiveSnapshot:
-    """Queues in ``labels`` order (queue name -> label), then any other queue Asterisk has."""
-    if connect is None:
-        return LiveSnapshot(False, "no Asterisk is configured for this admin")
+class LiveLink:
+    """The live view's AMI connection to one Asterisk, kept between refreshes (see above).
+
+    ``connect`` returns a logged-in client (``AsteriskTarget.ami``); :meth:`client` gives the
+    current one, connecting when there is none (at most every ``retry_s`` after a failure, and
+    one thread at a time: the others hear why it is down at once).
+    """
+
+    def __init__(
+        self,
+        connect: Callable[[], AMIClient],
+        *,
+        heartbeat_s: float = 2.0,
+        deadline_s: float = 5.0,
+        retry_s: float = 2.0,
+    ) -> None:
+        self.connect = connect
+        self.heartbeat_s, self.deadline_s, self.retry_s = heartbeat_s, deadline_s, retry_s
+        self._lock = threading.Lock()
+        self._client: AMIClient | None = None
+        self._connecting = False
+        self._retry_at = 0.0
+        self._failure = ""
+
+    def client(self) -> AMIClient:
+        """A connected client; OSError/AMIError (with the reason) when there is none."""
+        with self._lock:
+            client = self._client
+            if client is not None and client.connected:
+                return client
+            if client is not None:  # dropped (restart, heartbeat deadline): say why, reconnect
+                self._failure = f"connection lost: {client.last_error or 'closed'}"
+                self._client = None
+                with contextlib.suppress(Exception):
+                    client.close()
+            if self._connecting or time.monotonic() < self._retry_at:
+                raise AMIConnectionError(self._failure or "connecting to Asterisk")
+            self._connecting = True
+        try:
+            client = self.connect()
+            client.start_heartbeat(self.heartbeat_s, self.deadline_s)
+            with contextlib.suppress(AMIError):
+                client.action("Events", EventMask="off", timeout=self.deadline_s)
+        except (OSError, AMIError) as err:
+            with self._lock:
+                self._connecting = False
+                self._failure = str(err)
+                self._retry_at = time.monotonic() + self.retry_s
+            raise
+        with self._lock:
+            self._connecting = False
+            self._client = client
+        return client
+
+    def drop(self) -> None:
+        """Forget the connection (the next refresh connects again)."""
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            with contextlib.suppress(Exception):
+                client.close()
+
+
+_LINKS: dict[Any, LiveLink] = {}
+_LINKS_LOCK = threading.Lock()
+
+
+def link_for(connect: Callable[[], AMIClient]) -> LiveLink:
+    """The shared link of this ``connect`` (the same target's callable: one link)."""
+    with _LINKS_LOCK:
+        link = _LINKS.get(connect)
+        if link is None:
+            link = _LINKS[connect] = LiveLink(connect)
+        return link
+
+
+def close_links() -> None:
+    """Close every live view connection (tests, shutdown)."""
+    with _LINKS_LOCK:
+        links = list(_LINKS.values())
+        _LINKS.clear()
+    for link in links:
+        link.drop()
+
+
+def snapshot(
+    connect: Callable[[], AMIClient] | None,
+    labels: dict[str, str],
+    *,
+    link: LiveLink | None = None,
+) -> LiveSnapshot:
+    """Queues in ``labels`` order (queue name -> label), then any other queue Asterisk has.
+
+    ``link``: the connection to use (default: the shared :func:`link_for` ``connect``)."""
+    if link is None:
+        if connect is None:
+            return LiveSnapshot(False, "no Asterisk is configured for this admin")
+        link = link_for(connect)
     try:
-        client = connect()
+        client = link.client()
     except (OSError, AMIError) as err:
         return LiveSnapshot(False, f"Asterisk cannot be reached: {err}")
+    if not client.answering:
+        return LiveSnapshot(
+            False, f"Asterisk is not answering (silent for {client.silent_for or 0:.0f} s)"
+        )
+    wait = link.deadline_s + 1.0  # a silent Asterisk: the heartbeat's verdict comes first
     try:
-        status = client.action("QueueStatus", timeout=5)
-        channels = client.action("CoreShowChannels", timeout=5)
-    except (OSError, AMIError) as err:
+        status = client.action("QueueStatus", timeout=wait)
+        channels = client.action("CoreShowChannels", timeout=wait)
+    except (OSError, AMIError) as err:  # a dead connection is the heartbeat's to drop
         return LiveSnapshot(False, f"Asterisk did not answer: {err}")
-    finally:
-        client.close()
     queues: dict[str, QueueState] = {
         name: QueueState(name, label) for name, label in labels.items()
     }

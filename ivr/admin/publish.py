@@ -9,9 +9,10 @@ Publishing a YAML text:
 3. **render** the Asterisk configuration into a scratch folder first (a value the renderer
    refuses stops here), seeded with the current files so secrets stay the same, and install only
    the files whose content changed, each by temp file + rename;
-4. **reload** Asterisk through AMI (``dialplan reload``, ``module reload app_queue.so``) and
-   **confirm** that what Asterisk now runs is what was rendered: the city number in
-   ``from-pstn`` and every queue in ``nu-queue`` and in ``queue show``;
+4. **reload** Asterisk through AMI actions (``Reload`` of ``pbx_config`` and ``app_queue``) and
+   **confirm**, with more AMI actions, that what Asterisk now runs is what was rendered: every
+   rendered context's extensions (``ShowDialPlan``), globals (``Getvar``) and queues
+   (``QueueSummary``); see :func:`reload_asterisk`;
 5. only then **write the live YAML** (temp + rename) to ``Settings.dialplan_path``. The FastAGI
    service (:class:`~ivr.flow.source.DialplanSource`) notices the new modification time on its
    next call; each call keeps the immutable model it started with, so calls in progress finish on
@@ -50,7 +51,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ivr.admin.models import AuditEntry, DialplanVersion, Draft, Publication
 from ivr.asterisk.ami import AMIClient, AMIError
-from ivr.asterisk.render import GENERATED, RenderError, queues_of, read_ami_credentials, render
+from ivr.asterisk.render import (
+    GENERATED,
+    RenderError,
+    queues_of,
+    read_ami_credentials,
+    render,
+    render_extensions,
+)
 from ivr.config import Settings
 from ivr.flow.issues import Issue
 from ivr.flow.loader import parse_dialplan
@@ -203,24 +211,51 @@ def _publish_lock(var_dir: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def reload_asterisk(client: AMIClient, dialplan: Dialplan, timeout: float = 10.0) -> str:
+DIALPLAN_MODULE = "pbx_config"  # extensions.conf (and extensions_nu.conf, which it includes)
+QUEUE_MODULE = "app_queue"  # queues.conf
+
+
+def reload_asterisk(
+    client: AMIClient, dialplan: Dialplan, timeout: float = 10.0, *, extensions: str | None = None
+) -> str:
     """Reload the dialplan and the queues, then confirm Asterisk runs what was rendered.
 
-    Returns a short transcript; raises :class:`PublishError` (stage ``reload``) saying why not.
+    ``extensions`` is the rendered ``extensions_nu.conf`` as installed (default: rendered here
+    from ``dialplan``, without its globals, which depend on the render options). Returns a short
+    transcript; raises :class:`PublishError` (stage ``reload``) saying why not.
+
+    Everything goes through AMI actions with structured answers, never CLI text to scrape:
+
+    * ``Reload`` with ``Module: pbx_config`` then ``Module: app_queue`` answers ``Success`` or
+      ``Error`` with Asterisk's reason (``No such module``, ``A reload is in progress``, which
+      is retried until ``timeout``). It proves little by itself: a reload Asterisk *queued*
+      behind another is acknowledged as a success before it happens. So the new configuration is
+      then read back, until it is all there or ``timeout`` passes:
+    * ``ShowDialPlan`` of every context ``extensions_nu.conf`` renders (``from-pstn`` with the
+      city number, ``nu-queue``, ``nu-transfer``, the operator codes...): Asterisk must run
+      exactly the rendered extensions, every priority with the same application and arguments,
+      and nothing left from before (a removed department's extension). The arguments carry the
+      department labels and codes, so even a renamed department is proven live, and a context
+      can only come from that file;
+    * ``Getvar`` of every rendered global (``NU_LANGS``, ``NU_GENERAL_QUEUE``...): extensions.conf
+      sets ``clearglobalvars``, so a reload replaces them with the rendered ones;
+    * ``QueueSummary``: every rendered queue runs in app_queue (a queue only comes from
+      queues.conf, so its presence after the reload shows the new file was read; a queue a
+      version removed lingers while callers wait in it, which is harmless and not checked).
+
+    Why not ``ModuleCheck`` or ``CoreSettings``: they say a module is loaded or when Asterisk
+    last reloaded, not *what* it loaded; the read-back above compares the content itself.
     """
-    transcript = []
-    out = client.command("dialplan reload", timeout=timeout)
-    transcript.append(f"dialplan reload: {out.strip()}")
-    if "reloaded" not in out.lower():
-        raise PublishError("reload", f"Asterisk refused the dialplan reload: {out.strip()!r}")
-    out = client.command("module reload app_queue.so", timeout=timeout)
-    transcript.append(f"module reload app_queue.so: {out.strip()}")
-    if "reloaded" not in out.lower() and "queued" not in out.lower():
-        raise PublishError("reload", f"Asterisk refused the queue reload: {out.strip()!r}")
-    wanted = [q.name for q in queues_of(dialplan)]
+    rendered = _Rendered.parse(extensions if extensions is not None else _render_contexts(dialplan))
     deadline = time.monotonic() + timeout
+    timeout = max(timeout, 5.0)  # for one answer: a slow answer is not a refusal
+    transcript = []
+    for module, what in ((DIALPLAN_MODULE, "dialplan"), (QUEUE_MODULE, "queue")):
+        answer = _reload_module(client, module, what, deadline, timeout)
+        transcript.append(f"Reload {module}: {answer}")
+    wanted = [q.name for q in queues_of(dialplan)]
     while True:  # a reload Asterisk queued behind another one lands a moment later
-        missing = _not_running(client, dialplan, wanted, timeout)
+        missing = _not_running(client, dialplan, rendered, wanted, timeout)
         if not missing:
             break
         if time.monotonic() > deadline:
@@ -228,24 +263,134 @@ def reload_asterisk(client: AMIClient, dialplan: Dialplan, timeout: float = 10.0
                 "reload", "Asterisk reloaded but does not run: " + ", ".join(missing)
             )
         time.sleep(0.1)
-    transcript.append(f"confirmed: number {dialplan.number}, queues {', '.join(wanted)}")
+    transcript.append(
+        f"confirmed: number {dialplan.number}, queues {', '.join(wanted)}; "
+        f"{rendered.priorities} priorities in {len(rendered.contexts)} contexts and "
+        f"{len(rendered.globals)} globals as rendered"
+    )
     return "\n".join(transcript)
 
 
-def _not_running(client: AMIClient, dialplan: Dialplan, queues: list[str], timeout: float):
-    missing = []
-    pstn = client.command("dialplan show from-pstn", timeout=timeout)
-    if f"'{dialplan.number}' =>" not in pstn:
-        missing.append(f"city number {dialplan.number} in from-pstn")
-    exts = client.command("dialplan show nu-queue", timeout=timeout)
-    shown = client.command("queue show", timeout=timeout)
-    running = {line.split()[0] for line in shown.splitlines() if " has " in line}
-    for name in queues:
-        if f"'{name}' =>" not in exts:
-            missing.append(f"extension {name} in nu-queue")
-        if name not in running:
-            missing.append(f"queue {name}")
-    return missing
+def _render_contexts(dialplan: Dialplan) -> str:
+    """The generated contexts of ``dialplan`` (the globals left out: they depend on ports)."""
+    text = render_extensions(
+        dialplan,
+        agi_host="127.0.0.1",
+        agi_port=4573,
+        sounds="/",
+        queue_timeout=1,
+        general_timeout=1,
+    )
+    return re.sub(r"(?ms)^\[globals\]\n.*?(?=^\[)", "", text)
+
+
+def _reload_module(
+    client: AMIClient, module: str, what: str, deadline: float, timeout: float
+) -> str:
+    while True:
+        response = client.action("Reload", Module=module, timeout=timeout, check=False)
+        if response.ok:
+            return response.message or "ok"
+        reason = response.message or "no reason given"
+        if "in progress" in reason.lower() and time.monotonic() < deadline:
+            time.sleep(0.2)  # another reload (CLI, another publisher) is running: wait for it
+            continue
+        raise PublishError("reload", f"Asterisk refused the {what} reload: {reason}")
+
+
+Priorities = dict[int, tuple[str, str]]  # priority -> (application, arguments)
+
+
+@dataclass
+class _Rendered:
+    """What ``extensions_nu.conf`` declares: globals, and per context, per extension, its
+    priorities as Asterisk's ``ShowDialPlan`` reports them (comments and spacing dropped, ``n``
+    numbered, the application's arguments between its parentheses)."""
+
+    globals: dict[str, str] = field(default_factory=dict)
+    contexts: dict[str, dict[str, Priorities]] = field(default_factory=dict)
+
+    @property
+    def priorities(self) -> int:
+        return sum(len(p) for exts in self.contexts.values() for p in exts.values())
+
+    @classmethod
+    def parse(cls, text: str) -> _Rendered:
+        out = cls()
+        context = ""
+        exten, priority = "", 0
+        for raw in text.splitlines():
+            line = re.split(r"(?<!\\);", raw, maxsplit=1)[0].strip()
+            if not line:
+                continue
+            if m := re.fullmatch(r"\[([^\]]+)\](\(.*\))?", line):
+                context = m[1]
+                if context != "globals":
+                    out.contexts.setdefault(context, {})
+                continue
+            if context == "globals":
+                name, _, value = line.partition("=")
+                out.globals[name.strip()] = value.strip()
+                continue
+            m = re.fullmatch(r"(exten|same)\s*=>?\s*(.*)", line)
+            if m is None or not context:
+                continue  # include =>, switch =>: none are rendered
+            rest = m[2]
+            if m[1] == "exten":
+                exten, _, rest = rest.partition(",")
+                exten = exten.strip()
+            prio, _, call = rest.partition(",")
+            prio = re.sub(r"\(.*\)$", "", prio.strip())  # n(label)
+            priority = priority + 1 if prio == "n" else int(prio)
+            app, paren, args = call.partition("(")
+            if paren and args.endswith(")"):
+                args = args[:-1]
+            out.contexts[context].setdefault(exten, {})[priority] = (app.strip(), args)
+        return out
+
+
+def _not_running(
+    client: AMIClient,
+    dialplan: Dialplan,
+    rendered: _Rendered,
+    queues: list[str],
+    timeout: float,
+) -> list[str]:
+    missing: list[str] = []
+    left: list[str] = []
+    for context, wanted in rendered.contexts.items():
+        listing = client.action("ShowDialPlan", Context=context, timeout=timeout, check=False)
+        if not listing.ok:  # "Did not find context ..."
+            missing.append(f"context {context}")
+            continue
+        running: dict[str, Priorities] = {}
+        for event in listing.events:
+            if event.name != "ListDialplan" or event.get("Context") != context:
+                continue
+            if event.get("Registrar") not in (None, "pbx_config"):
+                continue
+            running.setdefault(event.get("Extension") or "", {})[
+                int(event.get("Priority") or 0)
+            ] = (event.get("Application") or "", event.get("AppData") or "")
+        for exten, priorities in wanted.items():
+            name = (
+                f"city number {exten} in {context}"
+                if context == "from-pstn" and exten == dialplan.number
+                else f"extension {exten} in {context}"
+            )
+            if exten not in running:
+                missing.append(name)
+            elif running[exten] != priorities:
+                missing.append(f"{name} as rendered")
+        left += [f"old extension {e} in {context}" for e in running if e not in wanted]
+    for name, value in rendered.globals.items():
+        answer = client.action("Getvar", Variable=name, timeout=timeout, check=False)
+        if (answer.get("Value") or "") != value:
+            missing.append(f"global {name}")
+    summary = client.action("QueueSummary", timeout=timeout, check=False)
+    running_queues = {e.get("Queue") for e in summary.events if e.name == "QueueSummary"}
+    missing += [f"queue {name}" for name in queues if name not in running_queues]
+    return missing + left
 
 
 class Publisher:
@@ -448,7 +593,11 @@ class Publisher:
         except (OSError, AMIError) as err:
             raise PublishError("reload", f"Asterisk cannot be reached (AMI): {err}") from err
         try:
-            return reload_asterisk(client, dialplan, target.reload_timeout)
+            extensions = (Path(target.etc_dir) / "extensions_nu.conf").read_text(encoding="utf-8")
+        except OSError:
+            extensions = None  # the contexts rendered here, globals unchecked
+        try:
+            return reload_asterisk(client, dialplan, target.reload_timeout, extensions=extensions)
         except (OSError, AMIError, TimeoutError) as err:
             raise PublishError("reload", f"Asterisk reload failed: {err}") from err
         finally:
@@ -467,8 +616,9 @@ class Publisher:
             try:
                 client = target.ami()
                 try:
-                    client.command("dialplan reload")
-                    client.command("module reload app_queue.so")
+                    for module in (DIALPLAN_MODULE, QUEUE_MODULE):
+                        if not client.action("Reload", Module=module, check=False).ok:
+                            log.warning("Asterisk refused to reload %s (restored)", module)
                 finally:
                     client.close()
             except (OSError, AMIError):

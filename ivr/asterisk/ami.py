@@ -21,7 +21,27 @@ This client is what the tests, ``ivr up`` (queue state, reloads) and tools use:
   that arrived between the action and the wait; listeners can be added too;
 * one reader thread; sending is locked; any number of threads can call :meth:`action`;
 * reconnect-friendly: when the connection drops, pending actions fail with
-  :class:`AMIConnectionError`; :meth:`AMIClient.connect` (or ``auto_reconnect``) logs in again.
+  :class:`AMIConnectionError`; :meth:`AMIClient.connect` (or ``auto_reconnect``) logs in again;
+* a heartbeat for long-lived users (``heartbeat_s=``, or :meth:`AMIClient.start_heartbeat`;
+  :func:`keep_connected` turns it on for every session it runs): see below.
+
+The heartbeat. A TCP connection to an Asterisk that is wedged (stopped, deadlocked, its host
+frozen) stays "connected" for ever: the kernel keeps it open, nothing arrives, and without a
+deadline a reader waits for events that never come while its users carry on as if all were well
+(the queue watcher kept stamping its state fresh). With the heartbeat on, a thread per
+connection sends ``Ping`` every ``heartbeat_s``, and when a Ping has had *nothing at all* back
+(no reply, no event) for ``heartbeat_deadline_s - heartbeat_s`` the connection is declared dead:
+the socket is shut down and closed, every pending action fails at once with an
+:class:`AMIConnectionError` that says so (also kept in :attr:`AMIClient.last_error`),
+:attr:`AMIClient.connected` turns false, and the user's reconnect loop (:func:`keep_connected`)
+takes over. A wedged Asterisk is so dropped within ``heartbeat_deadline_s`` of its last byte.
+Any byte counts as life, not just the Ping reply: a reply queued behind a burst of events must
+not kill a busy, healthy connection; and the clock runs from the Ping, so a machine too loaded
+to run the watchdog on time never gets a healthy Asterisk dropped. :attr:`AMIClient.answering`
+is false as soon as a Ping has waited half that time, for users that should stop trusting the
+connection early. The Ping is written without blocking (a full send buffer means the peer is not
+reading: the deadline will say so), so the
+watchdog itself can never hang on the socket it watches.
 """
 
 from __future__ import annotations
@@ -30,6 +50,7 @@ import collections
 import contextlib
 import itertools
 import logging
+import select
 import socket
 import threading
 import time
@@ -153,9 +174,10 @@ def _encode(action: str, action_id: str, headers: Iterable[tuple[str, Any]]) -> 
 
 
 class _Pending:
-    __slots__ = ("done", "error", "is_list", "response")
+    __slots__ = ("done", "error", "is_list", "response", "sock")
 
-    def __init__(self) -> None:
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock  # the connection it was sent on: only that one's loss fails it
         self.response: Response | None = None
         self.is_list = False
         self.error: Exception | None = None
@@ -175,12 +197,22 @@ class AMIClient:
         timeout: float = 10.0,
         history: int = 20000,
         auto_reconnect: bool = False,
+        heartbeat_s: float | None = None,
+        heartbeat_deadline_s: float = 5.0,
     ):
         self.host, self.port = host, port
         self.username, self.secret = username, secret
         self.timeout = timeout
         self.auto_reconnect = auto_reconnect
+        self.heartbeat_s: float | None = None
+        self.heartbeat_deadline_s = heartbeat_deadline_s
+        if heartbeat_s is not None:
+            _check_heartbeat(heartbeat_s, heartbeat_deadline_s)
+            self.heartbeat_s = heartbeat_s
         self.banner = ""
+        self.last_error: Exception | None = None  # why the last connection was dropped
+        self._last_rx = 0.0  # time.monotonic() of the last byte received on this connection
+        self._ping_out: float | None = None  # when the oldest Ping still unanswered was sent
         self._sock: socket.socket | None = None
         self._reader: threading.Thread | None = None
         self._send_lock = threading.Lock()
@@ -199,6 +231,41 @@ class AMIClient:
     @property
     def connected(self) -> bool:
         return self._sock is not None
+
+    @property
+    def silent_for(self) -> float | None:
+        """Seconds since the last byte from Asterisk on this connection; None when closed."""
+        if self._sock is None:
+            return None
+        return max(0.0, time.monotonic() - self._last_rx)
+
+    @property
+    def answering(self) -> bool:
+        """Connected, and (with the heartbeat on) no Ping has waited for an answer longer than
+        half the margin between the Ping interval and the deadline. Without the heartbeat this
+        is :attr:`connected`."""
+        if self._sock is None:
+            return False
+        sent, interval = self._ping_out, self.heartbeat_s
+        if sent is None or interval is None:
+            return True
+        return time.monotonic() - sent <= (self.heartbeat_deadline_s - interval) / 2
+
+    def start_heartbeat(self, interval_s: float = 2.0, deadline_s: float = 5.0) -> AMIClient:
+        """Turn the heartbeat on (see the module docstring), now and for every reconnection.
+
+        ``interval_s``: a ``Ping`` that often; ``deadline_s``: silence longer than this (it
+        must be longer than ``interval_s``) drops the connection as dead.
+        """
+        _check_heartbeat(interval_s, deadline_s)
+        with self._cond:
+            running = self.heartbeat_s is not None
+            self.heartbeat_s, self.heartbeat_deadline_s = interval_s, deadline_s
+            sock, generation = self._sock, self._generation
+            self._cond.notify_all()  # a running heartbeat picks the new figures up at once
+        if sock is not None and not running:
+            self._start_heartbeat(sock, generation)
+        return self
 
     def connect(self) -> AMIClient:
         """(Re)connect and log in. Safe to call again after the connection dropped."""
@@ -219,6 +286,9 @@ class AMIClient:
             sock.settimeout(None)
             self.banner = banner.decode(errors="replace").strip()
             self._generation += 1
+            generation = self._generation
+            self._last_rx = time.monotonic()
+            self._ping_out = None
             self._sock = sock
             self._reader = threading.Thread(
                 target=self._read_loop,
@@ -232,6 +302,8 @@ class AMIClient:
         except AMIError:
             self.close()
             raise
+        if self.heartbeat_s is not None:
+            self._start_heartbeat(sock, generation)
         return self
 
     def connect_retry(self, timeout: float = 30.0, interval: float = 0.2) -> AMIClient:
@@ -252,11 +324,14 @@ class AMIClient:
         sock = self._sock
         if sock is None:
             return
-        try:
-            with self._send_lock:
-                sock.sendall(_encode("Logoff", f"{self._prefix}-logoff", []))
-        except OSError:
-            pass
+        # Best effort and never blocking: a wedged Asterisk must not hang the one closing.
+        if self._send_lock.acquire(timeout=1.0):
+            try:
+                sock.send(_encode("Logoff", f"{self._prefix}-logoff", []), socket.MSG_DONTWAIT)
+            except OSError:
+                pass
+            finally:
+                self._send_lock.release()
         self._drop(sock, AMIConnectionError("AMI client closed"))
         reader = self._reader
         if reader is not None and reader is not threading.current_thread():
@@ -272,10 +347,12 @@ class AMIClient:
         with self._cond:
             if self._sock is sock:
                 self._sock = None
-            for pending in self._pending.values():
-                pending.error = error
-                pending.done.set()
-            self._pending.clear()
+                self.last_error = error
+            for action_id, pending in list(self._pending.items()):
+                if pending.sock is sock:  # not the actions of a newer connection
+                    pending.error = error
+                    pending.done.set()
+                    del self._pending[action_id]
             self._cond.notify_all()
         with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)
@@ -307,8 +384,10 @@ class AMIClient:
         pairs += list(kw.items())
         action_id = f"{self._prefix}-{next(self._ids)}"
         data = _encode(name, action_id, pairs)
-        pending = _Pending()
+        pending = _Pending(sock)
         with self._cond:
+            if self._sock is not sock:  # dropped in the meantime: nobody would fail it
+                raise AMIConnectionError(str(self.last_error or "AMI not connected"))
             self._pending[action_id] = pending
         try:
             with self._send_lock:
@@ -419,6 +498,9 @@ class AMIClient:
                 chunk = sock.recv(65536)
                 if not chunk:
                     break
+                if generation == self._generation:
+                    self._last_rx = time.monotonic()
+                    self._ping_out = None  # any byte answers the Ping: Asterisk is alive
                 buffer += chunk
                 while b"\r\n\r\n" in buffer:
                     block, buffer = buffer.split(b"\r\n\r\n", 1)
@@ -471,6 +553,84 @@ class AMIClient:
         if pending is not None:
             pending.done.set()
 
+    # -- heartbeat ------------------------------------------------------------------------------
+
+    def _start_heartbeat(self, sock: socket.socket, generation: int) -> None:
+        threading.Thread(
+            target=self._heartbeat_loop,
+            args=(sock, generation),
+            name=f"ami-heartbeat-{self.port}",
+            daemon=True,
+        ).start()
+
+    def _heartbeat_loop(self, sock: socket.socket, generation: int) -> None:
+        """One connection's watchdog: Ping every ``heartbeat_s``; a Ping unanswered (not a byte
+        back) for ``deadline - interval`` drops the connection. Counting from the Ping, not from
+        the last byte, means a watchdog the machine was too busy to run never accuses a healthy
+        Asterisk; nor does a reader that has not yet read what arrived (the socket is checked
+        for waiting bytes first). Ends with the connection (or when the heartbeat is off)."""
+        pings = itertools.count(1)
+        next_ping = time.monotonic()
+        while True:
+            with self._cond:
+                interval, deadline = self.heartbeat_s, self.heartbeat_deadline_s
+                if self._sock is not sock or interval is None:
+                    return
+                now = time.monotonic()
+                sent = self._ping_out
+                if sent is not None and now - sent > deadline - interval and not _waiting(sock):
+                    silent = now - self._last_rx
+                    break
+                if now < next_ping:
+                    # wake for the next Ping, or exactly when the Ping out runs out of time
+                    wake = next_ping if sent is None else min(next_ping, sent + deadline - interval)
+                    self._cond.wait(max(wake - now, 0.0) + 0.001)
+                    continue
+                if self._ping_out is None:
+                    self._ping_out = now
+            next_ping = now + interval
+            self._send_ping(sock, f"{self._prefix}-ping-{generation}-{next(pings)}")
+        error = AMIConnectionError(
+            f"AMI {self.host}:{self.port} not answering: nothing received for {silent:.1f} s "
+            f"(heartbeat every {interval:g} s, deadline {deadline:g} s); connection dropped"
+        )
+        log.warning("%s", error)
+        self._drop(sock, error)
+
+    def _send_ping(self, sock: socket.socket, action_id: str) -> None:
+        """Write a Ping without ever blocking the watchdog: skipped when another writer holds
+        the socket or its send buffer is full (the peer is not reading: the deadline decides).
+        Its response matches no pending action and is dropped; arriving is all it has to do."""
+        data = _encode("Ping", action_id, [])
+        if not self._send_lock.acquire(timeout=0.2):
+            return
+        try:
+            sent = sock.send(data, socket.MSG_DONTWAIT)
+            if 0 < sent < len(data):  # never seen for a few dozen bytes; keep the framing whole
+                sock.sendall(data[sent:])
+        except (BlockingIOError, InterruptedError):
+            pass
+        except OSError:
+            pass  # closed under us: the reader reports it
+        finally:
+            self._send_lock.release()
+
+
+def _waiting(sock: socket.socket) -> bool:
+    """Bytes (or the end) are waiting to be read: the peer has spoken, the reader is behind."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return False
+    return bool(readable)
+
+
+def _check_heartbeat(interval_s: float, deadline_s: float) -> None:
+    if not 0 < interval_s < deadline_s:
+        raise ValueError(
+            f"AMI heartbeat: need 0 < interval ({interval_s}) < deadline ({deadline_s})"
+        )
+
 
 def _predicate(
     predicate: Callable[[Message], bool] | None, match: dict[str, str]
@@ -488,22 +648,43 @@ def keep_connected(
     stopped: Callable[[], bool],
     what: str,
     retry_s: float = 1.0,
+    *,
+    heartbeat_s: float | None = 2.0,
+    deadline_s: float = 5.0,
 ) -> None:
     """Run ``session(ami)`` on a fresh AMI connection, again and again until ``stopped()``.
 
-    For the long-lived AMI users (queue watcher, callback worker): Asterisk restarting or a
-    session failing means wait ``retry_s`` and reconnect; each session starts by resyncing.
-    Only the error's type is logged: messages may carry call data (numbers in SQL parameters).
+    For the long-lived AMI users (queue watcher, callback worker): Asterisk restarting, or
+    wedged, or a session failing means wait ``retry_s`` and reconnect; each session starts by
+    resyncing. Every connection gets the client's heartbeat (:meth:`AMIClient.start_heartbeat`,
+    ``heartbeat_s=None`` turns it off): an Asterisk that stops answering is dropped within
+    ``deadline_s``, which fails the session's pending actions and ends its loop (sessions run
+    ``while ami.connected``), and this loop reconnects. Only the error's type is logged, plus
+    the message of connection errors (ours, about sockets): other messages may carry call data
+    (numbers in SQL parameters, AMI response headers).
     """
     while not stopped():
         ami = None
         try:
             ami = connect()
+            if heartbeat_s is not None:
+                ami.start_heartbeat(heartbeat_s, deadline_s)
             session(ami)
+            if not stopped():
+                log.warning("%s: %s, reconnecting", what, _reason(ami.last_error, "session ended"))
+                time.sleep(retry_s)
         except Exception as exc:  # Asterisk (or a database) restarting
-            log.warning("%s: %s, reconnecting", what, type(exc).__name__)
+            log.warning("%s: %s, reconnecting", what, _reason(exc, ""))
             time.sleep(retry_s)
         finally:
             if ami is not None:
                 with contextlib.suppress(Exception):
                     ami.close()
+
+
+def _reason(exc: BaseException | None, default: str) -> str:
+    if exc is None:
+        return default
+    if isinstance(exc, AMIConnectionError | OSError):
+        return f"{type(exc).__name__}: {exc}"
+    return type(exc).__name__

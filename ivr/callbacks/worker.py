@@ -21,6 +21,12 @@ The worker learns outcomes from UserEvents (``NuCallbackCalling``, ``NuCallbackR
 restart safe: every ``reconcile_s`` it lists channels, and a request that should have a
 placeholder but has none (Asterisk or the worker restarted, the queue gave up) is queued again.
 Numbers never reach a log line (:func:`~ivr.logs.mask_number`).
+
+A wedged Asterisk (connected but silent) is caught by the AMI client's heartbeat
+(``heartbeat_s``/``deadline_s``, through :func:`~ivr.asterisk.ami.keep_connected`): while it is
+silent nothing is originated (a placeholder sent into the void would only come back as a failed
+attempt); at the deadline the connection is dropped, pending actions fail, and the next session
+starts with :meth:`CallbackWorker.reconcile`, which re-queues any placeholder lost meanwhile.
 """
 
 from __future__ import annotations
@@ -74,8 +80,11 @@ class CallbackWorker:
         reconcile_s: float = 5.0,
         max_wait_s: int = 4 * 3600,
         clock: Callable[[], datetime] | None = None,
+        heartbeat_s: float | None = 2.0,
+        deadline_s: float = 5.0,
     ) -> None:
         self.connect, self.store = connect, store
+        self.heartbeat_s, self.deadline_s = heartbeat_s, deadline_s
         self.dial_template = dial_template
         self.policy = policy or Policy()
         self.ring_s, self.tick_s, self.reconcile_s = ring_s, tick_s, reconcile_s
@@ -224,6 +233,9 @@ class CallbackWorker:
         self.reconcile(ami)
         last = time.monotonic()
         while not self.stopped and ami.connected:
+            if not ami.answering:  # silent Asterisk: wait for it, or for the heartbeat's verdict
+                time.sleep(self.tick_s)
+                continue
             self.drain(ami)
             self.originate_due(ami)
             if time.monotonic() - last >= self.reconcile_s:
@@ -232,7 +244,15 @@ class CallbackWorker:
             time.sleep(self.tick_s)
 
     def run(self, retry_s: float = 1.0) -> None:
-        keep_connected(self.connect, self.session, lambda: self.stopped, "callback worker", retry_s)
+        keep_connected(
+            self.connect,
+            self.session,
+            lambda: self.stopped,
+            "callback worker",
+            retry_s,
+            heartbeat_s=self.heartbeat_s,
+            deadline_s=self.deadline_s,
+        )
 
 
 def build_worker(settings: Any, connect: Callable[[], Any]) -> CallbackWorker | None:

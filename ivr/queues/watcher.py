@@ -9,6 +9,15 @@ Restarts: Asterisk gone -> the loop reconnects and resyncs from a full ``QueueSt
 is trusted from before). Redis gone -> writes fail and are logged; every ``tick_s`` all queues are
 rewritten, so Redis (even restarted empty) is whole again within one tick once it is back, and
 the ``updated`` stamp tells readers a dead watcher's numbers are stale.
+
+Asterisk wedged (connected but silent: stopped, deadlocked): the connection runs the AMI
+client's heartbeat (``heartbeat_s``, ``deadline_s``; :func:`~ivr.asterisk.ami.keep_connected`).
+As soon as Asterisk has been silent past a missed Ping (:attr:`AMIClient.answering`) the watcher
+stops writing, so ``updated`` stops advancing and readers see the state age instead of trusting
+numbers nobody confirms; a warning says so and :attr:`QueueWatcher.answering` turns false. At the
+deadline the client drops the connection, the loop reconnects, and the new session resyncs from
+``QueueStatus`` before it writes again. Events received on the dead connection still reach the
+tracker and ``on_event`` (the KPI records), but the resync decides the state.
 """
 
 from __future__ import annotations
@@ -39,45 +48,103 @@ class QueueWatcher:
         tick_s: float = 5.0,
         clock: Callable[[], float] = time.time,
         on_event: Callable[[dict[str, str]], object] | None = None,
+        *,
+        heartbeat_s: float | None = 2.0,
+        deadline_s: float = 5.0,
     ) -> None:
         self.connect, self.store, self.tick_s, self.clock = connect, store, tick_s, clock
         self.on_event = on_event  # every AMI event, after the tracker (e.g. the KPI recorder)
+        self.heartbeat_s, self.deadline_s = heartbeat_s, deadline_s
         self.tracker = QueueTracker(queues)
         self.events: queue_mod.Queue[dict[str, str]] = queue_mod.Queue()
         self.stopped = False
+        # Health, for whoever runs the watcher: Asterisk answers on the current connection and
+        # the state is being written; when the last full write was; how many resyncs so far.
+        self.answering = False
+        self.fresh_at: float | None = None
+        self.resyncs = 0
 
-    def publish(self, names: set[str] | None = None) -> None:
+    def publish(self, names: set[str] | None = None) -> bool:
+        """Write these queues (default: all); False when Redis refused a write."""
         now = self.clock()
         for name in sorted(names if names is not None else self.tracker.queues):
             try:
                 self.store.write(name, self.tracker.state(name, now), now)
             except Exception as exc:  # Redis down: rewritten at the next tick
                 log.warning("queue state not written (%s): %s", name, exc)
-                return
+                return False
+        if names is None:
+            self.fresh_at = now
+        return True
 
     def session(self, ami: Any) -> None:
-        """One AMI connection's life: listen, resync, then apply events until it drops."""
+        """One AMI connection's life: listen, resync, then apply events until it drops.
+
+        State is written only while Asterisk answers (see the module docstring)."""
         ami.add_listener(lambda m: self.events.put(_plain(m)))
         status = ami.action("QueueStatus")
         self.tracker.resync([_plain(e) for e in status.events], self.clock())
+        self.resyncs += 1
+        self._health(True)
         self.publish()
         last = self.clock()
-        while not self.stopped and ami.connected:
-            try:
-                ev = self.events.get(timeout=min(self.tick_s, 1.0))
-                changed = self.tracker.apply(ev, self.clock())
+        try:
+            while not self.stopped and ami.connected:
+                try:
+                    changed = self._apply(self.events.get(timeout=min(self.tick_s, 1.0)))
+                except queue_mod.Empty:
+                    changed = None
+                answering = ami.answering and ami.connected
+                self._health(answering)
+                if not answering:
+                    continue  # no write: ``updated`` ages, readers stop trusting it
                 if changed:
                     self.publish({changed})
-                if self.on_event is not None:
-                    try:
-                        self.on_event(ev)
-                    except Exception:  # a listener must not stop the watcher
-                        log.exception("queue event listener failed")
+                if self.clock() - last >= self.tick_s:
+                    self.publish()
+                    last = self.clock()
+        finally:
+            self._health(False)
+            self._drain()
+
+    def _apply(self, ev: dict[str, str]) -> str | None:
+        changed = self.tracker.apply(ev, self.clock())
+        if self.on_event is not None:
+            try:
+                self.on_event(ev)
+            except Exception:  # a listener must not stop the watcher
+                log.exception("queue event listener failed")
+        return changed
+
+    def _drain(self) -> None:
+        """Events the ended connection delivered but the loop had not applied yet."""
+        while True:
+            try:
+                self._apply(self.events.get_nowait())
             except queue_mod.Empty:
-                pass
-            if self.clock() - last >= self.tick_s:
-                self.publish()
-                last = self.clock()
+                return
+
+    def _health(self, answering: bool) -> None:
+        if answering == self.answering:
+            return
+        if answering:
+            log.info("queue watcher: Asterisk answering, queue state resynced and written")
+        elif not self.stopped:
+            age = "never" if self.fresh_at is None else f"{self.clock() - self.fresh_at:.1f} s ago"
+            log.warning(
+                "queue watcher: Asterisk not answering: queue state no longer written "
+                "(last full write %s); readers will see it age",
+                age,
+            )
+        self.answering = answering  # after the log line: whoever sees the flag finds it
 
     def run(self, retry_s: float = 1.0) -> None:
-        keep_connected(self.connect, self.session, lambda: self.stopped, "queue watcher", retry_s)
+        keep_connected(
+            self.connect,
+            self.session,
+            lambda: self.stopped,
+            "queue watcher",
+            retry_s,
+            heartbeat_s=self.heartbeat_s,
+            deadline_s=self.deadline_s,
+        )
