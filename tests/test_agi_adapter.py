@@ -55,7 +55,7 @@ def test_constructs_in_a_worker_thread_where_pyst2_cannot():
                 agi = cls(io.BytesIO(b"agi_uniqueid: 1.1\n\n"), io.BytesIO())
                 assert agi.install_sighup_handler() is False  # refused politely, no ValueError
                 assert agi.uniqueid == "1.1"
-        except BaseException as err:  # noqa: BLE001
+        except BaseException as err:
             errors.append(err)
 
     for cls in (AGI, CityAGI):

@@ -327,7 +327,7 @@ def test_with_callbacks_off_the_city_handler_never_takes_a_number(tmp_path):
     from ivr.flow.loader import load_dialplan
     from ivr.service import city_handler, city_services
 
-    EXAMPLE = load_dialplan(config.ROOT / "dialplans" / "example-city.yaml")  # noqa: N806
+    EXAMPLE = load_dialplan(config.ROOT / "dialplans" / "example-city.yaml")
 
     def busy(args):
         return {"logged_in": 0, "available": 0, "waiting": 0}

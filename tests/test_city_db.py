@@ -472,7 +472,7 @@ def test_a_database_down_on_first_use_is_tried_again(tmp_path):
         ready(url)
     callbacks = DatabaseCallbacks(url)
     args = {"number": "3331234567", "department": "anagrafe", "queue": "anagrafe"}
-    with pytest.raises(Exception) as err:  # noqa: B017 - the runner's ServiceError
+    with pytest.raises(Exception) as err:  # the runner's ServiceError
         callbacks.request(args)
     assert getattr(err.value, "code", None) == "unavailable"  # the caller is put through
     path.rmdir()  # the database comes back

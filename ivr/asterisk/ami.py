@@ -55,7 +55,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -306,19 +306,6 @@ class AMIClient:
             self._start_heartbeat(sock, generation)
         return self
 
-    def connect_retry(self, timeout: float = 30.0, interval: float = 0.2) -> AMIClient:
-        """Keep trying :meth:`connect` until it works or ``timeout`` passes (Asterisk booting)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                return self.connect()
-            except (OSError, AMIError) as err:
-                if time.monotonic() >= deadline:
-                    raise AMIConnectionError(
-                        f"AMI {self.host}:{self.port} not answering: {err}"
-                    ) from err
-                time.sleep(interval)
-
     def close(self) -> None:
         """Log off (best effort) and close. Pending actions fail; history is kept."""
         sock = self._sock
@@ -464,29 +451,10 @@ class AMIClient:
                 self._cond.wait(min(left, 0.5))
         raise TimeoutError(f"no AMI event matching {match or predicate} within {timeout}s")
 
-    def iter_events(self, since: int | None = None, timeout: float = 10.0) -> Iterator[Message]:
-        """Yield events as they come (after ``since``) until ``timeout`` passes with none new."""
-        seen = self.event_mark() if since is None else since
-        while True:
-            with self._cond:
-                fresh = [(s, m) for s, m in self._history if s > seen]
-                if not fresh:
-                    self._cond.wait(timeout)
-                    fresh = [(s, m) for s, m in self._history if s > seen]
-                    if not fresh:
-                        return
-            for seq, message in fresh:
-                seen = seq
-                yield message
-
     def add_listener(self, callback: Callable[[Message], None]) -> None:
         """Call ``callback(event)`` from the reader thread for every event (keep it quick)."""
         with self._cond:
             self._listeners.append(callback)
-
-    def remove_listener(self, callback: Callable[[Message], None]) -> None:
-        with self._cond:
-            self._listeners.remove(callback)
 
     # -- reader ---------------------------------------------------------------------------------
 
