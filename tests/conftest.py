@@ -125,6 +125,22 @@ def booking_url(request, tmp_path) -> str:
 
 
 @pytest.fixture(autouse=True)
+def _root_logger_as_it_was() -> Iterator[None]:
+    """A test that configures logging (``ivr.logs.configure``, a CLI's ``main``) leaves the
+    root logger as it found it: a handler left on pytest's captured stream, closed after the
+    test, would break every later log line of the worker ("I/O operation on closed file")."""
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in [h for h in root.handlers if h not in handlers]:
+        root.removeHandler(handler)
+        handler.close()
+    root.setLevel(level)
+
+
+@pytest.fixture(autouse=True)
 def _release_city_engines() -> Iterator[None]:
     """After each test, the shared engines it made (``ivr.db.engine_for``) let go of their
     connections: test databases come and go, the process stays."""
