@@ -115,7 +115,7 @@ class DatabaseBooking:
             timezone=first.timezone,
             city_number=first.number,
         )
-        self._rolled: Any = None  # (day, calendar) the slots were last generated for
+        self._rolled: tuple[Any, Any] = (None, None)  # the day and calendar slots were rolled for
         self.days_ahead = 28
         self._lock = threading.Lock()
         try:
@@ -125,15 +125,15 @@ class DatabaseBooking:
 
     def ready(self) -> None:
         """Migrated (once per process: :func:`ivr.db.ready`), and slots generated for the coming
-        weeks once a day (idempotent)."""
+        weeks once a day and whenever the published calendar changes (idempotent)."""
         from ivr.db import ready
 
         ready(self.url)
-        rolled = (self.service.now().date(), self.service.calendar)
-        if self._rolled is not None and self._same(self._rolled, rolled):
+        today, calendar = self.service.now().date(), self.service.calendar
+        if self._rolled_for(today, calendar):
             return
         with self._lock:
-            if self._rolled is None or not self._same(self._rolled, rolled):
+            if not self._rolled_for(today, calendar):
                 try:
                     made = self.service.generate_slots(self.days_ahead)
                 except SQLAlchemyError as err:  # another process rolling at the same moment
@@ -141,12 +141,12 @@ class DatabaseBooking:
                 else:
                     if made:
                         log.info("generated %d slots for the next %d days", made, self.days_ahead)
-                self._rolled = rolled
+                self._rolled = (today, calendar)
 
-    @staticmethod
-    def _same(a: tuple[Any, Any], b: tuple[Any, Any]) -> bool:
-        """The same day and the very same calendar object (a reload makes a new one)."""
-        return a[0] == b[0] and a[1] is b[1]
+    def _rolled_for(self, today: Any, calendar: Any) -> bool:
+        """Slots were rolled today for this very calendar (a reload makes a new object)."""
+        day, rolled_calendar = self._rolled
+        return day == today and rolled_calendar is calendar
 
     def services(self) -> dict[str, Service]:
         return booking_services(self.service, self.ready)

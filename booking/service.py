@@ -138,6 +138,29 @@ def _give_back_place(session: Session, slot_id: int) -> None:
     )
 
 
+def _day_closed(calendar: CityCalendar, day: date) -> str | None:
+    """Why ``day`` is closed all day (a holiday, a city closure), or None."""
+    name = holiday_name(day, calendar)
+    if name:
+        return name
+    for closure in calendar.closures:
+        if closure.day == day and closure.start is None and closure.end is None:
+            return closure.reason or "closure"
+    return None
+
+
+def _partly_closed(calendar: CityCalendar, moment: datetime) -> bool:
+    """Whether a closure of part of the day (``from``/``to``) covers ``moment``."""
+    for c in calendar.closures:
+        if c.day != moment.date():
+            continue
+        if (c.start is None or moment.time() >= c.start) and (
+            c.end is None or moment.time() < c.end
+        ):
+            return True
+    return False
+
+
 class BookingService:
     """All booking operations; thread-safe (one short transaction per call)."""
 
@@ -156,8 +179,11 @@ class BookingService:
         self.city_number = city_number
         self.engine = engine
         self.write_engine = writer(engine)
-        fixed = calendar if isinstance(calendar, CityCalendar) else CityCalendar()
-        self._calendar = calendar if callable(calendar) else (lambda: fixed)
+        if callable(calendar):
+            self._calendar = calendar
+        else:
+            fixed = calendar or CityCalendar()
+            self._calendar = lambda: fixed
         self.zone = ZoneInfo(timezone)
         self.clock = clock or (lambda: datetime.now(self.zone).replace(tzinfo=None))
         self.code_attempts = code_attempts
@@ -187,16 +213,6 @@ class BookingService:
 
         return retrying(attempt, what=what)
 
-    def day_closed(self, day: date, office: str | None = None) -> str | None:
-        """Why ``day`` is closed for ``office`` (holiday, city closure), or None."""
-        name = holiday_name(day, self.calendar)
-        if name:
-            return name
-        for closure in self.calendar.closures:
-            if closure.day == day and closure.start is None and closure.end is None:
-                return closure.reason or "closure"
-        return None
-
     def _outbox(
         self, session: Session, kind: MessageKind, to: str, body: str, ref: str, subject: str = ""
     ) -> None:
@@ -224,6 +240,7 @@ class BookingService:
         """
         now = self.now()
         first = start or now.date()
+        calendar = self.calendar  # read once: it may be the published dialplan's, from a file
 
         def work(session: Session) -> int:
             templates = session.scalars(select(SlotTemplate)).all()
@@ -245,7 +262,7 @@ class BookingService:
             rows = []
             for offset in range(days):
                 day = first + timedelta(days=offset)
-                if self.day_closed(day):
+                if _day_closed(calendar, day):
                     continue
                 for t in templates:
                     if t.weekday != day.weekday() or (None, day) in closed:
@@ -257,7 +274,7 @@ class BookingService:
                     end = datetime.combine(day, t.end)
                     while at + step <= end:
                         key = (t.office_id, t.service_id, at)
-                        if at > now and key not in existing and not self._partly_closed(at):
+                        if at > now and key not in existing and not _partly_closed(calendar, at):
                             existing.add(key)
                             rows.append(
                                 {
@@ -277,16 +294,6 @@ class BookingService:
             return len(rows)
 
         return self._write(work, "generate_slots")
-
-    def _partly_closed(self, moment: datetime) -> bool:
-        for c in self.calendar.closures:
-            if c.day != moment.date():
-                continue
-            if (c.start is None or moment.time() >= c.start) and (
-                c.end is None or moment.time() < c.end
-            ):
-                return True
-        return False
 
     def add_closure(
         self, day: date, office: str | None = None, reason: str = "", *, cancel: bool = True
@@ -369,9 +376,10 @@ class BookingService:
         if exclude is not None:
             query = query.where(Slot.id != exclude)
         out: list[SlotView] = []
+        calendar = self.calendar
         with self._read() as session:
             for slot in session.scalars(query.limit(limit + 50)):
-                if self.day_closed(slot.day) or self._partly_closed(slot.starts_at):
+                if _day_closed(calendar, slot.day) or _partly_closed(calendar, slot.starts_at):
                     continue
                 out.append(
                     SlotView(slot.id, slot.service_id, slot.office_id, slot.starts_at, slot.free)
@@ -441,8 +449,8 @@ class BookingService:
                 and slot.starts_at > now
                 and not slot.closed
                 and slot.booked < slot.capacity  # a plain read: a hint only, the UPDATE decides
-                and not self.day_closed(slot.day)
-                and not self._partly_closed(slot.starts_at)
+                and not _day_closed(self.calendar, slot.day)
+                and not _partly_closed(self.calendar, slot.starts_at)
             )
             if not valid:
                 full.append(slot.starts_at if slot is not None else now)
@@ -615,7 +623,7 @@ class BookingService:
                 return {"code": code, "start": self.epoch(new.starts_at)}
             taken = (
                 new.starts_at > now
-                and not self.day_closed(new.day)
+                and not _day_closed(self.calendar, new.day)
                 and _take_place(session, slot_id)
             )
             if not taken:

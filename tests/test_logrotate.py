@@ -144,20 +144,9 @@ def test_the_config_is_one_stanza_for_every_log(logs):
         assert f"    {line}\n" in text
 
 
-@pytest.fixture
-def restore_logging():
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    for handler in [h for h in root.handlers if h not in handlers]:
-        root.removeHandler(handler)
-        handler.close()
-    root.setLevel(level)
-
-
 def test_ivr_logs_rotate_rotates_asterisks_logs_and_ours(
-    tmp_path, monkeypatch, capsys, restore_logging
-):
+    tmp_path, monkeypatch, capsys
+):  # the root logger it configures is restored by conftest
     from ivr.cli import main
 
     asterisk_logs = tmp_path / "asterisk"
