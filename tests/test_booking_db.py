@@ -36,7 +36,7 @@ def test_a_failed_write_does_not_keep_the_writers_lock(engine):
     started = time.monotonic()
     with Session(writer(engine)) as s, s.begin():
         s.execute(text("UPDATE counter SET n = n + 1"))
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 5.0  # not the 10 s busy timeout
     with engine.connect() as conn:
         assert conn.execute(text("SELECT n FROM counter")).scalar() == 1
 
@@ -65,7 +65,7 @@ def test_readers_do_not_wait_for_a_writer(engine):
         started = time.monotonic()
         with engine.connect() as reader:
             assert reader.execute(text("SELECT n FROM counter")).scalar() == 0  # WAL snapshot
-        assert time.monotonic() - started < 1.0
+        assert time.monotonic() - started < 5.0  # not the 10 s busy timeout
 
 
 def test_only_lock_conflicts_are_retryable():

@@ -406,7 +406,7 @@ def test_run_purges_at_start_and_stops_at_once_on_its_event(booking_url):
     stop.set()
     thread.join(timeout=5)
     assert not thread.is_alive()
-    assert time.monotonic() - started < 1.0  # not the rest of a day's sleep
+    assert time.monotonic() - started < 4.0  # not the rest of a day's sleep
     assert result == [1]
 
 
