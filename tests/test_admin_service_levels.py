@@ -134,6 +134,12 @@ def test_figures_and_targets_for_a_period_of_the_citys_days(app):
     )
     # aggregates only: no call id, nothing the caller said
     assert "1700000001" not in page and "identità" not in page
+    # the plots, inline, above the tables: 6 calls at 10:00 in Rome, 3 answered of 4 queued
+    charts = re.findall(r'<svg [^>]*id="(chart-[a-z]+)"', page)
+    assert charts == ["chart-hours", "chart-waits", "chart-days"]
+    assert page.index('id="charts"') < page.index('id="figures"')
+    assert re.search(r'class="bar" data-hour="10" data-calls="6"', page)
+    assert "3 answered calls: 2 within 20 s" in page  # the waits chart's description
 
 
 def test_the_default_period_is_the_last_30_days_including_today(app):
@@ -152,6 +158,9 @@ def test_an_empty_period_shows_dashes_and_misses_nothing(app):
     assert len(targets) == len(TARGETS)
     assert all(row == ("target-none", "-", "-", "-") for row in targets.values())
     assert "MISSED" not in text
+    # the plots say there is nothing to plot, rather than drawing empty frames
+    assert text.count('class="empty"') == 3 and 'class="bar"' not in text
+    assert "No calls in this period" in text
 
 
 @pytest.mark.parametrize(
@@ -233,6 +242,22 @@ def test_in_a_real_browser_the_table_shows_and_a_missed_target_is_marked(app, tm
         mark = missed.find_element(By.CSS_SELECTOR, "strong.missing")
         assert mark.value_of_css_property("color") == "rgba(179, 38, 30, 1)"  # the alarm red
         assert len(b.find_elements(By.CSS_SELECTOR, "#targets tr.target-met")) == 3
+        # the plots are drawn: three images of real size, their bars and target lines shown
+        plots = b.find_elements(By.CSS_SELECTOR, "#charts svg[role=img]")
+        assert [p.get_attribute("id") for p in plots] == [
+            "chart-hours",
+            "chart-waits",
+            "chart-days",
+        ]
+        assert all(p.size["width"] > 300 and p.size["height"] > 100 for p in plots)
+        bars = b.find_elements(By.CSS_SELECTOR, "#chart-waits rect.bar")
+        assert [bar.get_attribute("data-calls") for bar in bars] == ["2", "1"]  # 5+10 s, 30 s
+        assert all(bar.size["height"] > 0 for bar in bars)
+        lines = b.find_elements(By.CSS_SELECTOR, "#chart-waits line.target-line")
+        assert [line.get_attribute("data-value") for line in lines] == ["20", "150", "240"]
+        assert b.find_element(By.ID, "chart-hours-title").get_attribute("textContent") == (
+            "Calls and answered share per hour of the day"
+        )
     finally:
         b.quit()
         server.stop()

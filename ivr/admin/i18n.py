@@ -362,6 +362,69 @@ TEXTS: dict[str, dict[str, str]] = {
         "Answered, abandoned and within 20 s: over the calls queued. Average wait: over the "
         'answered calls. "-": nothing to measure, never counted as a miss.',
     },
+    # The service levels page's plots (ivr/admin/charts.py)
+    "charts": {"it": "Grafici", "en": "Plots"},
+    "chart_no_calls": {
+        "it": "Nessuna chiamata in questo periodo",
+        "en": "No calls in this period",
+    },
+    "chart_no_answered": {
+        "it": "Nessuna chiamata risposta da un operatore in questo periodo",
+        "en": "No call answered by an operator in this period",
+    },
+    "chart_nothing_queued": {
+        "it": "Nessuna chiamata messa in coda in questo periodo",
+        "en": "No call queued for an operator in this period",
+    },
+    "chart_hours_title": {
+        "it": "Chiamate e quota di risposte per ora del giorno",
+        "en": "Calls and answered share per hour of the day",
+    },
+    "chart_hours_desc": {
+        "it": "{calls} chiamate; l'ora con più chiamate è le {hour} ({busiest}); "
+        "risposte {answered} delle chiamate in coda.",
+        "en": "{calls} calls; the busiest hour is {hour} ({busiest} calls); "
+        "{answered} of the queued calls answered.",
+    },
+    "chart_hour_axis": {"it": "Ora del giorno", "en": "Hour of the day"},
+    "chart_answered_share": {"it": "Risposte (sulle code)", "en": "Answered (of queued)"},
+    "chart_hour_bar": {
+        "it": "{span}: {calls} chiamate, risposte {answered}",
+        "en": "{span}: {calls} calls, {answered} answered",
+    },
+    "chart_hour_point": {
+        "it": "{span}: risposte {answered} di {offered} in coda",
+        "en": "{span}: {answered} answered of {offered} queued",
+    },
+    "chart_waits_title": {
+        "it": "Attesa prima della risposta di un operatore",
+        "en": "Wait before an operator answered",
+    },
+    "chart_waits_desc": {
+        "it": "{answered} chiamate risposte: {within} entro 20 s, {over150} dopo oltre 150 s, "
+        "{over240} dopo oltre 240 s; attesa media {average}.",
+        "en": "{answered} answered calls: {within} within 20 s, {over150} after more than "
+        "150 s, {over240} after more than 240 s; average wait {average}.",
+    },
+    "chart_wait_axis": {"it": "Attesa in coda (secondi)", "en": "Wait in queue (seconds)"},
+    "chart_wait_bar": {"it": "{span}: {calls} chiamate", "en": "{span}: {calls} calls"},
+    "chart_average": {"it": "media {average}", "en": "average {average}"},
+    "chart_days_title": {
+        "it": "Livello di servizio giorno per giorno",
+        "en": "Service level day by day",
+    },
+    "chart_days_desc": {
+        "it": "{days} giorni con chiamate in coda: risposte almeno l'80% in {answered_met}, "
+        "entro 20 s almeno il 40% in {within_met}.",
+        "en": "{days} days with queued calls: at least 80% answered on {answered_met}, "
+        "at least 40% within 20 s on {within_met}.",
+    },
+    "chart_day_axis": {"it": "Giorno", "en": "Day"},
+    "chart_share_axis": {"it": "Chiamate in coda", "en": "Queued calls"},
+    "chart_day_point": {
+        "it": "{day}: risposte {answered}, entro 20 s {within}, su {offered} in coda",
+        "en": "{day}: {answered} answered, {within} within 20 s, of {offered} queued",
+    },
     # The targets' own wording (ivr.kpi.report.TARGETS' ``what``) is the key.
     "average wait to an operator": {
         "it": "attesa media per un operatore",

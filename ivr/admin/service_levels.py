@@ -8,6 +8,7 @@ CLI's (the city's local days, inclusive, as naive UTC) and the rows are read wit
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
@@ -15,6 +16,7 @@ from sqlalchemy import Engine
 
 from ivr.kpi.cli import DEFAULT_DAYS, load_records, utc_bounds
 from ivr.kpi.report import Report, summarise
+from ivr.kpi.series import Series, series
 
 # Every row of the period is loaded: a bound keeps one request from reading years of calls.
 MAX_DAYS = 366
@@ -56,4 +58,15 @@ class CallRecords:
         return ready(self.url)
 
     def summary(self, first: date, last: date, zone: ZoneInfo) -> Report:
-        return summarise(load_records(self.engine(), *utc_bounds(first, last, zone)))
+        return self.overview(first, last, zone).report
+
+    def overview(self, first: date, last: date, zone: ZoneInfo) -> Overview:
+        """The tables' figures and the plots' series, from one read of the period's rows."""
+        records = load_records(self.engine(), *utc_bounds(first, last, zone))
+        return Overview(summarise(records), series(records, zone, first, last))
+
+
+@dataclass(frozen=True)
+class Overview:
+    report: Report  # the tables: departments and targets
+    series: Series  # the plots: per hour, per day, waits

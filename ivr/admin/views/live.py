@@ -7,9 +7,10 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, g, jsonify, render_template, request
+from markupsafe import Markup
 from sqlalchemy.exc import SQLAlchemyError
 
-from ivr.admin import auth, live_view
+from ivr.admin import auth, charts, live_view
 from ivr.admin import service_levels as levels
 from ivr.admin.services import services
 from ivr.admin.views.common import live_dialplan, t
@@ -67,8 +68,16 @@ def service_levels():
         return render_template("service_levels.html", **page), 400
     page.update(date_from=first.isoformat(), date_to=last.isoformat(), zone=zone.key)
     try:
-        page["report"] = admin.call_records.summary(first, last, zone)
+        overview = admin.call_records.overview(first, last, zone)
     except SQLAlchemyError:
         page["error"] = t("records_unavailable")
         return render_template("service_levels.html", **page), 503
+    page["report"], series = overview.report, overview.series
+    average = overview.report.city.avg_wait_s
+    # Inline SVG built (and escaped) by ElementTree in ivr/admin/charts.py: safe to insert.
+    page["charts"] = [
+        Markup(charts.hourly_chart(series.hours, t)),
+        Markup(charts.wait_chart(series.waits, series.answered, average, t)),
+        Markup(charts.daily_chart(series.days, t)),
+    ]
     return render_template("service_levels.html", **page)
