@@ -254,6 +254,42 @@ def _callbacks_cancel(args: argparse.Namespace, settings: config.Settings) -> in
     return 0 if ok else 1
 
 
+def _directory(args: argparse.Namespace, settings: config.Settings) -> int:
+    """``ivr directory ...`` on the city database; an import is then applied (names audio,
+    staff phones) to the Asterisk whose configuration is in ``--etc`` (or ``ivr up``'s)."""
+    from ivr.admin.cli import sounds_sync
+    from ivr.db import ready
+    from ivr.directory.apply import apply_directory
+    from ivr.directory.cli import run
+    from ivr.directory.store import DirectoryStore
+    from ivr.flow.loader import load_dialplan
+
+    dialplan = load_dialplan(settings.dialplan_path)
+    store = DirectoryStore(ready(settings.database_url), settings.pbx_dial)
+
+    def apply() -> object:
+        from ivr.asterisk.ami import AMIClient
+        from ivr.asterisk.render import read_ami_credentials
+
+        etc = _asterisk_etc(args, settings)
+        known = (etc / "manager.conf").exists()
+
+        def connect() -> AMIClient:
+            creds = read_ami_credentials(etc)
+            return AMIClient(creds.host, creds.port, creds.username, creds.secret).connect()
+
+        return apply_directory(
+            store,
+            dialplan,
+            settings.sounds_dir,
+            etc_dir=etc if known else None,
+            ami=connect if known else None,
+            sync_sounds=sounds_sync(settings),
+        )
+
+    return run(args, store, dialplan, apply)
+
+
 def _kpi_report(args: argparse.Namespace, settings: config.Settings) -> int:
     from ivr.kpi.cli import report
 
@@ -427,6 +463,10 @@ def build_parser() -> argparse.ArgumentParser:
     callbacks_cancel = callbacks.add_parser("cancel", help="cancel a waiting callback request")
     callbacks_cancel.add_argument("id", type=int)
     callbacks_cancel.set_defaults(func=_callbacks_cancel)
+
+    from ivr.directory.cli import add_parser as add_directory_parser
+
+    add_directory_parser(sub, ETC_HELP).set_defaults(func=_directory)
 
     logs = sub.add_parser("logs", help="our and Asterisk's logs").add_subparsers(
         dest="action", required=True

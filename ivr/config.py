@@ -66,6 +66,10 @@ class Settings:
     # Callbacks (ivr/callbacks/): the outbound dial string, "{number}" replaced by the digits
     # (e.g. "PJSIP/{number}@trunk"); empty: callbacks are not offered (the caller is put through).
     callback_dial: str = field(default_factory=lambda: _env("NU_CALLBACK_DIAL", ""))
+    # The switchboard directory's external numbers are dialled through the city's internal PBX
+    # with this dial string, "{number}" replaced (e.g. PJSIP/{number}@city-pbx); empty: such
+    # entries go straight to their department.
+    pbx_dial: str = field(default_factory=lambda: _env("NU_PBX_DIAL", ""))
     callback_attempts: int = field(default_factory=lambda: int(_env("NU_CALLBACK_ATTEMPTS", "3")))
     callback_retry_s: float = field(
         default_factory=lambda: float(_env("NU_CALLBACK_RETRY_S", "120"))

@@ -207,6 +207,8 @@ def build_prompts(
     workers: int | None = None,
     formats: Iterable[str] | None = None,
     tick: Tick | None = None,
+    catalogue: dict[str, dict[str, str]] | None = None,
+    manifest_name: str = MANIFEST,
 ) -> BuildReport:
     """Build every changed prompt of the dialplan's languages (or only ``languages``).
 
@@ -215,6 +217,10 @@ def build_prompts(
     count of prompts done, for a progress bar. ``formats`` limits the output formats (default:
     all of :data:`FORMATS`). Raises ValueError when the catalogue cannot be read; a prompt that
     cannot be built is reported, not raised.
+
+    ``catalogue`` and ``manifest_name``: build these texts instead, kept in a manifest of their
+    own (prompts generated from data that changes apart from the dialplan, such as the
+    directory's names: ``ivr/directory/audio.py``); each build removes only its own leftovers.
     """
     started = time.monotonic()
     say = progress or (lambda line: None)
@@ -222,11 +228,13 @@ def build_prompts(
     sounds = Path(sounds_dir)
     langs = list(dict.fromkeys(languages if languages is not None else dialplan.languages))
     wanted_formats = tuple(f for f in FORMATS if formats is None or f.ext in set(formats))
-    catalogue = audio_catalogue(dialplan, prompts_dir)
-    ssml_of = load_ssml(prompts_dir)
+    own = catalogue is None
+    if catalogue is None:
+        catalogue = audio_catalogue(dialplan, prompts_dir)
+    ssml_of = load_ssml(prompts_dir) if own else {}
     report = BuildReport()
 
-    manifest = _read_manifest(sounds / MANIFEST)
+    manifest = _read_manifest(sounds / manifest_name)
     sections: dict[str, dict[str, dict]] = manifest["formats"]
 
     # Work out what to do for every (lang, key) of the catalogue.
@@ -315,11 +323,11 @@ def build_prompts(
             else:
                 say(f"{job.name}: built ({outcome.seconds:.1f} s of audio)")
 
-    report.missing = missing_prompts(dialplan, catalogue, langs)
+    report.missing = missing_prompts(dialplan, catalogue, langs) if own else []
     for name in report.missing:
         say(f"{name}: MISSING: no text in prompts/{name.split('/')[0]}.yaml")
-    if todo or report.removed or not (sounds / MANIFEST).exists():
-        _write_manifest(sounds / MANIFEST, manifest)
+    if todo or report.removed or not (sounds / manifest_name).exists():
+        _write_manifest(sounds / manifest_name, manifest)
     report.seconds = time.monotonic() - started
     return report
 
