@@ -64,7 +64,8 @@ def session_factory(
 def city_services(
     settings: Settings, dialplan: Any, clock: Callable[[ZoneInfo], datetime] | None = None
 ) -> dict[str, Service]:
-    """The services the city's call flows invoke: ``booking.*`` on the configured database,
+    """The services the city's call flows invoke: ``booking.*`` and ``directory.*`` (the
+    switchboard) on the configured database,
     and ``queues.state`` (live queue state, for saturation policies) when Redis is configured.
     ``dialplan``: the city's, or a function returning the current published one (booking then
     reads its calendar per call)."""
@@ -73,6 +74,9 @@ def city_services(
     zone = ZoneInfo((dialplan() if callable(dialplan) else dialplan).timezone)
     local = (lambda: clock(zone)) if clock else None
     services = dict(DatabaseBooking(settings.database_url, dialplan, local).services())
+    from ivr.directory.store import database_services as directory_services
+
+    services.update(directory_services(settings.database_url, settings.pbx_dial))
     if settings.callback_dial:  # no outbound line: no callbacks, the node puts callers through
         from ivr.callbacks.store import DatabaseCallbacks
 

@@ -38,7 +38,7 @@ def test_example_city_is_valid():
     assert dialplan.number == "020202"
     assert set(dialplan.languages) == {"it", "en", "fr", "es", "de", "zh", "ar"}
     main = dialplan.nodes["principale"]
-    assert set(main.options) == {"1", "2", "3", "4", "5", "6", "8", "9"} and main.repeat == "0"
+    assert set(main.options) == {"1", "2", "3", "4", "5", "6", "8", "9", "*"} and main.repeat == "0"
 
 
 def test_unknown_node():

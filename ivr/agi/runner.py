@@ -89,6 +89,8 @@ def transfer_variables(action: Transfer, path: list[str]) -> dict[str, str]:
     }
     for key, value in action.context.items():
         values[f"{V.CONTEXT_PREFIX}{_var_key(key)}"] = str(value)
+    if action.dial:
+        values[V.DIAL] = action.dial
     return values
 
 

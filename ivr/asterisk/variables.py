@@ -20,6 +20,7 @@ HANGUP = "NU_HANGUP"  # "yes": the engine said goodbye, no operator
 CONTEXT_PREFIX = "NU_CTX_"  # + the transfer context's key (lang, path, said...), for the operator
 CTX_SAID = CONTEXT_PREFIX + "SAID"  # what the caller said to a speech node
 SAID = "NU_SAID"  # NU_CTX_SAID as the operator's channel inherits it (manager.conf channelvars)
+DIAL = "NU_DIAL"  # a directory entry to ring before NU_QUEUE (PJSIP/201, the city PBX's string)
 
 # -- globals rendered into extensions_nu.conf (ivr/asterisk/render.py) ------------------------
 AGI_URL = "NU_AGI_URL"

@@ -278,3 +278,18 @@ def _without_file_rows(context: Context, rows: list[tuple[int, EntryData]]) -> C
 
 
 __all__ = ["CsvError", "DirectoryStore", "EntryError", "ImportResult", "StaffPhone"]
+
+
+def database_services(url: str, pbx_dial: str = "") -> dict[str, Service]:
+    """The ``directory.*`` services on the city database at ``url``, migrated on first use
+    (:func:`ivr.db.ready`, once per process): a database down at start only makes the directory
+    answer "unavailable" (the caller is put through to the operator) until it is back."""
+    from ivr.db import ready
+
+    def call(name: str) -> Service:
+        def service(args: dict[str, Any]) -> Any:
+            return DirectoryStore(ready(url), pbx_dial).services()[name](args)
+
+        return service
+
+    return {name: call(name) for name in ("directory.keys", "directory.said", "directory.grammar")}

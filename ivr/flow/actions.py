@@ -89,7 +89,9 @@ class Invoke:
 class Transfer:
     """Terminal: hand the call to a department's operator queue.
 
-    ``context`` is what the operator sees (language, path, why the call came).
+    ``context`` is what the operator sees (language, path, why the call came). ``dial``: ring
+    this first (a switchboard directory entry: ``PJSIP/201``, the city PBX's dial string); the
+    department's queue takes the caller if it does not answer.
     """
 
     department: str
@@ -97,6 +99,7 @@ class Transfer:
     language: str
     reason: str = "menu"
     context: dict[str, str] = field(default_factory=dict)
+    dial: str = ""
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ What happens before a transfer node hands the caller over (e.g. the queues' satu
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -202,12 +203,20 @@ class CallSession:
         return Jump(node_id)
 
     def transfer_to(
-        self, department_id: str, *, reason: str, prompt: str | None = "transferring"
+        self,
+        department_id: str,
+        *,
+        reason: str,
+        prompt: str | None = "transferring",
+        dial: str = "",
     ) -> Action:
-        """Hand over to a department (say ``prompt`` first); unknown department -> operator."""
+        """Hand over to a department (say ``prompt`` first); unknown department -> operator.
+        ``dial``: ring that first (a directory entry), the department if it does not answer."""
         if department_id not in self.dialplan.departments:
             department_id = self.dialplan.operator.id
         action = self._transfer_action(department_id, reason)
+        if dial:
+            action = dataclasses.replace(action, dial=dial)
         pieces = self._with_pending(self.p(prompt) if prompt else ())
         if pieces:
             self._after_play = action

@@ -394,7 +394,13 @@ _FIELDS = {
 
 
 # Modules that add feature node kinds and transfer hooks (each registers them when imported).
-FEATURE_MODULES = ("booking.phone", "ivr.speech.node", "ivr.callbacks.node", "ivr.queues.policy")
+FEATURE_MODULES = (
+    "booking.phone",
+    "ivr.speech.node",
+    "ivr.callbacks.node",
+    "ivr.queues.policy",
+    "ivr.directory.node",
+)
 
 
 def load_features() -> None:
