@@ -53,6 +53,11 @@ RULES: list[Rule] = [
         "callbacks.request is a city service: ServiceError comes from ivr.flow.services",
     ),
     Rule(
+        "ivr.directory",
+        "ivr.agi",
+        "directory.* are city services and the directory node is pure (ivr.flow)",
+    ),
+    Rule(
         "ivr.flow",
         "ivr.agi",
         "the engine is pure: the runner depends on the call-flow layer, never the reverse",
