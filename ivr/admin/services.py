@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from ivr.admin.service_levels import CallRecords
     from ivr.asterisk.ami import AMIClient
     from ivr.config import Settings
+    from ivr.directory.store import DirectoryStore
     from ivr.live import LiveState
     from ivr.prompts.build import Synthesizer
 
@@ -45,6 +46,13 @@ class AdminServices:
     clock: Clock  # the time now in a zone: the simulator's and the reports' "today"
     synthesizer: Synthesizer | None = None  # for "build audio"; None: espeak-ng
     sync_sounds: Callable[[], object] | None = None  # copies built audio to Asterisk's side
+
+    def directory(self) -> DirectoryStore:
+        """The switchboard directory on the city database (migrated once per process)."""
+        from ivr.db import ready
+        from ivr.directory.store import DirectoryStore
+
+        return DirectoryStore(ready(self.settings.database_url), self.settings.pbx_dial)
 
 
 def install(app: Flask, admin: AdminServices) -> None:

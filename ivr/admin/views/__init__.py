@@ -10,6 +10,7 @@ from flask import Blueprint
 from ivr.admin.views import (
     account,
     departments,
+    directory,
     flow,
     live,
     prompts,
@@ -27,4 +28,5 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     prompts.bp,
     live.bp,
     users.bp,
+    directory.bp,
 )
