@@ -12,7 +12,9 @@ case "${1:-}" in
     .venv/bin/ruff check ivr booking tests bench
     # Test files run in parallel (pytest-xdist, one file per worker at a time: module fixtures
     # stay whole). Most real-Asterisk tests wait on audio, not on the CPU. NU_TEST_WORKERS=0: serial.
-    exec .venv/bin/python -m pytest -n "${NU_TEST_WORKERS:-3}" --dist loadfile "$@" ;;
+    # Files are handed out in collection order: tests/conftest.py puts the longest first.
+    exec .venv/bin/python -m pytest -n "${NU_TEST_WORKERS:-3}" --dist loadfile \
+      --no-loadscope-reorder "$@" ;;
   *)
     echo "usage: ./nu up | ./nu test [pytest args]" >&2
     exit 2 ;;

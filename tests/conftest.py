@@ -12,6 +12,34 @@ import pytest
 from ivr import config
 
 # ---------------------------------------------------------------------------------------------
+# Scheduling. ``./nu test`` hands whole files to xdist workers (``--dist loadfile``) in
+# collection order (``--no-loadscope-reorder``). Left to xdist's default (most tests first),
+# test_first_run.py (one test, 6-7 minutes: a chroot built from scratch) started last and ran
+# alone while the other workers sat idle. Files known to take minutes go first, longest first;
+# the rest keep xdist's own order (more tests first). Tests inside a file keep their order.
+
+LONGEST_FIRST = ("test_first_run.py",)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Long files first, then by number of tests (descending), each file's tests together."""
+    count: dict[str, int] = {}
+    first_seen: dict[str, int] = {}
+    for index, item in enumerate(items):
+        path = item.nodeid.split("::")[0]  # xdist's loadfile scope
+        count[path] = count.get(path, 0) + 1
+        first_seen.setdefault(path, index)
+
+    def rank(item: pytest.Item) -> tuple[int, int, int]:
+        path = item.nodeid.split("::")[0]
+        name = path.rsplit("/", 1)[-1]
+        known = LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+        return known, -count[path], first_seen[path]
+
+    items.sort(key=rank)  # stable: a file's tests stay in their order
+
+
+# ---------------------------------------------------------------------------------------------
 # Real Asterisk (tests/asterisk_harness.py). One Asterisk per test session, in the sid chroot
 # (built on first use), with free ports, the example city's configuration, placeholder prompt
 # audio and the test-only contexts. Use ``asterisk`` in a test: a clean harness (no calls, no
