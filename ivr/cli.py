@@ -254,6 +254,13 @@ def _callbacks_cancel(args: argparse.Namespace, settings: config.Settings) -> in
     return 0 if ok else 1
 
 
+def _sip(args: argparse.Namespace, settings: config.Settings) -> int:
+    """``ivr sip guard|bans|unban`` on the Asterisk whose configuration is ``--etc``."""
+    from ivr.sip.cli import run
+
+    return run(args, settings, _asterisk_etc(args, settings))
+
+
 def _directory(args: argparse.Namespace, settings: config.Settings) -> int:
     """``ivr directory ...`` on the city database; an import is then applied (names audio,
     staff phones) to the Asterisk whose configuration is in ``--etc`` (or ``ivr up``'s)."""
@@ -467,6 +474,10 @@ def build_parser() -> argparse.ArgumentParser:
     from ivr.directory.cli import add_parser as add_directory_parser
 
     add_directory_parser(sub, ETC_HELP).set_defaults(func=_directory)
+
+    from ivr.sip.cli import add_parser as add_sip_parser
+
+    add_sip_parser(sub, ETC_HELP).set_defaults(func=_sip)
 
     logs = sub.add_parser("logs", help="our and Asterisk's logs").add_subparsers(
         dest="action", required=True

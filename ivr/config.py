@@ -95,6 +95,25 @@ class Settings:
     # admin trusts that many X-Forwarded-For/-Proto/-Host hops (the client's address for the
     # audit log and the login limiter) and sends its session cookie only over HTTPS.
     admin_proxy_hops: int = field(default_factory=lambda: int(_env("NU_ADMIN_PROXY_HOPS", "0")))
+    # SIP hardening (ivr/sip/, docs/production.md). The `sipguard` process bans an address
+    # (a pjsip ACL Asterisk answers 403 from) after NU_SIP_BAN_FAILURES failed registrations or
+    # calls within NU_SIP_BAN_WINDOW_S seconds, for NU_SIP_BAN_SECONDS; addresses in
+    # NU_SIP_BAN_IGNORE (comma-separated networks: the trunk, an SBC) are never banned.
+    sip_ban_failures: int = field(default_factory=lambda: int(_env("NU_SIP_BAN_FAILURES", "5")))
+    sip_ban_window_s: int = field(default_factory=lambda: int(_env("NU_SIP_BAN_WINDOW_S", "60")))
+    sip_ban_seconds: int = field(default_factory=lambda: int(_env("NU_SIP_BAN_SECONDS", "3600")))
+    sip_ban_ignore: str = field(default_factory=lambda: _env("NU_SIP_BAN_IGNORE", "127.0.0.1"))
+    # Networks operators' softphones may register and call from (comma-separated CIDR).
+    operator_networks: str = field(
+        default_factory=lambda: _env("NU_OPERATOR_NETWORKS", "127.0.0.0/8")
+    )
+    # SIP over TLS on NU_SIP_PORT + 1 for operators off the local network (with SRTP: the
+    # operator-endpoint-tls template), when a certificate is given: PEM paths as Asterisk sees
+    # them. Empty: no TLS transport.
+    sip_tls_cert: str = field(default_factory=lambda: _env("NU_SIP_TLS_CERT", ""))
+    sip_tls_key: str = field(default_factory=lambda: _env("NU_SIP_TLS_KEY", ""))
+    # The address the TLS transport listens on (0.0.0.0: every interface).
+    sip_tls_bind: str = field(default_factory=lambda: _env("NU_SIP_TLS_BIND", "127.0.0.1"))
     # Our log file (rotated with Asterisk's: ivr/logrotate.py). Empty: standard error only, as
     # under systemd (the journal) or in the container. `ivr up` writes <var_dir>/log/ivr.log.
     log_file: str = field(default_factory=lambda: _env("NU_LOG_FILE", ""))

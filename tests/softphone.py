@@ -158,6 +158,18 @@ class Softphone:
             "rtp_ports\t20000-39998",
         ]
         (self.dir / "sound").mkdir()
+        if self.transport == "tls":
+            # Asterisk opens its own TLS connection to the phone (a call, a BYE): baresip needs
+            # a certificate to accept it (self-signed: Asterisk does not verify clients)
+            pem, key = self.dir / "cert.pem", self.dir / "key.pem"
+            subprocess.run(
+                ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"]
+                + ["-subj", f"/CN={self.bind}", "-keyout", str(key), "-out", str(pem)],
+                check=True,
+                capture_output=True,
+            )
+            pem.write_text(pem.read_text() + key.read_text())
+            config.append(f"sip_certificate\t{pem}")
         (self.dir / "config").write_text("\n".join(config) + "\n")
         # No account at start: it is added over ctrl_tcp once we listen (uanew), so that no
         # registration outcome is reported before there is anyone to hear it.

@@ -30,6 +30,7 @@ from typing import Any
 from ivr import config
 from ivr.asterisk import variables as V
 from ivr.asterisk.variables import assign, ref
+from ivr.sip.render import TLS_FILE, operator_networks, render_tls
 
 STATIC_DIR = config.ROOT / "asterisk-conf"
 
@@ -167,6 +168,7 @@ def render(
             "operator password",
         ),
         "DEFAULT_LANG": _match(LANG, dialplan.default_language, "default language"),
+        "OPERATOR_NETWORKS": operator_networks(settings),  # acl.conf: ivr/sip/render.py
     }
     globals_ = {
         "agi_host": _match(HOST, agi_host or settings.agi_host, "FastAGI host"),
@@ -189,6 +191,7 @@ def render(
         written.append(_write(out / src.name, fill_tokens(src, values)))
     written.append(_write(out / "extensions_nu.conf", render_extensions(dialplan, **globals_)))
     written.append(_write(out / "queues.conf", render_queues(dialplan)))
+    written.append(_write(out / TLS_FILE, render_tls(settings, int(values["SIP_PORT"]))))
     return written
 
 
