@@ -18,7 +18,14 @@ BARE = dataclasses.replace(
 
 
 def test_what_runs_follows_the_settings():
-    assert [p.name for p in wanted(BARE)] == ["fastagi", "queues", "retention", "logs", "admin"]
+    assert [p.name for p in wanted(BARE)] == [
+        "fastagi",
+        "queues",
+        "retention",
+        "logs",
+        "sipguard",
+        "admin",
+    ]
     full = dataclasses.replace(
         BARE, smtp_host="smtp", callback_dial="PJSIP/{number}@trunk", speech_models="it=/m"
     )
