@@ -225,8 +225,10 @@ def test_bans_expire_and_failures_are_counted_in_a_window(tmp_path):
     counter = FailureCounter(3, 60)
     assert not counter.failed("192.0.2.1", 0)
     assert not counter.failed("192.0.2.1", 10)
-    assert not counter.failed("192.0.2.1", 75)  # the first one has left the window
-    assert counter.failed("192.0.2.1", 80)
+    assert not counter.failed("192.0.2.1", 75)  # the first two have left the window
+    assert not counter.failed("192.0.2.1", 80)
+    assert counter.failed("192.0.2.1", 90)  # three within 60 s
+    assert not counter.failed("192.0.2.1", 91)  # counting starts again after a ban
     bans = BanFile(tmp_path)
     bans.add("192.0.2.1", until=100)
     bans.add("192.0.2.2", until=200)
