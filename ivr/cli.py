@@ -51,11 +51,37 @@ def _call(args: argparse.Namespace, settings: config.Settings) -> int:
 def _render(args: argparse.Namespace, settings: config.Settings) -> int:
     from ivr.asterisk.render import render
     from ivr.flow.loader import load_dialplan
+    from ivr.operators.store import operator_lines
 
     dialplan = load_dialplan(args.dialplan or settings.dialplan_path)
-    written = render(dialplan, settings, Path(args.out))
-    print(f"wrote {len(written)} files to {args.out}")
+    operators = operator_lines(settings.database_url, dialplan)
+    written = render(dialplan, settings, Path(args.out), operators=operators)
+    print(f"wrote {len(written)} files to {args.out} ({len(operators)} operator accounts)")
     return 0
+
+
+def _operators(args: argparse.Namespace, settings: config.Settings) -> int:
+    """``ivr operators ...``: change accounts, then publish them to Asterisk when it is known."""
+    from ivr.admin.cli import publish_target
+    from ivr.admin.db import open_database
+    from ivr.admin.publish import Publisher
+    from ivr.db import ready
+    from ivr.flow.loader import load_dialplan
+    from ivr.operators.cli import run
+    from ivr.operators.store import OperatorStore
+
+    store = OperatorStore(
+        ready(settings.database_url), lambda: load_dialplan(settings.dialplan_path)
+    )
+    etc = _asterisk_etc(args, settings)  # the ``ivr up`` instance's when nothing is said
+    target = publish_target(str(etc)) if (etc / "manager.conf").exists() else None
+    publisher = Publisher(settings, open_database(settings.database_url), target)
+
+    def publish(what: str) -> tuple[bool, str]:
+        result = publisher.apply_operators("cli", what)
+        return result.ok, result.message
+
+    return run(args, store, publish)
 
 
 def _prompts_build(args: argparse.Namespace, settings: config.Settings) -> int:
@@ -470,6 +496,11 @@ def build_parser() -> argparse.ArgumentParser:
     callbacks_cancel = callbacks.add_parser("cancel", help="cancel a waiting callback request")
     callbacks_cancel.add_argument("id", type=int)
     callbacks_cancel.set_defaults(func=_callbacks_cancel)
+
+    from ivr.operators.cli import add_parser as add_operators_parser
+
+    add_operators_parser(sub, ETC_HELP)
+    sub.choices["operators"].set_defaults(func=_operators)
 
     from ivr.directory.cli import add_parser as add_directory_parser
 

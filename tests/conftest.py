@@ -247,3 +247,41 @@ def live_queues(asterisk, live_queues_session) -> LiveQueues:
     for queue in {d.queue for d in asterisk.dialplan.departments.values()}:
         live_queues_session.wait_state(queue, lambda s: s.logged_in == 0 and s.waiting == 0)
     return live_queues_session
+
+
+# ---------------------------------------------------------------------------------------------
+# Operator accounts on the test Asterisk, made live the way the admin does it: the account in
+# the instance's city database (ivr/operators/store.py), then the publish path's
+# ``apply_operators`` (render, reload, confirm over AMI). Removed again after the test.
+
+
+@pytest.fixture
+def operator_accounts(asterisk, asterisk_dialplan, tmp_path):
+    """``(store, apply)``: ``store.add(AccountSpec(...))`` returns the secret; ``apply()``
+    publishes the accounts as they are (raises when Asterisk did not confirm them)."""
+    from ivr.admin.db import open_database
+    from ivr.admin.publish import AsteriskTarget, Publisher
+    from ivr.db import ready
+    from ivr.operators.store import OperatorStore
+
+    settings = dataclasses.replace(
+        asterisk.settings,
+        dialplan_path=config.ROOT / "dialplans" / "example-city.yaml",
+        var_dir=tmp_path / "var",
+    )
+    store = OperatorStore(ready(settings.database_url), lambda: asterisk_dialplan)
+    publisher = Publisher(
+        settings,
+        open_database(settings.database_url),
+        AsteriskTarget.from_etc(asterisk.instance.etc_dir),
+    )
+
+    def apply(what: str = "test"):
+        result = publisher.apply_operators("test", what)
+        assert result.ok, result.message
+        return result
+
+    yield store, apply
+    for account in store.accounts():
+        store.remove(account.extension)
+    apply("cleanup")

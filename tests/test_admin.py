@@ -107,6 +107,7 @@ def moved_police(text: str) -> str:
             "opt_7": "polizia",
             "opt_8": "parla",
             "opt_9": "operatore",
+            "opt_*": "centralino",
             "repeat": "0",
         },
     )

@@ -41,7 +41,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,7 +53,9 @@ from ivr.admin.models import AuditEntry, DialplanVersion, Draft, Publication
 from ivr.asterisk.ami import AMIClient, AMIError
 from ivr.asterisk.render import (
     GENERATED,
+    OperatorLine,
     RenderError,
+    clean_text,
     queues_of,
     read_ami_credentials,
     render,
@@ -64,6 +66,7 @@ from ivr.flow.issues import Issue
 from ivr.flow.loader import parse_dialplan
 from ivr.flow.model import Dialplan
 from ivr.flow.validate import validate
+from ivr.operators.store import enabled_lines
 
 log = logging.getLogger("ivr.admin.publish")
 
@@ -213,10 +216,16 @@ def _publish_lock(var_dir: Path) -> Iterator[None]:
 
 DIALPLAN_MODULE = "pbx_config"  # extensions.conf (and extensions_nu.conf, which it includes)
 QUEUE_MODULE = "app_queue"  # queues.conf
+SIP_MODULE = "res_pjsip.so"  # pjsip.conf (and pjsip_operators.conf, which it includes)
 
 
 def reload_asterisk(
-    client: AMIClient, dialplan: Dialplan, timeout: float = 10.0, *, extensions: str | None = None
+    client: AMIClient,
+    dialplan: Dialplan,
+    timeout: float = 10.0,
+    *,
+    extensions: str | None = None,
+    operators: Sequence[OperatorLine] | None = None,
 ) -> str:
     """Reload the dialplan and the queues, then confirm Asterisk runs what was rendered.
 
@@ -245,17 +254,27 @@ def reload_asterisk(
 
     Why not ``ModuleCheck`` or ``CoreSettings``: they say a module is loaded or when Asterisk
     last reloaded, not *what* it loaded; the read-back above compares the content itself.
+
+    With ``operators`` (the enabled accounts as rendered), ``res_pjsip`` is reloaded too and
+    confirmed with ``PJSIPShowEndpoint``: each account's endpoint with its name and its secret's
+    digest; then every queue member ``PJSIP/<extension>`` that is no longer an enabled account
+    is removed (``QueueRemove``): a disabled operator stops receiving calls at once.
     """
     rendered = _Rendered.parse(extensions if extensions is not None else _render_contexts(dialplan))
     deadline = time.monotonic() + timeout
     timeout = max(timeout, 5.0)  # for one answer: a slow answer is not a refusal
     transcript = []
-    for module, what in ((DIALPLAN_MODULE, "dialplan"), (QUEUE_MODULE, "queue")):
+    modules = [(DIALPLAN_MODULE, "dialplan"), (QUEUE_MODULE, "queue")]
+    if operators is not None:
+        modules.append((SIP_MODULE, "SIP"))
+    for module, what in modules:
         answer = _reload_module(client, module, what, deadline, timeout)
         transcript.append(f"Reload {module}: {answer}")
     wanted = [q.name for q in queues_of(dialplan)]
     while True:  # a reload Asterisk queued behind another one lands a moment later
         missing = _not_running(client, dialplan, rendered, wanted, timeout)
+        if operators is not None:
+            missing += _operators_not_running(client, operators, timeout)
         if not missing:
             break
         if time.monotonic() > deadline:
@@ -267,8 +286,52 @@ def reload_asterisk(
         f"confirmed: number {dialplan.number}, queues {', '.join(wanted)}; "
         f"{rendered.priorities} priorities in {len(rendered.contexts)} contexts and "
         f"{len(rendered.globals)} globals as rendered"
+        + ("" if operators is None else f"; {len(operators)} operator endpoints")
     )
+    if operators is not None:
+        removed = _remove_retired_members(client, {op.extension for op in operators}, timeout)
+        if removed:
+            transcript.append(f"out of the queues: {', '.join(removed)}")
     return "\n".join(transcript)
+
+
+def _operators_not_running(
+    client: AMIClient, operators: Sequence[OperatorLine], timeout: float
+) -> list[str]:
+    missing = []
+    for op in operators:
+        answer = client.action(
+            "PJSIPShowEndpoint", Endpoint=op.extension, timeout=timeout, check=False
+        )
+        if not answer.ok:
+            missing.append(f"operator endpoint {op.extension}")
+            continue
+        details = {e.name: e for e in answer.events}
+        endpoint, auth = details.get("EndpointDetail"), details.get("AuthDetail")
+        callerid = (endpoint.get("Callerid") or "") if endpoint else ""
+        if f"<{op.extension}>" not in callerid or clean_text(op.name, 60) not in callerid:
+            missing.append(f"operator endpoint {op.extension} as rendered")
+        elif auth is None or op.digest not in (
+            auth.get("PasswordDigest") or auth.get("Md5Cred") or ""
+        ):
+            missing.append(f"operator {op.extension}'s secret as rendered")
+    return missing
+
+
+def _remove_retired_members(client: AMIClient, enabled: set[str], timeout: float) -> list[str]:
+    """QueueRemove every ``PJSIP/<digits>`` member that is not an enabled account."""
+    status = client.action("QueueStatus", timeout=timeout, check=False)
+    removed = []
+    for event in status.events:
+        if event.name != "QueueMember":
+            continue
+        interface = event.get("StateInterface") or event.get("Location") or ""
+        m = re.fullmatch(r"PJSIP/(\d+)", interface)
+        if m and m[1] not in enabled:
+            queue = event.get("Queue") or ""
+            if client.action("QueueRemove", Queue=queue, Interface=interface, check=False).ok:
+                removed.append(f"{m[1]} ({queue})")
+    return removed
 
 
 def _render_contexts(dialplan: Dialplan) -> str:
@@ -523,6 +586,48 @@ class Publisher:
                         draft.base_version_id = version_id
         return result
 
+    def apply_operators(self, author: str, what: str, *, ip: str = "") -> PublishResult:
+        """Make the operator accounts, as the database has them now, live: the live dialplan
+        rendered again with them, reloaded (SIP endpoints included) and confirmed; accounts no
+        longer enabled are taken out of every queue. One audit entry says ``what`` changed."""
+        started = time.monotonic()
+        result = PublishResult(False, "")
+        try:
+            text = self.live_text()
+        except OSError as err:
+            text, result.stage = "", "invalid"
+            result.message = f"no live dialplan to render the operators with: {err}"
+        dialplan = None
+        if text:
+            dialplan, issues = check_text(text, self.settings, prompts=False)
+            if dialplan is None or issues:
+                result.stage = "invalid"
+                result.message = "the live dialplan does not validate: operators not published"
+        if dialplan is not None and result.stage != "invalid":
+            with _publish_lock(Path(self.settings.var_dir)):
+                try:
+                    result.changed_files, result.reload_output = self._go_live(dialplan, text)
+                    result.ok, result.stage = True, "live"
+                    result.message = "live" + (
+                        "" if self.target and self.target.ami else " (no Asterisk to reload)"
+                    )
+                except PublishError as err:
+                    result.stage, result.message = err.stage, err.message
+                    log.error("operators not published (%s): %s", what, err.message)
+        result.seconds = time.monotonic() - started
+        with self.sessions.begin() as db:
+            db.add(
+                AuditEntry(
+                    username=author,
+                    action="operators" if result.ok else "operators_failed",
+                    target=what,
+                    before="",
+                    after=result.message,
+                    ip=ip,
+                )
+            )
+        return result
+
     def restore(self, version_id: int, author: str, *, ip: str = "") -> PublishResult:
         """Roll back (or forward) to an earlier version: the same checks and steps as publishing."""
         with self.sessions() as db:
@@ -550,7 +655,8 @@ class Publisher:
                         "reload", f"{err.message}; the previous version stays live"
                     ) from err
         try:
-            write_atomic(self.live_path, text.encode("utf-8"))
+            if not self.live_path.exists() or self.live_text() != text:
+                write_atomic(self.live_path, text.encode("utf-8"))
         except OSError as err:
             if target is not None:
                 self._restore_config(backup, target)
@@ -566,8 +672,12 @@ class Publisher:
             scratch = Path(tmp)
             for existing in etc.glob("*.conf"):  # secrets are kept from the current files
                 shutil.copy2(existing, scratch / existing.name)
+            with self.sessions() as db:
+                operators = enabled_lines(db, dialplan)
             try:
-                written = render(dialplan, self.settings, scratch, **target.render_options)
+                written = render(
+                    dialplan, self.settings, scratch, operators=operators, **target.render_options
+                )
             except (RenderError, OSError) as err:
                 raise PublishError(
                     "render", f"cannot render the Asterisk configuration: {err}"
@@ -596,8 +706,16 @@ class Publisher:
             extensions = (Path(target.etc_dir) / "extensions_nu.conf").read_text(encoding="utf-8")
         except OSError:
             extensions = None  # the contexts rendered here, globals unchecked
+        with self.sessions() as db:
+            operators = enabled_lines(db, dialplan)
         try:
-            return reload_asterisk(client, dialplan, target.reload_timeout, extensions=extensions)
+            return reload_asterisk(
+                client,
+                dialplan,
+                target.reload_timeout,
+                extensions=extensions,
+                operators=operators,
+            )
         except (OSError, AMIError, TimeoutError) as err:
             raise PublishError("reload", f"Asterisk reload failed: {err}") from err
         finally:
@@ -616,7 +734,7 @@ class Publisher:
             try:
                 client = target.ami()
                 try:
-                    for module in (DIALPLAN_MODULE, QUEUE_MODULE):
+                    for module in (DIALPLAN_MODULE, QUEUE_MODULE, SIP_MODULE):
                         if not client.action("Reload", Module=module, check=False).ok:
                             log.warning("Asterisk refused to reload %s (restored)", module)
                 finally:

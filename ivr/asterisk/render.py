@@ -7,7 +7,11 @@ Generated from the dialplan:
 * ``extensions_nu.conf`` (included by ``extensions.conf``): globals (FastAGI URL, sounds folder,
   languages, general operator queue, queue timeouts), the city number in ``from-pstn``, one
   ``nu-queue`` extension per queue, and the operators' per-department codes;
-* ``queues.conf``: one queue per department queue.
+* ``queues.conf``: one queue per department queue;
+* ``pjsip_operators.conf`` (included by ``pjsip.conf``): one endpoint, auth and aor per enabled
+  operator account (:class:`OperatorLine`, from :mod:`ivr.operators`), with the SIP digest of
+  their own secret, never the secret; their login rights and penalties go in
+  ``extensions_nu.conf`` (``nu-operator-rights``), their extensions in ``nu-operator-dial``.
 
 Injection safety: every id written into a configuration is checked against :data:`IDENT`
 (lowercase letters, digits, ``_``), ports are integers, paths/hosts/secrets are checked against
@@ -23,6 +27,7 @@ import re
 import secrets
 import shutil
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,12 +49,25 @@ SOUNDS_PATH = re.compile(r"^/[A-Za-z0-9._/-]{0,200}$")
 TOKEN = re.compile(r"@([A-Z][A-Z0-9_]*)@")
 
 # Files rendered from the dialplan (never copied from asterisk-conf/).
-GENERATED = ("extensions_nu.conf", "queues.conf")
+GENERATED = ("extensions_nu.conf", "queues.conf", "pjsip_operators.conf")
+EXTENSION = re.compile(r"^[0-9]{2,6}$")
+DIGEST = re.compile(r"^[0-9a-f]{32}$")
 MAX_DEPARTMENTS = 99  # department codes are two digits: *11NN, *12NN, 8NN
 
 
 class RenderError(ValueError):
     """A value that cannot be written into the Asterisk configuration safely."""
+
+
+@dataclass(frozen=True)
+class OperatorLine:
+    """What Asterisk needs of one enabled operator account: ``digest`` is MD5 of
+    ``extension:realm:secret``; ``rights`` the queues they may log in to, with their penalty."""
+
+    extension: str
+    name: str
+    digest: str
+    rights: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -134,7 +152,7 @@ def render(
     agi_port: int | None = None,
     ami_user: str = "numero-unico",
     ami_secret: str | None = None,
-    operator_secret: str | None = None,
+    operators: Sequence[OperatorLine] = (),
     sounds_path: str | None = None,
     queue_timeout: int = 180,
     general_timeout: int = 900,
@@ -143,8 +161,9 @@ def render(
     """Write the full Asterisk configuration for ``dialplan`` into ``out_dir``.
 
     Ports default to the settings' (SIP, AMI, FastAGI), ``sounds_path`` (where
-    Asterisk reads our prompts) to ``settings.asterisk_sounds_dir``. Secrets left ``None`` are
-    kept from a previous render in ``out_dir`` or generated. ``queue_timeout`` is how long a
+    Asterisk reads our prompts) to ``settings.asterisk_sounds_dir``. The AMI secret left ``None``
+    is kept from a previous render in ``out_dir`` or generated. ``operators``: the enabled
+    operator accounts (none: no softphone can register). ``queue_timeout`` is how long a
     caller waits in a department queue before the general operator takes over;
     ``general_timeout`` how long in the general operator queue before the polite goodbye.
     Returns the written paths.
@@ -159,13 +178,6 @@ def render(
             SECRET,
             ami_secret or _existing(out / "manager.conf", "secret") or secrets.token_urlsafe(18),
             "AMI secret",
-        ),
-        "OPERATOR_SECRET": _match(
-            SECRET,
-            operator_secret
-            or _existing(out / "pjsip.conf", "password")
-            or secrets.token_urlsafe(12),
-            "operator password",
         ),
         "DEFAULT_LANG": _match(LANG, dialplan.default_language, "default language"),
         "OPERATOR_NETWORKS": operator_networks(settings),  # acl.conf: ivr/sip/render.py
@@ -189,9 +201,15 @@ def render(
         if src.name in GENERATED:
             continue
         written.append(_write(out / src.name, fill_tokens(src, values)))
-    written.append(_write(out / "extensions_nu.conf", render_extensions(dialplan, **globals_)))
+    written.append(
+        _write(
+            out / "extensions_nu.conf",
+            render_extensions(dialplan, operators=operators, **globals_),
+        )
+    )
     written.append(_write(out / "queues.conf", render_queues(dialplan)))
     written.append(_write(out / TLS_FILE, render_tls(settings, int(values["SIP_PORT"]))))
+    written.append(_write(out / "pjsip_operators.conf", render_operators(dialplan, operators)))
     return written
 
 
@@ -286,6 +304,7 @@ def render_extensions(
     sounds: str,
     queue_timeout: int,
     general_timeout: int,
+    operators: Sequence[OperatorLine] = (),
 ) -> str:
     number = _match(NUMBER, dialplan.number, "city number")
     languages = [_match(LANG, lang, "language") for lang in dialplan.languages]
@@ -346,7 +365,64 @@ def render_extensions(
     for q in queues:
         lines.append(f" same => n,RemoveQueueMember({q.name},PJSIP/${{CHANNEL(endpoint)}})")
     lines += [" same => n,Return()", ""]
+    lines += _operator_contexts(operators, {q.name for q in queues})
     return "\n".join(lines)
+
+
+def _operator_contexts(operators: Sequence[OperatorLine], queues: set[str]) -> list[str]:
+    """Each operator's extension (``nu-operator-dial``) and login rights: extension
+    ``<operator>_<queue>`` of ``nu-operator-rights`` returns their penalty in that queue; no
+    such extension, no login (extensions.conf's ``nu-login`` asks before AddQueueMember)."""
+    lines = [
+        "; Operators call each other by extension.",
+        "[nu-operator-dial]",
+        "exten => none,1,Hangup()  ; keeps the context when there is no operator yet",
+    ]
+    for op in operators:
+        ext = _match(EXTENSION, op.extension, "operator extension")
+        lines += [f"exten => {ext},1,Dial(PJSIP/{ext},30)", " same => n,Hangup()"]
+    lines += [
+        "",
+        "; Who may log in to which queue, and with which penalty (Gosub: GOSUB_RETVAL).",
+        "[nu-operator-rights]",
+        "exten => none,1,Return()",
+    ]
+    for op in operators:
+        ext = _match(EXTENSION, op.extension, "operator extension")
+        for queue, penalty in op.rights:
+            name = ident(queue, f"queue of operator {ext}")
+            if name not in queues:
+                raise RenderError(f"operator {ext}: no queue {name!r} in the dialplan")
+            if isinstance(penalty, bool) or not isinstance(penalty, int) or not 0 <= penalty < 100:
+                raise RenderError(f"operator {ext}: penalty {penalty!r} in {name}")
+            lines.append(f"exten => {ext}_{name},1,Return({penalty})")
+    lines.append("")
+    return lines
+
+
+def render_operators(dialplan: Any, operators: Sequence[OperatorLine]) -> str:
+    """``pjsip_operators.conf``: endpoint, auth and aor per enabled operator, on the
+    templates of ``pjsip.conf``. A disabled or removed operator is simply not here."""
+    parts = [
+        _header(dialplan, "Operator accounts"),
+        "; From the operator accounts (admin: Operators; `ivr operators`). Each has their own\n"
+        "; secret, stored only as the digest Asterisk checks (MD5 of extension:realm:secret).\n",
+    ]
+    seen: set[str] = set()
+    for op in operators:
+        ext = _match(EXTENSION, op.extension, "operator extension")
+        if ext in seen:
+            raise RenderError(f"operator extension {ext} twice")
+        seen.add(ext)
+        digest = _match(DIGEST, op.digest, f"secret digest of operator {ext}")
+        name = clean_text(op.name, 60) or ext
+        parts.append(
+            f"\n[{ext}](operator-endpoint)\nauth = {ext}\naors = {ext}\n"
+            f'callerid = "{name}" <{ext}>\n\n'
+            f"[{ext}](operator-auth)\nusername = {ext}\npassword_digest = MD5:{digest}\n\n"
+            f"[{ext}](operator-aor)\n"
+        )
+    return "".join(parts)
 
 
 _QUEUE_GENERAL = """[general]

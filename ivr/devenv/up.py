@@ -22,6 +22,7 @@ from ivr.config import Settings
 from ivr.devenv.asterisk import AsteriskInstance
 from ivr.devenv.redis import RedisServer, redis_pings
 from ivr.flow.loader import load_dialplan
+from ivr.operators.store import operator_lines
 from ivr.prompts.build import build_prompts
 from ivr.prompts.google_tts import synthesizers
 from ivr.supervisor import Supervisor
@@ -97,7 +98,7 @@ def run_system(settings: Settings) -> int:
         print(
             "[3/5] Asterisk 22 (the first run builds its chroot: about 3 minutes) ...", flush=True
         )
-        asterisk.render(dialplan)
+        asterisk.render(dialplan, operators=operator_lines(settings.database_url, dialplan))
         asterisk.start(timeout=300)
         wanted = processes.wanted(settings)
         print(f"[4/5] services: {', '.join(p.name for p in wanted)}", flush=True)
@@ -119,7 +120,9 @@ Numero Unico is answering {dialplan.number} ({", ".join(dialplan.languages)}).
   Place a call:
     - console phone, in another terminal:   .venv/bin/ivr call
     - a SIP softphone on this machine:       sip:{dialplan.number}@127.0.0.1:{asterisk.sip_port}
-  Operators register as 101/102 (password in {asterisk.etc_dir}/pjsip.conf).
+  Operators: add an account (its SIP secret is printed once), then register as
+    sip:EXT@127.0.0.1:{asterisk.sip_port}:  .venv/bin/ivr operators add 101 --name "Anna Rossi" \\
+      --languages it,en --departments {next(iter(dialplan.departments))}:1
   Admin web: http://{settings.admin_host}:{settings.admin_port}/ (first account:
     .venv/bin/ivr admin create-user NAME --role admin)
   Asterisk CLI:  chroot {asterisk.root} asterisk -C {asterisk.inner_dir}/etc/asterisk.conf -r

@@ -4,7 +4,8 @@ One environment (``env.py`` here) over every feature's models (:data:`FEATURES`)
 live with the features that own the tables, in the folders ``ivr/db/alembic.ini`` lists
 (``version_locations``), and form one line of ``down_revision``\\ s::
 
-    0001 (booking) -> 0002 (callbacks) -> 0003 (call records) -> admin_0001 (admin) -> ...
+    0001 (booking) -> 0002 (callbacks) -> 0003 (call records) -> admin_0001 (admin)
+    -> 0004 (operators) -> 0005 (directory) -> ...
 
 Until the admin joined it, the admin had a history of its own (``admin_0001`` in the version
 table ``alembic_version_admin``); ``admin_0001`` now carries such a database forward (see that
@@ -29,7 +30,7 @@ INI = HERE.parent / "alembic.ini"
 
 # The packages with tables in the city database; each declares them in ``<package>.models``
 # on ivr.db.Base and keeps its revisions in ``<package>/migrations/versions`` (alembic.ini).
-FEATURES = ("booking", "ivr.callbacks", "ivr.kpi", "ivr.admin")
+FEATURES = ("booking", "ivr.callbacks", "ivr.kpi", "ivr.admin", "ivr.operators", "ivr.directory")
 
 # pg_advisory_xact_lock key: processes migrating one PostgreSQL database take turns.
 _PG_LOCK_KEY = 0x4E55_C17D
