@@ -161,3 +161,16 @@ def test_shared_queues_take_the_better_penalty(dialplan):
 
     account = Account("201", "A", ("it",), (("operatore", 3), ("operatore", 1)), True, None)
     assert dict(rights(dialplan, account)) == {dialplan.departments["operatore"].queue: 0}
+
+
+def test_a_desk_user_has_one_account_and_tls_accounts_render_on_the_tls_template(
+    store, dialplan, tmp_path
+):
+    store.add(AccountSpec("201", "Anna Rossi", ("it",), (("operatore", 1),), username="anna"))
+    with pytest.raises(AccountError, match="already has the desk of 201"):
+        store.add(AccountSpec("202", "Bea Verdi", ("it",), (("operatore", 1),), username="anna"))
+    assert store.for_user("anna").extension == "201"
+    store.add(AccountSpec("203", "Remote Worker", ("it",), (("operatore", 1),), tls=True))
+    render(dialplan, config.load(), tmp_path, operators=store.lines())
+    pjsip = (tmp_path / "pjsip_operators.conf").read_text()
+    assert "[203](operator-endpoint-tls)" in pjsip and "[201](operator-endpoint)" in pjsip

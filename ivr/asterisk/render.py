@@ -68,6 +68,7 @@ class OperatorLine:
     name: str
     digest: str
     rights: tuple[tuple[str, int], ...] = ()
+    tls: bool = False  # pjsip.conf's operator-endpoint-tls: TLS transport, SRTP (SDES)
 
 
 @dataclass(frozen=True)
@@ -417,7 +418,8 @@ def render_operators(dialplan: Any, operators: Sequence[OperatorLine]) -> str:
         digest = _match(DIGEST, op.digest, f"secret digest of operator {ext}")
         name = clean_text(op.name, 60) or ext
         parts.append(
-            f"\n[{ext}](operator-endpoint)\nauth = {ext}\naors = {ext}\n"
+            f"\n[{ext}]({'operator-endpoint-tls' if op.tls else 'operator-endpoint'})\n"
+            f"auth = {ext}\naors = {ext}\n"
             f'callerid = "{name}" <{ext}>\n\n'
             f"[{ext}](operator-auth)\nusername = {ext}\npassword_digest = MD5:{digest}\n\n"
             f"[{ext}](operator-aor)\n"

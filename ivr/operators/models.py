@@ -25,6 +25,10 @@ class Operator(Base):
     name: Mapped[str] = mapped_column(String(60))
     languages: Mapped[str] = mapped_column(String(40))  # "it,en": spoken, in the caller's codes
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Off the city's network: SIP over TLS with SRTP (pjsip.conf's operator-endpoint-tls).
+    tls: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The admin account (role operator) whose desk this phone is; None: phone only.
+    username: Mapped[str | None] = mapped_column(String(64), unique=True)
     secret_digest: Mapped[str] = mapped_column(String(64))
     secret_set_at: Mapped[datetime] = mapped_column(DateTime)
     created_at: Mapped[datetime] = mapped_column(DateTime)

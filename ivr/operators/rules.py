@@ -56,6 +56,8 @@ class AccountSpec:
     languages: tuple[str, ...]
     skills: tuple[tuple[str, int], ...]  # (department id, priority 1..9)
     enabled: bool = True
+    tls: bool = False  # off the city's network: TLS + SRTP
+    username: str | None = None  # the admin account (role operator) whose desk this is
 
 
 def check(

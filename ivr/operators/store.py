@@ -36,9 +36,19 @@ class Account:
     skills: tuple[tuple[str, int], ...]
     enabled: bool
     secret_set_at: datetime
+    tls: bool = False
+    username: str | None = None
 
     def spec(self) -> AccountSpec:
-        return AccountSpec(self.extension, self.name, self.languages, self.skills, self.enabled)
+        return AccountSpec(
+            self.extension,
+            self.name,
+            self.languages,
+            self.skills,
+            self.enabled,
+            self.tls,
+            self.username,
+        )
 
 
 def _account(row: Operator) -> Account:
@@ -49,6 +59,8 @@ def _account(row: Operator) -> Account:
         skills=tuple((s.department, s.priority) for s in row.skills),
         enabled=row.enabled,
         secret_set_at=row.secret_set_at,
+        tls=row.tls,
+        username=row.username,
     )
 
 
@@ -78,6 +90,16 @@ class OperatorStore:
             )
             return [_account(row) for row in rows]
 
+    def for_user(self, username: str) -> Account | None:
+        """The account whose desk belongs to admin user ``username``."""
+        with Session(self.engine) as db:
+            row = db.scalars(
+                select(Operator)
+                .where(Operator.username == username)
+                .options(selectinload(Operator.skills))
+            ).first()
+            return _account(row) if row is not None else None
+
     def get(self, extension: str) -> Account | None:
         with Session(self.engine) as db:
             row = self._row(db, extension)
@@ -105,6 +127,8 @@ class OperatorStore:
                 name=spec.name,
                 languages=",".join(spec.languages),
                 enabled=spec.enabled,
+                tls=spec.tls,
+                username=spec.username,
                 secret_digest=rules.digest(spec.extension, secret),
                 secret_set_at=now,
                 created_at=now,
@@ -126,8 +150,14 @@ class OperatorStore:
         with Session(self.write_engine) as db, db.begin():
             row = self._existing(db, extension)
             row.name, row.languages = spec.name, ",".join(spec.languages)
-            row.enabled = spec.enabled
-            row.skills = [OperatorSkill(department=d, priority=p) for d, p in spec.skills]
+            row.enabled, row.tls, row.username = spec.enabled, spec.tls, spec.username
+            wanted = dict(spec.skills)
+            for skill in list(row.skills):  # in place: (operator, department) is unique
+                if skill.department in wanted:
+                    skill.priority = wanted.pop(skill.department)
+                else:
+                    row.skills.remove(skill)
+            row.skills += [OperatorSkill(department=d, priority=p) for d, p in wanted.items()]
             row.updated_at = self.clock()
 
     def set_enabled(self, extension: str, enabled: bool) -> None:
@@ -159,6 +189,15 @@ class OperatorStore:
             city_numbers={dialplan.number},
             taken=others,
         )
+        if spec.username:
+            with Session(self.engine) as db:
+                holder = db.scalar(
+                    select(Operator.extension).where(Operator.username == spec.username)
+                )
+            if holder is not None and holder != spec.extension:
+                problems.append(
+                    Problem("username", f"{spec.username!r} already has the desk of {holder}")
+                )
         if problems:
             raise AccountError(problems)
 
@@ -188,6 +227,8 @@ def _normal(spec: AccountSpec) -> AccountSpec:
         languages=tuple(lang.strip().lower() for lang in spec.languages),
         skills=tuple((d.strip(), p) for d, p in spec.skills),
         enabled=spec.enabled,
+        tls=spec.tls,
+        username=(spec.username or "").strip() or None,
     )
 
 
@@ -206,6 +247,7 @@ def enabled_lines(db: Session, dialplan: Any) -> list[OperatorLine]:
             name=row.name,
             digest=row.secret_digest,
             rights=rights(dialplan, _account(row)),
+            tls=row.tls,
         )
         for row in rows
     ]

@@ -24,12 +24,15 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=60), nullable=False),
         sa.Column("languages", sa.String(length=40), nullable=False),
         sa.Column("enabled", sa.Boolean(), nullable=False),
+        sa.Column("tls", sa.Boolean(), nullable=False),
+        sa.Column("username", sa.String(length=64), nullable=True),
         sa.Column("secret_digest", sa.String(length=64), nullable=False),
         sa.Column("secret_set_at", sa.DateTime(), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_operators")),
         sa.UniqueConstraint("extension", name=op.f("uq_operators_extension")),
+        sa.UniqueConstraint("username", name=op.f("uq_operators_username")),
     )
     op.create_table(
         "operator_skills",
