@@ -41,5 +41,33 @@ class CallRecord(Base):
     queue_joined_at: Mapped[datetime | None] = mapped_column(DateTime)  # open wait segment
     queue_wait_s: Mapped[float | None] = mapped_column(Float)  # all queues, summed
     error: Mapped[str | None] = mapped_column(String(60))  # exception class when it broke
+    # Keyed hash (HMAC) of the caller's number: the desk finds a citizen's earlier calls without
+    # the number ever being stored here. Never the number itself.
+    caller_hash: Mapped[str | None] = mapped_column(String(64))
+    operator: Mapped[str | None] = mapped_column(String(6))  # extension that answered (last)
+    talk_s: Mapped[float | None] = mapped_column(Float)  # answered to hung up / moved on
+    wrapup_outcome: Mapped[str | None] = mapped_column(String(30))  # the desk's outcome code
+    wrapup_s: Mapped[float | None] = mapped_column(Float)  # call end to wrap-up saved
 
-    __table_args__ = (Index("ix_call_records_started_at", "started_at"),)
+    __table_args__ = (
+        Index("ix_call_records_started_at", "started_at"),
+        Index("ix_call_records_caller_hash", "caller_hash"),
+    )
+
+
+class OperatorEvent(Base):
+    """What an operator did, for per-operator KPIs and the audit: login, logout, pause (with
+    its reason: break, backoffice, training), unpause, answer, hangup, transfer, wrapup."""
+
+    __tablename__ = "operator_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime)
+    extension: Mapped[str] = mapped_column(String(6))
+    kind: Mapped[str] = mapped_column(String(20))
+    queue: Mapped[str | None] = mapped_column(String(80))
+    reason: Mapped[str | None] = mapped_column(String(40))
+    call_id: Mapped[str | None] = mapped_column(String(64))
+    seconds: Mapped[float | None] = mapped_column(Float)  # a pause's or a call's length
+
+    __table_args__ = (Index("ix_operator_events_extension_at", "extension", "at"),)

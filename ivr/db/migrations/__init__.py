@@ -5,7 +5,7 @@ live with the features that own the tables, in the folders ``ivr/db/alembic.ini`
 (``version_locations``), and form one line of ``down_revision``\\ s::
 
     0001 (booking) -> 0002 (callbacks) -> 0003 (call records) -> admin_0001 (admin)
-    -> 0004 (operators) -> 0005 (directory) -> ...
+    -> 0004 (operators) -> 0005 (directory) -> 0006 (operator figures) -> ...
 
 Until the admin joined it, the admin had a history of its own (``admin_0001`` in the version
 table ``alembic_version_admin``); ``admin_0001`` now carries such a database forward (see that
