@@ -27,6 +27,7 @@ ARGS = {
     "version_id": 1,
     "user_id": 1,
     "lang": "it",
+    "extension": "150",  # the Operators page's account (none: 404 for admins, 403 for others)
 }
 
 

@@ -450,6 +450,65 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Someone changed the draft meanwhile: review it and try again.",
     },
     "before_after": {"it": "Prima e dopo", "en": "Before and after"},
+    # The Operators page (ivr/admin/views/operators.py)
+    "nav_operators": {"it": "Operatori", "en": "Operators"},
+    "op_extension": {"it": "Interno", "en": "Extension"},
+    "op_name": {"it": "Nome", "en": "Name"},
+    "op_languages": {"it": "Lingue parlate", "en": "Languages spoken"},
+    "op_departments": {"it": "Uffici serviti (priorità)", "en": "Departments (priority)"},
+    "op_departments_hint": {
+        "it": "1 = primo ufficio dell'operatore; vuoto: non lo serve.",
+        "en": "1 = the operator's first department; empty: not served.",
+    },
+    "op_not_served": {"it": "—", "en": "—"},
+    "op_desk_user": {"it": "Utente della scrivania", "en": "Desk user"},
+    "op_no_desk": {"it": "nessuno (solo telefono)", "en": "none (phone only)"},
+    "op_enabled": {"it": "Abilitato", "en": "Enabled"},
+    "op_tls": {
+        "it": "Fuori dalla rete del Comune (TLS + SRTP)",
+        "en": "Off the city's network (TLS + SRTP)",
+    },
+    "op_secret_set": {"it": "Segreto impostato", "en": "Secret set"},
+    "op_edit": {"it": "Modifica", "en": "Edit"},
+    "op_enable": {"it": "Abilita", "en": "Enable"},
+    "op_disable": {"it": "Disabilita", "en": "Disable"},
+    "op_rotate": {"it": "Nuovo segreto SIP", "en": "New SIP secret"},
+    "op_rotate_hint": {
+        "it": "Il segreto attuale smette di funzionare appena il nuovo è in linea.",
+        "en": "The current secret stops working as soon as the new one is live.",
+    },
+    "op_none": {"it": "Nessun operatore.", "en": "No operators."},
+    "op_apply_again": {
+        "it": "Riapplica gli account ad Asterisk",
+        "en": "Apply the accounts to Asterisk again",
+    },
+    "op_add": {"it": "Nuovo operatore", "en": "New operator"},
+    "op_secret": {"it": "Segreto SIP", "en": "SIP secret"},
+    "op_secret_once": {
+        "it": "Copialo ora nel telefono dell'operatore: non verrà più mostrato.",
+        "en": "Copy it into the operator's phone now: it will not be shown again.",
+    },
+    "op_sip_user": {"it": "Utente SIP", "en": "SIP user"},
+    "op_done": {"it": "Fatto, torna agli operatori", "en": "Done, back to the operators"},
+    "op_remove": {"it": "Elimina l'operatore", "en": "Remove the operator"},
+    "op_remove_sure": {
+        "it": "Sì, elimina l'interno {ext}",
+        "en": "Yes, remove extension {ext}",
+    },
+    "operator_remove_confirm": {
+        "it": "Spunta la conferma per eliminare l'operatore.",
+        "en": "Tick the confirmation to remove the operator.",
+    },
+    "operators_live": {
+        "it": "Asterisk ha confermato: {message}",
+        "en": "Asterisk confirmed: {message}",
+    },
+    "operators_not_live": {
+        "it": "Salvato, ma non in linea: {message}",
+        "en": "Saved, but not live: {message}",
+    },
+    "yes": {"it": "sì", "en": "yes"},
+    "no": {"it": "no", "en": "no"},
 }
 
 

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from ivr.config import Settings
     from ivr.directory.store import DirectoryStore
     from ivr.live import LiveState
+    from ivr.operators.store import OperatorStore
     from ivr.prompts.build import Synthesizer
 
 EXTENSION = "numero_unico_admin"  # the key in ``Flask.extensions``
@@ -53,6 +54,30 @@ class AdminServices:
         from ivr.directory.store import DirectoryStore
 
         return DirectoryStore(ready(self.settings.database_url), self.settings.pbx_dial)
+
+    def operators(self) -> OperatorStore:
+        """The operator accounts on the city database, checked against the live dialplan (the
+        one Asterisk runs) and the directory's extensions (one extension, one phone)."""
+        from ivr.admin.publish import check_text
+        from ivr.db import ready
+        from ivr.operators.rules import AccountError, Problem
+        from ivr.operators.store import OperatorStore
+
+        def live() -> Any:
+            try:
+                dialplan, _ = check_text(self.publisher.live_text(), self.settings, prompts=False)
+            except OSError:
+                dialplan = None
+            if dialplan is None:
+                raise AccountError([Problem("form", "no live dialplan: publish one first")])
+            return dialplan
+
+        directory = self.directory()
+        return OperatorStore(
+            ready(self.settings.database_url),
+            live,
+            taken=lambda: {e.extension for e in directory.entries() if e.extension},
+        )
 
 
 def install(app: Flask, admin: AdminServices) -> None:

@@ -13,6 +13,7 @@ from ivr.admin.views import (
     directory,
     flow,
     live,
+    operators,
     prompts,
     publishing,
     simulator,
@@ -29,4 +30,5 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     live.bp,
     users.bp,
     directory.bp,
+    operators.bp,
 )
