@@ -105,6 +105,63 @@ def record_outcomes(
     return on_outcome
 
 
+def publish_contexts(
+    settings: Settings,
+    source: DialplanSource,
+    then: Callable[[CityAGI, CallOutcome], object] | None = None,
+    clock: Callable[[], float] | None = None,
+) -> Callable[[CityAGI, CallOutcome], object]:
+    """The operator desk's call context (``ivr/desk/``): a call handed to a queue leaves its
+    language, path in words, what was said, why, when and who (the number, and its keyed hash)
+    in Redis by its uniqueid; every call's record gets the keyed hash. Off the call's thread."""
+    import time
+
+    from ivr.desk.context import build_context
+    from ivr.desk.publisher import ContextPublisher
+    from ivr.desk.store import CallContexts
+    from ivr.flow.actions import Transfer
+    from ivr.kpi.caller_hash import caller_hash, load_key
+    from ivr.kpi.recorder import shared_recorder
+
+    key = load_key(settings.var_dir)
+    recorder = shared_recorder(settings.database_url)
+    publisher = ContextPublisher(CallContexts(settings.redis_url)) if settings.redis_url else None
+    now = clock or time.time
+
+    def on_outcome(agi: CityAGI, outcome: CallOutcome) -> None:
+        call_id = agi.env.get("agi_uniqueid", "")
+        raw = agi.env.get("agi_callerid", "")
+        number = raw if raw.lstrip("+").isdigit() else ""
+        hashed = caller_hash(key, number)
+        if hashed is not None:
+            recorder.submit(call_id, lambda rec: setattr(rec, "caller_hash", hashed))
+        final, at = outcome.final, now()
+        if publisher is not None and call_id and isinstance(final, Transfer):
+            path, data = list(outcome.path), dict(outcome.data)
+
+            def build() -> dict[str, Any]:
+                return build_context(
+                    source.current(),
+                    call_id=call_id,
+                    department=final.department,
+                    queue=final.queue,
+                    language=final.language,
+                    reason=final.reason,
+                    path=path,
+                    data=data,
+                    at=at,
+                    caller_hash=hashed,
+                    number=number,
+                )
+
+            publisher.submit(call_id, build)
+        if then is not None:
+            then(agi, outcome)
+
+    on_outcome.publisher = publisher  # type: ignore[attr-defined]  # tests flush it
+    return on_outcome
+
+
 def speech_spool(settings: Settings) -> tuple[str, Path]:
     """The recordings folder as Asterisk sees it and as we see it (one folder, two paths when
     Asterisk runs in a chroot or on another host)."""
@@ -169,7 +226,7 @@ def city_handler(
     handler = make_handler(
         session_factory(source, open_state(settings.redis_url), clock, speech, callbacks),
         settings.asterisk_sounds_dir,
-        record_outcomes(settings, on_outcome),
+        record_outcomes(settings, publish_contexts(settings, source, on_outcome)),
         fallback_queue=lambda: source.current().operator.queue,
         services=services,
         listener=listener,
