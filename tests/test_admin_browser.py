@@ -327,3 +327,37 @@ def test_live_view_reads_calls_queues_and_operators_from_asterisk(city):
     page = client.get("/live").get_data(as_text=True)
     assert 'data-queue="polizia"' in page
     call.hangup()
+
+
+def test_an_admin_adds_an_operator_and_sees_the_secret_once(city, browser):
+    """The Operators page in Chromium against the real Asterisk: the account is confirmed live
+    and its SIP secret shown on the answer to "Add", then never again."""
+    asterisk, admin, _service, settings = city
+    app = admin.app
+    with app.config["SESSIONS"].begin() as db:
+        auth.create_user(db, "boss", PASSWORD, "admin", "en")
+    b = browser
+    b.get(admin.url + "/login")
+    b.find_element(By.ID, "username").send_keys("boss", Keys.TAB)
+    b.switch_to.active_element.send_keys(PASSWORD, Keys.ENTER)
+    WebDriverWait(b, 10).until(EC.presence_of_element_located((By.CSS_SELECTOR, "nav")))
+    b.find_element(By.LINK_TEXT, "Operators").click()
+    try:
+        b.find_element(By.ID, "op-ext").send_keys("150")
+        b.find_element(By.ID, "op-name").send_keys("Maria Rossi")
+        b.find_element(By.CSS_SELECTOR, 'input[name=languages][value="it"]').click()
+        b.find_element(By.CSS_SELECTOR, "#op-skill-tributi option[value='1']").click()
+        b.find_element(By.CSS_SELECTOR, "form[action$='/operators'] button[type=submit]").click()
+        wait_text(b, "#result", "Asterisk confirmed", timeout=30)
+        secret = b.find_element(By.ID, "secret-value").text
+        assert len(secret) == 24
+        b.find_element(By.LINK_TEXT, "Done, back to the operators").click()
+        wait_text(b, "#operators", "Maria Rossi")
+        assert secret not in b.page_source
+        b.back()  # the secret's page is not kept by the browser (no-store): not shown again
+        assert secret not in b.page_source
+    finally:
+        store = app.extensions["numero_unico_admin"].operators()
+        for account in store.accounts():
+            store.remove(account.extension)
+        app.extensions["numero_unico_admin"].publisher.apply_operators("test", "cleanup")
