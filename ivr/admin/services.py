@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from ivr.admin.service_levels import CallRecords
     from ivr.asterisk.ami import AMIClient
     from ivr.config import Settings
+    from ivr.desk.hub import DeskHub
     from ivr.directory.store import DirectoryStore
     from ivr.live import LiveState
     from ivr.operators.store import OperatorStore
@@ -78,6 +79,32 @@ class AdminServices:
             live,
             taken=lambda: {e.extension for e in directory.entries() if e.extension},
         )
+
+    def desk_hub(self) -> DeskHub | None:
+        """The operator desks' live feed from Asterisk (one per Asterisk, started on first
+        use): ring events completed with the call's context from Redis and the citizen's
+        bookings, callbacks and earlier calls. None without an Asterisk to follow."""
+        if self.live_source is None:
+            return None
+        from ivr.db import ready
+        from ivr.desk.citizen import citizen
+        from ivr.desk.hub import DeskHub, hub_for
+        from ivr.desk.store import CallContexts
+        from ivr.kpi.desk_events import utcnow
+
+        url, connect = self.settings.database_url, self.live_source
+        contexts = CallContexts(self.settings.redis_url) if self.settings.redis_url else None
+
+        def lookup(context: dict[str, Any]) -> dict[str, Any]:
+            return citizen(
+                ready(url),
+                number=context.get("number") or "",
+                hashed=context.get("caller_hash"),
+                call_id=context.get("call_id") or "",
+                now=utcnow(),
+            )
+
+        return hub_for(connect, lambda: DeskHub(connect, contexts, lookup))
 
 
 def install(app: Flask, admin: AdminServices) -> None:

@@ -10,6 +10,7 @@ from flask import Blueprint
 from ivr.admin.views import (
     account,
     departments,
+    desk,
     directory,
     flow,
     live,
@@ -31,4 +32,5 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     users.bp,
     directory.bp,
     operators.bp,
+    desk.bp,
 )

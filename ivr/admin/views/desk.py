@@ -1,0 +1,314 @@
+"""The operator desk (``/desk``, role operator and up, for a user whose operator account names
+them): log in and out of the departments the account serves, pause with a reason and resume,
+see who is calling the moment the phone rings (server-sent events, ``/desk/events``), move the
+caller to a department or another operator with a note for them, wrap the call up with an
+outcome code, book or cancel an appointment for the citizen. Every action is audited (never
+the caller's number) and the KPI ones go to ``operator_events``/``call_records``."""
+
+from __future__ import annotations
+
+import json
+import queue as queue_mod
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+
+from ivr.admin import auth
+from ivr.admin.live_view import link_for
+from ivr.admin.services import services
+from ivr.admin.views.common import live_dialplan
+from ivr.asterisk.ami import AMIClient, AMIError
+from ivr.asterisk.render import department_codes
+from ivr.db import ready
+from ivr.desk import actions
+from ivr.desk.store import CallContexts
+from ivr.kpi import desk_events
+from ivr.operators.store import Account, rights
+
+bp = Blueprint("desk", __name__)
+
+OUTCOMES = (
+    "answered",
+    "information",
+    "booked",
+    "booking_cancelled",
+    "transferred",
+    "callback_promised",
+    "wrong_number",
+)
+KEEPALIVE_S = 15.0
+
+
+class NoDesk(Exception):
+    """The user has no enabled operator account: no desk (a page says so, not a 403)."""
+
+
+def _account() -> Account:
+    user = auth.current_user()
+    account = services().operators().for_user(user.username) if user else None
+    if account is None or not account.enabled:
+        raise NoDesk()
+    return account
+
+
+@bp.errorhandler(NoDesk)
+def _no_desk(_err: NoDesk):
+    if request.method == "GET" and request.path == "/desk":
+        return render_template("desk.html", account=None), 200
+    return "no operator account is linked to this user", 404
+
+
+def _ami() -> AMIClient:
+    connect = services().live_source
+    if connect is None:
+        raise AMIError("no Asterisk is configured for this admin")
+    return link_for(connect).client()
+
+
+def _audit(action: str, target: str, after: Any = None) -> None:
+    with services().sessions.begin() as db:
+        auth.audit(db, action, target, None, after)
+
+
+def _kpi_engine() -> Any:
+    return ready(services().settings.database_url)
+
+
+def _departments(account: Account, dialplan: Any) -> list[dict[str, Any]]:
+    """The departments the account serves, each with its queues (and penalties) and code."""
+    granted = rights(dialplan, account)
+    codes = department_codes(dialplan)
+    out = []
+    for department, _priority in account.skills:
+        dept = dialplan.departments.get(department)
+        if dept is None:
+            continue
+        out.append(
+            {
+                "id": dept.id,
+                "name": dept.names.get(dialplan.default_language) or dept.id,
+                "queue": dept.queue,
+                "code": codes.get(dept.queue, ""),
+                "queues": actions.department_queues(granted, dept.queue, dialplan.languages),
+            }
+        )
+    return out
+
+
+@bp.get("/desk")
+@auth.require("live")
+def desk():
+    account = _account()
+    dialplan = live_dialplan()
+    if dialplan is None:
+        abort(503)
+    departments = _departments(account, dialplan)
+    members: dict[str, dict[str, Any]] = {}
+    error = ""
+    try:
+        members = actions.membership(_ami(), account.extension)
+    except (OSError, AMIError) as err:
+        error = f"Asterisk cannot be reached: {err}"
+    for dept in departments:
+        dept["in"] = any(q in members for q, _ in dept["queues"])
+    paused = next((m for m in members.values() if m["paused"]), None)
+    codes = department_codes(dialplan)
+    targets = [
+        (f"dept:{d.id}", d.names.get(dialplan.default_language) or d.id)
+        for d in dialplan.departments.values()
+        if d.queue in codes
+    ]
+    others = [
+        a
+        for a in services().operators().accounts()
+        if a.enabled and a.extension != account.extension
+    ]
+    targets += [(f"op:{a.extension}", f"{a.name} ({a.extension})") for a in others]
+    hub = services().desk_hub()
+    card = hub.card(account.extension) if hub else None
+    return render_template(
+        "desk.html",
+        account=account,
+        departments=departments,
+        paused=paused,
+        reasons=actions.PAUSE_REASONS,
+        targets=targets,
+        outcomes=OUTCOMES,
+        error=error,
+        card=json.dumps(card.data) if card else "",
+        feed=hub is not None,
+    )
+
+
+@bp.get("/desk/events")
+@auth.require("live")
+def events():
+    """Server-sent events: this operator's phone only (the number goes to no other desk)."""
+    account = _account()
+    hub = services().desk_hub()
+    if hub is None:
+        abort(503)
+    extension = account.extension
+    inbox = hub.subscribe(extension)
+
+    def stream() -> Iterator[str]:
+        try:
+            yield "retry: 1000\n\n"
+            while True:
+                try:
+                    event = inbox.get(timeout=KEEPALIVE_S)
+                except queue_mod.Empty:
+                    yield ": keepalive\n\n"
+                    continue
+                data = dict(event.data, sent_at=time.time())
+                yield f"event: {event.kind}\ndata: {json.dumps(data)}\n\n"
+        finally:
+            hub.unsubscribe(extension, inbox)
+
+    response = Response(stream(), mimetype="text/event-stream")
+    response.headers["X-Accel-Buffering"] = "no"  # nginx: deliver each event at once
+    return response
+
+
+def _back(message: str = "", category: str = "ok"):
+    if message:
+        flash(message, category)
+    return redirect(url_for("desk.desk"))
+
+
+def _department(account: Account, dept_id: str) -> dict[str, Any]:
+    dialplan = live_dialplan()
+    found = next((d for d in _departments(account, dialplan) if d["id"] == dept_id), None)
+    if found is None:
+        abort(400)
+    return found
+
+
+@bp.post("/desk/login")
+@auth.require("live")
+def login():
+    account = _account()
+    dept = _department(account, request.form.get("department", ""))
+    try:
+        joined = actions.login(_ami(), account.extension, dept["queues"])
+    except (OSError, AMIError) as err:
+        return _back(f"not logged in: {err}", "error")
+    for queue in joined:
+        desk_events.operator_event(_kpi_engine(), account.extension, "login", queue=queue)
+    _audit("desk_login", f"{account.extension} {dept['id']}", {"queues": joined})
+    return _back(f"logged in to {dept['name']}")
+
+
+@bp.post("/desk/logout")
+@auth.require("live")
+def logout():
+    account = _account()
+    dept = _department(account, request.form.get("department", ""))
+    queues = [q for q, _ in dept["queues"]]
+    try:
+        actions.logout(_ami(), account.extension, queues)
+    except (OSError, AMIError) as err:
+        return _back(f"not logged out: {err}", "error")
+    for queue in queues:
+        desk_events.operator_event(_kpi_engine(), account.extension, "logout", queue=queue)
+    _audit("desk_logout", f"{account.extension} {dept['id']}")
+    return _back(f"logged out of {dept['name']}")
+
+
+@bp.post("/desk/pause")
+@auth.require("live")
+def pause():
+    account = _account()
+    reason = request.form.get("reason", "")
+    if reason not in actions.PAUSE_REASONS:
+        abort(400)
+    try:
+        actions.pause(_ami(), account.extension, reason)
+    except (OSError, AMIError) as err:
+        return _back(f"not paused: {err}", "error")
+    desk_events.operator_event(_kpi_engine(), account.extension, "pause", reason=reason)
+    _audit("desk_pause", account.extension, {"reason": reason})
+    return _back(f"paused: {reason}")
+
+
+@bp.post("/desk/resume")
+@auth.require("live")
+def resume():
+    account = _account()
+    try:
+        actions.unpause(_ami(), account.extension)
+    except (OSError, AMIError) as err:
+        return _back(f"not resumed: {err}", "error")
+    desk_events.operator_event(_kpi_engine(), account.extension, "unpause")
+    _audit("desk_resume", account.extension)
+    return _back("back at work")
+
+
+@bp.post("/desk/transfer")
+@auth.require("live")
+def transfer():
+    """Blind transfer of the call this operator has now, with a note for the next desk."""
+    account = _account()
+    hub = services().desk_hub()
+    current = hub.current(account.extension) if hub else None
+    if current is None or current.connected_at is None or current.ended_at is not None:
+        return _back("no call to transfer", "error")
+    target = request.form.get("target", "")
+    note = request.form.get("note", "").strip()
+    kind, _, value = target.partition(":")
+    dialplan = live_dialplan()
+    if kind == "dept" and value in dialplan.departments:
+        context, exten = (
+            "nu-transfer",
+            "8" + department_codes(dialplan)[dialplan.departments[value].queue],
+        )
+    elif kind == "op" and value.isdigit() and services().operators().get(value) is not None:
+        context, exten = "nu-operator-dial", value
+    else:
+        abort(400)
+    settings = services().settings
+    if note and settings.redis_url:
+        CallContexts(settings.redis_url).add_note(
+            current.call_id, account.extension, note, target, time.time()
+        )
+    try:
+        actions.redirect(_ami(), current.channel, context, exten)
+    except (OSError, AMIError) as err:
+        return _back(f"not transferred: {err}", "error")
+    desk_events.operator_event(
+        _kpi_engine(),
+        account.extension,
+        "transfer",
+        queue=current.queue,
+        reason=target,
+        call_id=current.call_id,
+    )
+    _audit(
+        "desk_transfer",
+        f"{account.extension} {current.call_id}",
+        {"to": target, "note": bool(note)},
+    )
+    return _back(f"transferred to {target}")
+
+
+@bp.post("/desk/wrapup")
+@auth.require("live")
+def wrapup():
+    account = _account()
+    outcome = request.form.get("outcome", "")
+    if outcome not in OUTCOMES:
+        abort(400)
+    hub = services().desk_hub()
+    current = hub.current(account.extension) if hub else None
+    call_id = current.call_id if current else request.form.get("call_id", "")
+    if not call_id:
+        return _back("no call to wrap up", "error")
+    ended = current.ended_at if current else None
+    seconds = round(time.time() - ended, 1) if ended else None
+    desk_events.wrapup(_kpi_engine(), call_id, account.extension, outcome, seconds)
+    if hub is not None:
+        hub.forget(account.extension)
+    _audit("desk_wrapup", f"{account.extension} {call_id}", {"outcome": outcome})
+    return _back(f"wrapped up: {outcome}")
