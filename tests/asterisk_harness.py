@@ -589,10 +589,31 @@ def prepare_instance(
     )
     shutil.rmtree(instance.host_dir, ignore_errors=True)  # a crashed run's leftovers
     instance.render(dialplan, queue_timeout=queue_timeout, general_timeout=general_timeout)
+    pace_audio_in_real_time(instance.etc_dir / "modules.conf")
     (instance.etc_dir / "extensions_local.conf").write_text(TEST_CONTEXTS)
     if test_log:
         (instance.etc_dir / "logger_local.conf").write_text(TEST_LOGGER)
     return instance
+
+
+SHIPPED_TIMING = "load => res_timing_timerfd.so"
+TEST_TIMING = "load => res_timing_pthread.so"
+
+
+def pace_audio_in_real_time(modules_conf: Path) -> None:
+    """Test instances time their audio with ``res_timing_pthread``, not the shipped timerfd.
+
+    With timerfd, a thread woken late acknowledges all the timer's missed ticks but sends one
+    20 ms frame: on a loaded machine (CI: three test workers, each with an Asterisk, on two
+    cores) every sound played 2.3-2.8 times slower than its length (queue-youarenext, 5.36 s:
+    11.5-15.1 s; with pthread timing 4.8-4.9 s, same load). The tests wait on audio, so they
+    waited that much longer. The pthread timer counts the ticks due and the frames catch up.
+    Only the pacing of media differs from the shipped modules.conf; no call flow does.
+    """
+    text = modules_conf.read_text()
+    if SHIPPED_TIMING not in text:
+        raise RuntimeError(f"{modules_conf} no longer loads {SHIPPED_TIMING!r}: update the tests")
+    modules_conf.write_text(text.replace(SHIPPED_TIMING, TEST_TIMING))
 
 
 def retire_instance(instance: AsteriskInstance, keep_logs: Path) -> None:
