@@ -22,12 +22,14 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from ivr.kpi.models import CallRecord
-from ivr.kpi.records import QUEUE_EVENTS, apply_ivr, apply_queue_event
+from ivr.kpi.operators import Activity, OperatorActivity, member_extension, row
+from ivr.kpi.records import QUEUE_EVENTS, apply_agent_event, apply_ivr, apply_queue_event
 
 log = logging.getLogger("ivr.kpi")
 
 Update = Callable[[CallRecord], object]
-_KEPT = ("Event", "Uniqueid", "Queue", "HoldTime", "Context")
+_KEPT = ("Event", "Uniqueid", "Queue", "HoldTime", "Context", "TalkTime")
+_AGENT = ("AgentConnect", "AgentComplete")
 
 
 def utcnow() -> datetime:
@@ -50,7 +52,9 @@ class CallRecorder:
         self._engine: Engine | None = None
         self._migrate = migrate
         self.retry_s, self.clock = retry_s, clock
-        self.pending: queue_mod.Queue[tuple[str, Update]] = queue_mod.Queue(max_pending)
+        # (call id, update of its record), or ("", an operator_events row to add)
+        self.pending: queue_mod.Queue[tuple[str, Update | Activity]] = queue_mod.Queue(max_pending)
+        self.activity = OperatorActivity()  # the watcher's thread only: events come in order
         self.dropped = 0
         self.written = 0
         self._stopped = False
@@ -63,8 +67,15 @@ class CallRecorder:
         """Queue ``update`` for the record of ``call_id``; dropped (and counted) when full."""
         if not call_id or call_id == "-":
             return
+        self._put(call_id, update)
+
+    def operator_event(self, activity: Activity) -> None:
+        """Queue one ``operator_events`` row (the desk's wrap-up, a transfer...)."""
+        self._put("", activity)
+
+    def _put(self, call_id: str, item: Update | Activity) -> None:
         try:
-            self.pending.put_nowait((call_id, update))
+            self.pending.put_nowait((call_id, item))
         except queue_mod.Full:
             self.dropped += 1
             if self.dropped == 1 or self.dropped % 1000 == 0:
@@ -90,12 +101,27 @@ class CallRecorder:
             log.exception("call record not queued")
 
     def queue_event(self, event: Mapping[str, str]) -> None:
-        """The queue watcher's ``on_event`` hook: the queue events of one call, by Uniqueid."""
-        if event.get("Event") not in QUEUE_EVENTS:
-            return
+        """The queue watcher's ``on_event`` hook: the queue events of one call, by Uniqueid,
+        and what the operators did (logins, pauses, answers, talk times)."""
         now = self.clock()
+        call_of_agent = ""
+        try:
+            for activity in self.activity.feed(event, now):
+                self.operator_event(activity)
+                if activity.kind in ("answer", "hangup"):
+                    call_of_agent = activity.call_id or ""
+        except Exception:  # a KPI must never hurt the watcher
+            log.exception("operator event not queued")
+        kind = event.get("Event")
+        if kind not in QUEUE_EVENTS and kind not in _AGENT:
+            return
         ev = {k: event[k] for k in _KEPT if k in event}  # not the caller id, even in memory
-        self.submit(ev.get("Uniqueid", ""), lambda rec: apply_queue_event(rec, ev, now))
+        if kind in QUEUE_EVENTS:
+            self.submit(ev.get("Uniqueid", ""), lambda rec: apply_queue_event(rec, ev, now))
+        if kind in _AGENT:
+            operator = member_extension(event)
+            uid = ev.get("Uniqueid") or call_of_agent
+            self.submit(uid, lambda rec: apply_agent_event(rec, ev, operator))
 
     # -- the worker ----------------------------------------------------------------------------
 
@@ -143,7 +169,10 @@ class CallRecorder:
                 continue
             while not self._stopped:
                 try:
-                    self.write(call_id, update)
+                    if isinstance(update, Activity):
+                        self.write_activity(update)
+                    else:
+                        self.write(call_id, update)
                     self.written += 1
                     break
                 except SQLAlchemyError as exc:  # database down: keep it, retry
@@ -154,6 +183,18 @@ class CallRecorder:
                     self.dropped += 1
                     break
             self.pending.task_done()
+
+    def write_activity(self, activity: Activity) -> None:
+        """Add one ``operator_events`` row now, in this thread."""
+        from ivr.db import retrying, writer
+
+        engine = writer(self.engine())
+
+        def attempt() -> None:
+            with Session(engine) as session, session.begin():
+                session.add(row(activity))
+
+        retrying(attempt, what="operator event")
 
     def write(self, call_id: str, update: Update) -> None:
         """Upsert now, in this thread: read the row (locked), apply ``update``, commit."""

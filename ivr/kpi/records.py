@@ -61,6 +61,8 @@ class Record(Protocol):
     queue_joined_at: datetime | None
     queue_wait_s: float | None
     error: str | None
+    operator: str | None
+    talk_s: float | None
 
 
 def mask_said(text: str) -> str:
@@ -164,3 +166,15 @@ def apply_queue_event(rec: Record, event: Mapping[str, str], now: datetime) -> b
         rec.queue = event.get("Queue") or rec.queue
         rec.outcome = "answered" if kind == "AgentConnect" else "abandoned"
     return True
+
+
+def apply_agent_event(rec: Record, event: Mapping[str, str], operator: str | None) -> None:
+    """Who answered (``AgentConnect``) and how long they talked (``AgentComplete``'s TalkTime).
+    After a transfer the last operator's figures stand: the call record says who had it last;
+    each operator's own calls are in ``operator_events``."""
+    if event.get("Event") == "AgentConnect":
+        rec.operator = operator or rec.operator
+        rec.talk_s = None  # a new operator, a new talk
+    elif event.get("Event") == "AgentComplete":
+        rec.operator = operator or rec.operator
+        rec.talk_s = _seconds(event.get("TalkTime"))

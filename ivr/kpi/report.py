@@ -201,3 +201,68 @@ def render(records: list[Any], title: str) -> str:
             f"{label:<46}{shown(r.value, t.unit):>10}  {met:<7}{', '.join(r.missing) or '-'}"
         )
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# Per operator, from ``operator_events`` (ivr/kpi/operators.py): what each operator handled.
+
+NO_REASON = "-"  # a pause with no reason given
+
+
+@dataclass(frozen=True)
+class OperatorFigures:
+    """One operator over a period. Handling time is the contact centre's usual AHT: talk plus
+    wrap-up, over the calls handled (a call with no wrap-up saved adds none)."""
+
+    extension: str
+    calls: int  # answered (AgentConnect)
+    talk_s: float  # summed over the calls that ended (AgentComplete's TalkTime)
+    wrapups: int
+    wrapup_s: float
+    pauses: dict[str, float]  # seconds paused, by reason
+
+    @property
+    def avg_handling_s(self) -> float | None:
+        return (self.talk_s + self.wrapup_s) / self.calls if self.calls else None
+
+    @property
+    def avg_wrapup_s(self) -> float | None:
+        return self.wrapup_s / self.wrapups if self.wrapups else None
+
+    @property
+    def pause_s(self) -> float:
+        return sum(self.pauses.values())
+
+
+def by_operator(events: Iterable[Any]) -> dict[str, OperatorFigures]:
+    """Per operator (by extension, sorted) from ``events`` (anything with ``extension``,
+    ``kind``, ``reason`` and ``seconds``): answers counted, hangups' talk and wrap-ups' lengths
+    summed, pauses summed by reason from the unpauses (a pause still open is not counted)."""
+    calls: dict[str, int] = {}
+    talk: dict[str, float] = {}
+    wrapups: dict[str, list[float]] = {}
+    pauses: dict[str, dict[str, float]] = {}
+    for ev in events:
+        ext, kind, seconds = ev.extension, ev.kind, ev.seconds
+        calls.setdefault(ext, 0)
+        if kind == "answer":
+            calls[ext] += 1
+        elif kind == "hangup" and seconds is not None:
+            talk[ext] = talk.get(ext, 0.0) + seconds
+        elif kind == "wrapup" and seconds is not None:
+            wrapups.setdefault(ext, []).append(seconds)
+        elif kind == "unpause" and seconds is not None:
+            mine = pauses.setdefault(ext, {})
+            reason = ev.reason or NO_REASON
+            mine[reason] = mine.get(reason, 0.0) + seconds
+    return {
+        ext: OperatorFigures(
+            extension=ext,
+            calls=calls[ext],
+            talk_s=talk.get(ext, 0.0),
+            wrapups=len(wrapups.get(ext, [])),
+            wrapup_s=sum(wrapups.get(ext, [])),
+            pauses=dict(sorted(pauses.get(ext, {}).items())),
+        )
+        for ext in sorted(calls)
+    }
