@@ -135,3 +135,41 @@ def test_per_operator_figures_from_known_rows():
     assert maria.pause_s == 960.0
     idle = figures["151"]
     assert (idle.calls, idle.avg_handling_s, idle.avg_wrapup_s, idle.pauses) == (0, None, None, {})
+
+
+def test_admins_see_the_per_operator_figures_on_the_service_levels_page(tmp_path):
+    from ivr.db import make_engine, migrate
+    from tests.admin_support import city_settings, login, make_app
+    from tests.test_admin_service_levels import DAY, NOW, cells
+
+    settings = city_settings(tmp_path)
+    app = make_app(settings, clock=lambda zone: NOW.replace(tzinfo=zone))
+    engine = make_engine(settings.database_url)
+    try:
+        migrate(engine)
+        with Session(engine) as session, session.begin():
+            session.add_all(
+                OperatorEvent(at=DAY, extension="150", kind=kind, seconds=s, reason=r)
+                for kind, s, r in [
+                    ("answer", None, None),
+                    ("hangup", 100.0, None),
+                    ("wrapup", 20.0, "info"),
+                    ("unpause", 600.0, "break"),
+                    ("unpause", 300.0, "training"),
+                ]
+            )
+            session.add(OperatorEvent(at=datetime(2026, 10, 1), extension="151", kind="answer"))
+    finally:
+        engine.dispose()
+    query = "/service-levels?from=2026-11-20&to=2026-11-22"
+    page = login(app, "admin").get(query).get_data(as_text=True)
+    assert cells(page, "operator", "150") == [
+        "150",
+        "1",
+        "120 s",
+        "20 s",
+        "break: 600 s, training: 300 s",
+    ]
+    assert 'data-operator="151"' not in page  # outside the period
+    for role in ("viewer", "editor"):
+        assert "per-operator" not in login(app, role).get(query).get_data(as_text=True)

@@ -509,6 +509,20 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "yes": {"it": "sì", "en": "yes"},
     "no": {"it": "no", "en": "no"},
+    # Per-operator figures on the service levels page (admins)
+    "per_operator": {"it": "Per operatore", "en": "Per operator"},
+    "calls_handled": {"it": "Chiamate gestite", "en": "Calls handled"},
+    "avg_handling": {"it": "Durata media di gestione", "en": "Average handling time"},
+    "avg_wrapup": {"it": "Chiusura media (post-chiamata)", "en": "Average wrap-up time"},
+    "pause_time": {"it": "Pause per motivo", "en": "Pauses by reason"},
+    "no_operator_activity": {
+        "it": "Nessuna attività degli operatori nel periodo.",
+        "en": "No operator activity in the period.",
+    },
+    "pause_break": {"it": "pausa", "en": "break"},
+    "pause_backoffice": {"it": "back office", "en": "back office"},
+    "pause_training": {"it": "formazione", "en": "training"},
+    "pause_-": {"it": "senza motivo", "en": "no reason given"},
 }
 
 

@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine
 
 from ivr.kpi.cli import DEFAULT_DAYS, load_records, utc_bounds
-from ivr.kpi.report import Report, summarise
+from ivr.kpi.operators import load_operator_events
+from ivr.kpi.report import OperatorFigures, Report, by_operator, summarise
 from ivr.kpi.series import Series, series
 
 # Every row of the period is loaded: a bound keeps one request from reading years of calls.
@@ -62,11 +63,14 @@ class CallRecords:
 
     def overview(self, first: date, last: date, zone: ZoneInfo) -> Overview:
         """The tables' figures and the plots' series, from one read of the period's rows."""
-        records = load_records(self.engine(), *utc_bounds(first, last, zone))
-        return Overview(summarise(records), series(records, zone, first, last))
+        bounds = utc_bounds(first, last, zone)
+        records = load_records(self.engine(), *bounds)
+        operators = by_operator(load_operator_events(self.engine(), *bounds))
+        return Overview(summarise(records), series(records, zone, first, last), operators)
 
 
 @dataclass(frozen=True)
 class Overview:
     report: Report  # the tables: departments and targets
     series: Series  # the plots: per hour, per day, waits
+    operators: dict[str, OperatorFigures]  # per operator (extension): admins see it

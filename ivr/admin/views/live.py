@@ -18,6 +18,9 @@ from ivr.kpi.report import shown
 
 bp = Blueprint("live", __name__)
 
+# Pause reasons with an interface text (the desk's and ``*13``'s); others are shown as given.
+PAUSE_REASONS = ("break", "backoffice", "training", "-")
+
 
 def _snapshot() -> live_view.LiveSnapshot:
     live = live_dialplan()
@@ -73,6 +76,8 @@ def service_levels():
         page["error"] = t("records_unavailable")
         return render_template("service_levels.html", **page), 503
     page["report"], series = overview.report, overview.series
+    page["operators"] = overview.operators if auth.allowed("users") else {}
+    page["pause_reasons"] = PAUSE_REASONS
     average = overview.report.city.avg_wait_s
     # Inline SVG built (and escaped) by ElementTree in ivr/admin/charts.py: safe to insert.
     page["charts"] = [
