@@ -241,10 +241,17 @@ def _queues_watch(args: argparse.Namespace, settings: config.Settings) -> int:
         creds = read_ami_credentials(_asterisk_etc(args, settings))
         return AMIClient(creds.host, creds.port, creds.username, creds.secret).connect()
 
+    from ivr.flow.loader import load_dialplan
     from ivr.kpi.recorder import shared_recorder
 
     recorder = shared_recorder(settings.database_url)  # queue waits and outcomes for the KPIs
-    QueueWatcher(connect, RedisQueueStore(settings.redis_url), on_event=recorder.queue_event).run()
+    languages = load_dialplan(settings.dialplan_path).languages  # a new language: restart
+    QueueWatcher(
+        connect,
+        RedisQueueStore(settings.redis_url),
+        on_event=recorder.queue_event,
+        languages=languages,
+    ).run()
     return 0
 
 

@@ -53,7 +53,9 @@ from typing import Any
 
 from ivr import config
 from ivr.asterisk.ami import AMIClient, AMIError, Message
+from ivr.asterisk.render import queue_twins
 from ivr.devenv.asterisk import AsteriskInstance, free_port
+from ivr.queues.languages import department_queue
 
 DTMF = set("0123456789*#ABCD")
 
@@ -225,14 +227,21 @@ class Call:
         event = self._wait_user("NuQueueLeave", timeout, **({"Queue": queue} if queue else {}))
         return event["Status"]
 
-    def wait_queue_join(self, queue: str | None = None, timeout: float = 15.0) -> str:
-        """Wait until the caller is really waiting in a queue (``QueueCallerJoin``)."""
+    def wait_queue_join(
+        self, queue: str | None = None, timeout: float = 15.0, *, twin: bool = False
+    ) -> str:
+        """Wait until the caller is really waiting in a queue (``QueueCallerJoin``); return the
+        department queue (with ``twin``: the language twin Asterisk runs it in, ``tributi_en``)."""
+        fold = self.harness.department_queue
         event = self._wait(
-            lambda m: m.get("Uniqueid") == self.uniqueid and (queue is None or m["Queue"] == queue),
+            lambda m: (
+                m.get("Uniqueid") == self.uniqueid
+                and (queue is None or queue in (m["Queue"], fold(m["Queue"])))
+            ),
             Event="QueueCallerJoin",
             timeout=timeout,
         )
-        return event["Queue"]
+        return event["Queue"] if twin else fold(event["Queue"])
 
     def wait_operator(self, timeout: float = 15.0) -> Message:
         """Wait until an operator answers (``AgentConnect``); the event has Queue, MemberName."""
@@ -462,16 +471,27 @@ class AsteriskHarness:
             raise ValueError("operator names are digits")
         exten = f"{'a' if answers else 'r'}{ident}"
         interface = f"Local/{exten}@nu-test-operator/n"
-        self.ami.action(
-            "QueueAdd", Queue=queue, Interface=interface, MemberName=f"op{ident}", Paused="false"
-        )
+        for twin in self.twins(queue):  # speaks every language: in each language's twin
+            self.ami.action(
+                "QueueAdd", Queue=twin, Interface=interface, MemberName=f"op{ident}", Paused="false"
+            )
         operator = Operator(queue, interface, f"op{ident}", answers)
         self.operators.append(operator)
         return operator
 
     def remove_operator(self, operator: Operator) -> None:
-        self.ami.action("QueueRemove", Queue=operator.queue, Interface=operator.interface)
+        for twin in self.twins(operator.queue):
+            self.ami.action("QueueRemove", Queue=twin, Interface=operator.interface)
         self.operators.remove(operator)
+
+    def twins(self, queue: str) -> list[str]:
+        """A department queue and its language twins (ivr/queues/languages.py)."""
+        if queue not in {d.queue for d in self.dialplan.departments.values()}:
+            return [queue]
+        return [name for _, name in queue_twins(self.dialplan, queue)]
+
+    def department_queue(self, queue: str) -> str:
+        return department_queue(queue, self.dialplan.languages)
 
     def queue_status(self, queue: str) -> dict[str, list[Message]]:
         """``{"params": [...], "members": [...], "callers": [...]}`` from QueueStatus."""
@@ -488,8 +508,8 @@ class AsteriskHarness:
         return [m["StateInterface"] or m["Location"] for m in self.queue_status(queue)["members"]]
 
     def queue_callers(self, queue: str) -> list[str]:
-        """Uniqueids of the callers waiting in ``queue``."""
-        return [m["Uniqueid"] for m in self.queue_status(queue)["callers"]]
+        """Uniqueids of the callers waiting in ``queue`` (a department queue: and its twins)."""
+        return [m["Uniqueid"] for q in self.twins(queue) for m in self.queue_status(q)["callers"]]
 
     def set_global(self, name: str, value: str) -> None:
         """Change a dialplan global (e.g. ``NU_QUEUE_TIMEOUT``) until the next reset."""

@@ -246,7 +246,12 @@ def live_queues_session(asterisk_session, redis_server) -> Iterator[LiveQueues]:
     from ivr.queues.watcher import QueueWatcher
 
     store = RedisQueueStore(redis_server.url)
-    watcher = QueueWatcher(asterisk_session.instance.ami, store, tick_s=0.5)
+    watcher = QueueWatcher(
+        asterisk_session.instance.ami,
+        store,
+        tick_s=0.5,
+        languages=asterisk_session.dialplan.languages,
+    )
     thread = threading.Thread(target=watcher.run, args=(0.2,), name="test-queue-watcher")
     thread.start()
     try:

@@ -72,9 +72,11 @@ class FakeAMI:
         elif name == "Getvar":
             return Response([("Response", "Success"), ("Value", running.globals[kw["Variable"]])])
         elif name == "QueueSummary":
-            for dept in self.dialplan.departments.values():
-                if dept.queue != self.drop_queue:
-                    ok.events.append(Message([("Event", "QueueSummary"), ("Queue", dept.queue)]))
+            from ivr.asterisk.render import all_queues
+
+            for queue in all_queues(self.dialplan):
+                if queue != self.drop_queue:
+                    ok.events.append(Message([("Event", "QueueSummary"), ("Queue", queue)]))
         return ok
 
     def close(self) -> None:

@@ -82,3 +82,41 @@ def test_rotating_voids_the_old_secret_and_disabling_stops_the_operator_at_once(
         assert not any(m.endswith("/203") for m in asterisk.queue_members(queue))
     with Softphone("203", new, asterisk.instance.sip_port) as phone:
         assert phone.registration_failed()
+
+
+def test_each_caller_reaches_the_operator_who_speaks_their_language_when_both_are_free(
+    asterisk, ivr_service, operator_accounts
+):
+    store, apply = operator_accounts
+    general = asterisk.dialplan.general_operator
+    queue = _queue_of(asterisk, general)
+    secrets = {
+        "211": store.add(AccountSpec("211", "Giulia Conti", ("it",), ((general, 1),))),
+        "212": store.add(AccountSpec("212", "Mary Jones", ("en",), ((general, 1),))),
+    }
+    apply()
+    ivr_service()
+    code = department_codes(asterisk.dialplan)[queue]
+    with (
+        Softphone("211", secrets["211"], asterisk.instance.sip_port) as italian,
+        Softphone("212", secrets["212"], asterisk.instance.sip_port) as english,
+    ):
+        for phone in (italian, english):
+            phone.wait_registered()
+            mark = phone.mark()
+            phone.dial(f"*11{code}")  # into the queue and its language twins
+            phone.wait_event("CALL_CLOSED", timeout=30, since=mark)
+        assert {m.rsplit("/", 1)[1] for m in asterisk.queue_members(f"{queue}_en")} >= {
+            "211",
+            "212",
+        }
+        # English first, then Italian: each time both operators are free.
+        for language_key, phone, ext in (("2", english, "212"), ("1", italian, "211")):
+            mark = phone.mark()
+            call = asterisk.place_call([("choose_language", language_key), ("main_menu", "9")])
+            assert call.wait_operator(timeout=60)["MemberName"] == ext
+            phone.wait_answered_incoming(timeout=30, since=mark)
+            phone.hangup()
+            phone.wait_event("CALL_CLOSED", timeout=30, since=mark)
+            call.wait_hangup()
+            assert call.script_error is None

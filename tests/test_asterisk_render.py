@@ -81,7 +81,9 @@ def test_department_codes_follow_the_yaml_order(dialplan, tmp_path):
     assert list(codes.items())[:2] == [("anagrafe", "01"), ("tributi", "02")]
     render(dialplan, _settings(), tmp_path)
     ext = (tmp_path / "extensions_nu.conf").read_text()
-    assert "exten => *1102,1,Gosub(nu-login,s,1(tributi))" in ext
+    assert "exten => *1102,1,NoOp(Log in to Tributi)" in ext
+    assert " same => n,Gosub(nu-join,s,1(tributi_en))" in ext  # a language twin, silently
+    assert " same => n,Gosub(nu-login,s,1(tributi))" in ext
     assert "exten => 802,1,Set(NU_REASON=transfer)" in ext
 
 

@@ -142,7 +142,7 @@ def test_fastagi_route_reaches_that_queue_and_an_operator(asterisk, fastagi):
     assert call.wait_queue() == "tributi"
     assert call.wait_queue_join() == "tributi"
     answered = call.wait_operator()
-    assert answered["Queue"] == "tributi"
+    assert answered["Queue"] == "tributi_en"  # an English caller: the queue's English twin
     assert answered["MemberName"] == operator.name
     # The operator's channel carries the caller's context (inherited, in AMI channelvars).
     assert answered["DestChannel"].startswith(operator.interface.removesuffix("/n"))

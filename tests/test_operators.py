@@ -99,6 +99,8 @@ def test_language_first_penalties_and_disabled_accounts(store, dialplan):
     assert dict(lines["201"].rights)[queue] == 0
     assert dict(lines["201"].rights)[dialplan.departments["tributi"].queue] == 1
     assert dict(lines["202"].rights)[queue] == rules.NOT_SPEAKING  # not the city's language
+    assert dict(lines["202"].rights)[f"{queue}_en"] == 0  # first for English callers
+    assert dict(lines["201"].rights)[f"{queue}_en"] == 0
 
 
 def test_update_keeps_the_extension_and_checks_everything(store):
@@ -160,7 +162,9 @@ def test_shared_queues_take_the_better_penalty(dialplan):
     from ivr.operators.store import Account
 
     account = Account("201", "A", ("it",), (("operatore", 3), ("operatore", 1)), True, None)
-    assert dict(rights(dialplan, account)) == {dialplan.departments["operatore"].queue: 0}
+    queue = dialplan.departments["operatore"].queue
+    given = dict(rights(dialplan, account))
+    assert (given[queue], given[f"{queue}_en"]) == (0, rules.NOT_SPEAKING)
 
 
 def test_a_desk_user_has_one_account_and_tls_accounts_render_on_the_tls_template(
@@ -174,3 +178,48 @@ def test_a_desk_user_has_one_account_and_tls_accounts_render_on_the_tls_template
     render(dialplan, config.load(), tmp_path, operators=store.lines())
     pjsip = (tmp_path / "pjsip_operators.conf").read_text()
     assert "[203](operator-endpoint-tls)" in pjsip and "[201](operator-endpoint)" in pjsip
+
+
+def test_the_command_line_adds_shows_the_secret_once_and_names_bad_fields(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "NU_DATABASE_URL": f"sqlite:///{tmp_path / 'city.db'}",
+        "NU_ASTERISK_ETC": str(tmp_path / "no-asterisk"),  # files only: nothing to reload
+        "NU_VAR_DIR": str(tmp_path / "var"),
+    }
+
+    def ivr(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "ivr", "operators", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    added = ivr(
+        "add",
+        "201",
+        "--name",
+        "Anna Rossi",
+        "--languages",
+        "it,en",
+        "--departments",
+        "operatore:1,tributi:2",
+    )
+    assert added.returncode == 0, added.stderr
+    secret = added.stdout.split("keep it): ")[1].split()[0]
+    listed = ivr("list")
+    assert "Anna Rossi" in listed.stdout and "operatore:1, tributi:2" in listed.stdout
+    assert secret not in listed.stdout
+    bad = ivr("add", "8", "--name", "Bad<Name>", "--languages", "xx", "--departments", "nowhere")
+    assert bad.returncode == 1
+    for field in ("extension:", "name:", "languages:", "skills:"):
+        assert f"operator 8: {field}" in bad.stdout
+    assert "nothing was changed" in bad.stdout
+    assert ivr("disable", "201").returncode == 0
+    assert "disabled" in ivr("list").stdout

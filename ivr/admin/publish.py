@@ -55,8 +55,8 @@ from ivr.asterisk.render import (
     GENERATED,
     OperatorLine,
     RenderError,
+    all_queues,
     clean_text,
-    queues_of,
     read_ami_credentials,
     render,
     render_extensions,
@@ -270,7 +270,7 @@ def reload_asterisk(
     for module, what in modules:
         answer = _reload_module(client, module, what, deadline, timeout)
         transcript.append(f"Reload {module}: {answer}")
-    wanted = [q.name for q in queues_of(dialplan)]
+    wanted = all_queues(dialplan)
     while True:  # a reload Asterisk queued behind another one lands a moment later
         missing = _not_running(client, dialplan, rendered, wanted, timeout)
         if operators is not None:

@@ -35,6 +35,7 @@ from typing import Any
 from ivr import config
 from ivr.asterisk import variables as V
 from ivr.asterisk.variables import assign, ref
+from ivr.queues.languages import department_queue, twins
 from ivr.sip.render import TLS_FILE, operator_networks, render_tls
 
 STATIC_DIR = config.ROOT / "asterisk-conf"
@@ -49,7 +50,7 @@ SOUNDS_PATH = re.compile(r"^/[A-Za-z0-9._/-]{0,200}$")
 TOKEN = re.compile(r"@([A-Z][A-Z0-9_]*)@")
 
 # Files rendered from the dialplan (never copied from asterisk-conf/).
-GENERATED = ("extensions_nu.conf", "queues.conf", "pjsip_operators.conf")
+GENERATED = ("extensions_nu.conf", "queues.conf", "pjsip_operators.conf", TLS_FILE)
 EXTENSION = re.compile(r"^[0-9]{2,6}$")
 DIGEST = re.compile(r"^[0-9a-f]{32}$")
 MAX_DEPARTMENTS = 99  # department codes are two digits: *11NN, *12NN, 8NN
@@ -277,6 +278,10 @@ def queues_of(dialplan: Any) -> list[_Queue]:
                 department=ident(dept.id, "department"),
                 code=f"{position:02d}",
             )
+    for name in seen:
+        base = department_queue(name, dialplan.languages)
+        if base != name and base in seen:
+            raise RenderError(f"queue {name!r} is the {base!r} queue's twin for another language")
     return list(seen.values())
 
 
@@ -349,12 +354,15 @@ def render_extensions(
         "[nu-operator-codes]",
     ]
     for q in queues:
+        others = [name for _, name in queue_twins(dialplan, q.name)[1:]]
+        lines += [f"exten => *11{q.code},1,NoOp(Log in to {q.label})"]
+        lines += [f" same => n,Gosub(nu-join,s,1({name}))" for name in others]
+        lines += [f" same => n,Gosub(nu-login,s,1({q.name}))", " same => n,Hangup()"]
+        lines += [f"exten => *12{q.code},1,NoOp(Log out of {q.label})"]
         lines += [
-            f"exten => *11{q.code},1,Gosub(nu-login,s,1({q.name}))  ; {q.label}",
-            " same => n,Hangup()",
-            f"exten => *12{q.code},1,Gosub(nu-logout,s,1({q.name}))",
-            " same => n,Hangup()",
+            f" same => n,RemoveQueueMember({name},PJSIP/${{CHANNEL(endpoint)}})" for name in others
         ]
+        lines += [f" same => n,Gosub(nu-logout,s,1({q.name}))", " same => n,Hangup()"]
     lines += ["", "; Transfers (and calls) to a department: 8NN.", "[nu-transfer]"]
     for q in queues:
         lines += [
@@ -363,10 +371,10 @@ def render_extensions(
             f" same => n,Goto(nu-queue,{q.name},1)",
         ]
     lines += ["", "[nu-logout-all]", "exten => s,1,NoOp(Log out of every queue)"]
-    for q in queues:
-        lines.append(f" same => n,RemoveQueueMember({q.name},PJSIP/${{CHANNEL(endpoint)}})")
+    for name in all_queues(dialplan):
+        lines.append(f" same => n,RemoveQueueMember({name},PJSIP/${{CHANNEL(endpoint)}})")
     lines += [" same => n,Return()", ""]
-    lines += _operator_contexts(operators, {q.name for q in queues})
+    lines += _operator_contexts(operators, set(all_queues(dialplan)))
     return "\n".join(lines)
 
 
@@ -467,8 +475,22 @@ def render_queues(dialplan: Any) -> str:
     for q in queues_of(dialplan):
         template = "nu-general" if q.name == general else "nu-department"
         parts.append(f"\n; {q.label} (department {q.department}, code {q.code})\n")
-        parts.append(f"[{q.name}]({template})\n")
+        for lang, name in queue_twins(dialplan, q.name):
+            parts.append(f"; callers speaking {lang}\n[{name}]({template})\n")
     return "".join(parts)
+
+
+def queue_twins(dialplan: Any, queue: str) -> list[tuple[str, str]]:
+    """(language, Asterisk queue) for department queue ``queue``: itself for the default
+    language, ``<queue>_<lang>`` for the others (:mod:`ivr.queues.languages`)."""
+    default = _match(LANG, dialplan.default_language, "default language")
+    langs = [_match(LANG, lang, "language") for lang in dialplan.languages]
+    return [(lang, ident(name, "queue")) for lang, name in twins(queue, langs, default)]
+
+
+def all_queues(dialplan: Any) -> list[str]:
+    """Every queue Asterisk runs for ``dialplan``: department queues and their twins."""
+    return [name for q in queues_of(dialplan) for _, name in queue_twins(dialplan, q.name)]
 
 
 def department_codes(dialplan: Any) -> dict[str, str]:

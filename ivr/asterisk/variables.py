@@ -31,6 +31,8 @@ GENERAL_QUEUE = "NU_GENERAL_QUEUE"
 QUEUE_TIMEOUT = "NU_QUEUE_TIMEOUT"
 GENERAL_TIMEOUT = "NU_GENERAL_TIMEOUT"
 QUEUE_LABEL = "NU_QUEUE_LABEL"  # set per queue extension: the department's label
+QUEUE_RUN = "NU_QUEUE_RUN"  # the queue Asterisk runs: NU_QUEUE's twin for the caller's language
+JOINED = "NU_JOINED"  # nu-join: 1 when the operator was allowed into the queue
 
 # -- set by extensions.conf for itself ---------------------------------------------------------
 CID_NAME = "NU_CID_NAME"  # the caller-id name before the queue label was put in front

@@ -20,6 +20,7 @@ from ivr.db import writer
 from ivr.operators import rules
 from ivr.operators.models import Operator, OperatorSkill
 from ivr.operators.rules import AccountError, AccountSpec, Problem
+from ivr.queues.languages import twins
 
 
 def utcnow() -> datetime:
@@ -254,22 +255,15 @@ def enabled_lines(db: Session, dialplan: Any) -> list[OperatorLine]:
 
 
 def rights(dialplan: Any, account: Account) -> tuple[tuple[str, int], ...]:
-    """(queue, penalty) for each department queue the account serves; departments sharing a
-    queue give it the better (lower) penalty."""
+    """(queue, penalty) for each Asterisk queue the account may join: every department queue
+    it serves and that queue's language twins (:mod:`ivr.queues.languages`), the penalty low
+    where it speaks the twin's language. Departments sharing a queue give the better one."""
     best: dict[str, int] = {}
-    speaks_default = dialplan.default_language in account.languages
     for department, priority in account.skills:
         dept = dialplan.departments.get(department)
         if dept is None:
             continue
-        penalty = rules.penalty(priority, speaks_default)
-        best[dept.queue] = min(penalty, best.get(dept.queue, penalty))
+        for lang, queue in twins(dept.queue, dialplan.languages, dialplan.default_language):
+            penalty = rules.penalty(priority, lang in account.languages)
+            best[queue] = min(penalty, best.get(queue, penalty))
     return tuple(best.items())
-
-
-def operator_lines(url: str, dialplan: Any) -> list[OperatorLine]:
-    """The enabled accounts of the city database at ``url`` (migrated first), for a render."""
-    from ivr.db import ready
-
-    with Session(ready(url)) as db:
-        return enabled_lines(db, dialplan)

@@ -13,9 +13,11 @@ Average handling time: exponential moving average of ``TalkTime`` from AgentComp
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from ivr.queues.estimate import QueueState
+from ivr.queues.languages import department_queue
 
 ALPHA = 0.2
 NOT_INUSE = "1"
@@ -30,11 +32,20 @@ class _Queue:
 
 
 class QueueTracker:
-    def __init__(self, queues: set[str] | None = None) -> None:
+    """``languages``: the city's; a department queue's language twins (``tributi_en``, see
+    :mod:`ivr.queues.languages`) are folded into it: one state per department queue."""
+
+    def __init__(self, queues: set[str] | None = None, languages: Collection[str] = ()) -> None:
         self.only = queues
+        self.languages = frozenset(languages)
         self.queues: dict[str, _Queue] = {}
 
+    def name(self, queue: str | None) -> str | None:
+        """The department queue an Asterisk queue stands for."""
+        return department_queue(queue, self.languages) if queue else queue
+
     def _q(self, name: str | None) -> _Queue | None:
+        name = self.name(name)
         if not name or (self.only is not None and name not in self.only):
             return None
         return self.queues.setdefault(name, _Queue())
@@ -48,7 +59,7 @@ class QueueTracker:
             if q is None:
                 continue
             if kind == "QueueParams":
-                q.aht_s = old.get(ev["Queue"]) or float(ev.get("TalkTime") or 0)
+                q.aht_s = old.get(self.name(ev["Queue"]) or "") or float(ev.get("TalkTime") or 0)
             elif kind == "QueueMember":
                 self._member(q, ev)
             elif kind == "QueueEntry":
@@ -72,7 +83,7 @@ class QueueTracker:
             q.aht_s = talk if q.aht_s <= 0 else (1 - ALPHA) * q.aht_s + ALPHA * talk
         else:
             return None
-        return ev["Queue"]
+        return self.name(ev["Queue"])
 
     @staticmethod
     def _member(q: _Queue, ev: dict[str, str]) -> None:

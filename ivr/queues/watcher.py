@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import queue as queue_mod
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from ivr.asterisk.ami import keep_connected
@@ -51,11 +51,12 @@ class QueueWatcher:
         *,
         heartbeat_s: float | None = 2.0,
         deadline_s: float = 5.0,
+        languages: Collection[str] = (),
     ) -> None:
         self.connect, self.store, self.tick_s, self.clock = connect, store, tick_s, clock
         self.on_event = on_event  # every AMI event, after the tracker (e.g. the KPI recorder)
         self.heartbeat_s, self.deadline_s = heartbeat_s, deadline_s
-        self.tracker = QueueTracker(queues)
+        self.tracker = QueueTracker(queues, languages)  # language twins fold into departments
         self.events: queue_mod.Queue[dict[str, str]] = queue_mod.Queue()
         self.stopped = False
         # Health, for whoever runs the watcher: Asterisk answers on the current connection and

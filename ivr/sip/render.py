@@ -28,7 +28,7 @@ def operator_networks(settings: Settings) -> str:
 
 def render_tls(settings: Settings, sip_port: int) -> str:
     """``pjsip_tls.conf`` for these settings (``sip_port``: the UDP transport's)."""
-    head = "; SIP over TLS for operators (NU_SIP_TLS_CERT). Rendered by `ivr asterisk render`.\n"
+    head = "; SIP over TLS for operators (the TLS certificate setting), rendered.\n"
     if not settings.sip_tls_cert:
         return head + "; No certificate configured: no TLS transport.\n"
     cert, key = settings.sip_tls_cert, settings.sip_tls_key or settings.sip_tls_cert
