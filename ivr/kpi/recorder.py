@@ -116,12 +116,15 @@ class CallRecorder:
         if kind not in QUEUE_EVENTS and kind not in _AGENT:
             return
         ev = {k: event[k] for k in _KEPT if k in event}  # not the caller id, even in memory
-        if kind in QUEUE_EVENTS:
-            self.submit(ev.get("Uniqueid", ""), lambda rec: apply_queue_event(rec, ev, now))
-        if kind in _AGENT:
-            operator = member_extension(event)
-            uid = ev.get("Uniqueid") or call_of_agent
-            self.submit(uid, lambda rec: apply_agent_event(rec, ev, operator))
+        operator = member_extension(event)
+
+        def update(rec: CallRecord) -> None:  # one write per event
+            if kind in QUEUE_EVENTS:
+                apply_queue_event(rec, ev, now)
+            if kind in _AGENT:
+                apply_agent_event(rec, ev, operator)
+
+        self.submit(ev.get("Uniqueid") or call_of_agent, update)
 
     # -- the worker ----------------------------------------------------------------------------
 
