@@ -369,7 +369,9 @@ def test_the_live_view_reads_a_replayed_refresh_then_notices_silence():
         snap = live_view.snapshot(None, {"operatore": "Operatore"}, link=link)
         assert snap.ok, snap.error
         (general,) = [q for q in snap.queues if q.name == "operatore"]
+        # the two operators are in each language twin too: counted once, in the department
         assert (general.members, general.paused, general.waiting) == (2, 1, 1)
+        assert [q.name for q in snap.queues if q.name.startswith("operatore_")] == []
         assert snap.queues[0].label == "Operatore"
         assert snap.channels >= 2 and snap.in_ivr == 0
         assert not peer.errors and peer.done.is_set()
@@ -403,7 +405,7 @@ def test_publish_confirms_a_reload_from_asterisks_own_answers(city):
         "Reload app_queue: Module Reloaded",
     ]
     assert out.splitlines()[2].startswith("confirmed: number 020202, queues anagrafe")
-    assert "88 priorities in 5 contexts and 7 globals" in out
+    assert "230 priorities in 7 contexts and 7 globals" in out
     assert not peer.errors
     actions = [dict(m).get("action") for m in peer.received]
     assert "Command" not in actions and "command" not in actions

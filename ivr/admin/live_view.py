@@ -188,12 +188,19 @@ def snapshot(
     queues: dict[str, QueueState] = {
         name: QueueState(name, label) for name, label in labels.items()
     }
+    seen: set[tuple[str, str]] = set()  # (queue, member): once however many language twins
     for event in status.events:
         name = event.get("Queue") or ""
         if not name or name.startswith("nu-"):  # templates, not queues
             continue
+        base = name.rpartition("_")[0]
+        name = base if base in labels else name  # a language twin: its department's queue
         q = queues.setdefault(name, QueueState(name, name))
         if event.name == "QueueMember":
+            member = (name, event.get("StateInterface") or event.get("Location") or "")
+            if member in seen:
+                continue
+            seen.add(member)
             q.members += 1
             paused = event.get("Paused") == "1"
             q.paused += paused
