@@ -42,6 +42,7 @@ def test_a_recorded_call_rings_is_answered_and_ends_on_the_operators_desk():
     assert (ringing.data["language"], ringing.data["reason"]) == ("it", "ivr_unavailable")
     assert ringing.data["queue"] == "operatore"
     assert ringing.data["waited_s"] > 0  # from its QueueCallerJoin
+    assert ringing.data["asterisk_at"] == 1795522477.931390
     assert connected.data == {"call_id": "nu-52123371f840-ivr", "waited_s": 23.0}
     # the caller hung up first: Asterisk's AgentComplete has no Uniqueid, the desk still knows
     assert ended.data == {"call_id": "nu-52123371f840-ivr", "talk_s": 2.0}

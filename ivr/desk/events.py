@@ -90,6 +90,7 @@ class DeskTracker:
                         "reason": variables.get("NU_REASON", ""),
                         "department": variables.get("NU_DEPARTMENT", ""),
                         "waited_s": round(now - joined, 1) if joined is not None else None,
+                        "asterisk_at": _float(event.get("Timestamp")),  # for the latency bench
                     },
                 )
             ]

@@ -53,6 +53,7 @@ class DeskHub:
         self.inbox: queue_mod.Queue[tuple[Any, float]] = queue_mod.Queue()
         self.stopped = False
         self.connected = False
+        self.context_wait_s = 1.0
         self._threads: list[threading.Thread] = []
 
     def start(self) -> DeskHub:
@@ -130,7 +131,7 @@ class DeskHub:
         if event.kind != "ringing":
             return event
         data = dict(event.data)
-        context = self.contexts.get(data["call_id"]) if self.contexts is not None else None
+        context = self._context(data["call_id"])
         data["context"] = context
         data["citizen"] = None
         if context is not None and self.lookup is not None:
@@ -139,6 +140,18 @@ class DeskHub:
             except Exception as exc:  # the database down: the desk shows the context alone
                 log.warning("citizen lookup failed: %s", type(exc).__name__)
         return DeskEvent(event.extension, event.kind, data)
+
+    def _context(self, call_id: str) -> dict[str, Any] | None:
+        """The call's context; the FastAGI process writes it off the call's thread, so a ring
+        that comes first waits for it a little (``context_wait_s``), never longer."""
+        if self.contexts is None:
+            return None
+        deadline = time.monotonic() + self.context_wait_s
+        while True:
+            context = self.contexts.get(call_id)
+            if context is not None or time.monotonic() >= deadline:
+                return context
+            time.sleep(0.02)
 
     def _deliver(self, event: DeskEvent) -> None:
         with self.lock:
