@@ -183,7 +183,9 @@ def test_every_file_is_mono_16bit_speech_at_its_rate(example, first_build, ext, 
     base, _, _ = first_build
     low, high = LOUDNESS_RANGE_DBFS
     # single words: the sayings vocabulary and the queue announcement's "minute(s)"
+    # and the directory's fragments said around an entry's name ("Per" <name> "premi" 1)
     words = set(vocabulary("de")) | {"minute", "minutes"}
+    words |= {"directory_you_said", "directory_for", "directory_press"}
     for name in expected_names(example):
         path = base / "sounds" / f"{name}.{ext}"
         info = inspect_wav(path)
