@@ -74,7 +74,7 @@ def main() -> int:
     deadline = time.monotonic() + args.time_limit
     try:
         operator = harness.add_operator(harness.general_queue, answers=True, name="901")
-        inbox = hub.subscribe(operator.member)
+        inbox = hub.subscribe(operator.name)
         while not hub.connected:
             time.sleep(0.05)
         for _ in range(args.calls):

@@ -312,3 +312,97 @@ def wrapup():
         hub.forget(account.extension)
     _audit("desk_wrapup", f"{account.extension} {call_id}", {"outcome": outcome})
     return _back(f"wrapped up: {outcome}")
+
+
+def _caller() -> tuple[Account, dict[str, Any]]:
+    """This operator's current call's context (with the number), or a redirect back."""
+    account = _account()
+    hub = services().desk_hub()
+    current = hub.current(account.extension) if hub else None
+    settings = services().settings
+    context = (
+        CallContexts(settings.redis_url).get(current.call_id)
+        if current and settings.redis_url
+        else None
+    )
+    if context is None or not context.get("number"):
+        raise _Refused("no caller with a number on this desk")
+    return account, context
+
+
+class _Refused(Exception):
+    pass
+
+
+@bp.errorhandler(_Refused)
+def _refused(err: _Refused):
+    return _back(str(err), "error")
+
+
+def _booking_service() -> Any:
+    from booking.service import BookingService
+
+    dialplan = live_dialplan()
+    return BookingService(
+        ready(services().settings.database_url),
+        lambda: live_dialplan().calendar,
+        timezone=dialplan.timezone,
+        city_number=dialplan.number,
+    )
+
+
+@bp.get("/desk/slots")
+@auth.require("live")
+def slots():
+    """The first free slots of a service, to book one for the caller."""
+    _account()
+    service = request.args.get("service", "")
+    found = _booking_service().available_slots(service, limit=5) if service else []
+    return render_template("desk_slots.html", service=service, slots=found)
+
+
+@bp.post("/desk/book")
+@auth.require("live")
+def book():
+    from booking.service import BookingError
+
+    account, context = _caller()
+    service = request.form.get("service", "")
+    slot = request.form.get("slot", "")
+    if not slot.isdigit():
+        abort(400)
+    try:
+        booked = _booking_service().book(
+            service, int(slot), context["number"], context.get("language") or "it"
+        )
+    except BookingError as err:
+        return _back(f"not booked: {err.code}", "error")
+    _audit("desk_book", f"{account.extension} {context['call_id']}", {"code": booked["code"]})
+    return _back(f"booked: {booked['code']}")
+
+
+@bp.post("/desk/cancel")
+@auth.require("live")
+def cancel():
+    """Cancel one of the caller's own active bookings (by its code)."""
+    from booking.service import BookingError
+    from ivr.desk.citizen import citizen
+    from ivr.kpi.desk_events import utcnow
+
+    account, context = _caller()
+    code = request.form.get("code", "").strip().upper()
+    mine = citizen(
+        ready(services().settings.database_url),
+        number=context["number"],
+        hashed=None,
+        call_id=context["call_id"],
+        now=utcnow(),
+    )
+    if code not in {b["code"] for b in mine["bookings"]}:
+        return _back("not one of the caller's active bookings", "error")
+    try:
+        _booking_service().cancel(code)
+    except BookingError as err:
+        return _back(f"not cancelled: {err.code}", "error")
+    _audit("desk_cancel", f"{account.extension} {context['call_id']}", {"code": code})
+    return _back(f"cancelled: {code}")
