@@ -10,6 +10,9 @@ caller picks Italian, then 9: the general operator). Measured per call: from Ast
 ``AgentCalled`` timestamp to the moment the desk's subscriber queue (what ``/desk/events``
 writes to the browser) holds the completed ringing event. Figures, never pass/fail; nothing is
 written to the city's own database (``bench/isolation.py``).
+
+Measured on the shared 2-core development machine (load average 10-16, other engineers' test
+runs), 20 calls: p50 37.5 ms, p90 410 ms, max 505 ms; every ring had its context.
 """
 
 from __future__ import annotations
@@ -100,8 +103,11 @@ def main() -> int:
         return 1
     ms = sorted(x * 1000 for x in latencies)
     print(f"calls measured: {len(ms)} (context missing: {missing_context})")
-    print(f"AgentCalled -> desk event with context: p50 {statistics.median(ms):.1f} ms, ")
-    print(f"  p90 {ms[int(0.9 * (len(ms) - 1))]:.1f} ms, max {ms[-1]:.1f} ms")
+    p90 = ms[int(0.9 * (len(ms) - 1))]
+    print(
+        f"AgentCalled -> desk event with context: p50 {statistics.median(ms):.1f} ms, "
+        f"p90 {p90:.1f} ms, max {ms[-1]:.1f} ms"
+    )
     return 0
 
 
