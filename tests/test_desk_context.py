@@ -92,7 +92,13 @@ def test_the_caller_hash_is_keyed_and_the_key_kept_private(tmp_path, monkeypatch
 
 
 def test_the_fastagi_hook_stores_a_transfers_context_in_redis(redis_server, tmp_path, monkeypatch):
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from ivr.db import ready
     from ivr.flow.source import DialplanSource
+    from ivr.kpi.models import CallRecord
+    from ivr.kpi.recorder import shared_recorder
     from ivr.service import publish_contexts
 
     monkeypatch.delenv(ch.ENV, raising=False)
@@ -127,3 +133,11 @@ def test_the_fastagi_hook_stores_a_transfers_context_in_redis(redis_server, tmp_
     assert 0 < contexts.redis.ttl("nu:call:desk-1.1") <= 4 * 3600
     contexts.add_note("desk-1.1", "201", "  wants the bulky waste form ", "805", 50.0)
     assert contexts.get("desk-1.1")["notes"][0]["text"] == "wants the bulky waste form"
+
+    # every call's record gets the keyed hash (the desk's earlier calls), never the number
+    recorder = shared_recorder(settings.database_url)
+    assert recorder.flush()
+    recorder.close()  # its thread must not outlive the test (it migrates its database)
+    with Session(ready(settings.database_url)) as db:
+        hashes = {r.call_id: r.caller_hash for r in db.scalars(select(CallRecord))}
+    assert hashes == {"desk-1.1": ctx["caller_hash"], "desk-1.2": ctx["caller_hash"]}
