@@ -463,3 +463,19 @@ nodes:
     call.feed(Digits("1"))
     call.feed(Result(error="unavailable"))
     assert "callback" not in call.data
+
+
+def test_a_language_twin_is_recorded_as_its_department_queue():
+    from datetime import datetime
+
+    from ivr.kpi.records import apply_queue_event
+
+    rec = CallRecord(call_id="1", language="en", path="")
+    at = datetime(2026, 11, 24, 10, 0)
+    apply_queue_event(rec, {"Event": "QueueCallerJoin", "Queue": "tributi_en"}, at)
+    assert rec.queue == "tributi"
+    apply_queue_event(rec, {"Event": "AgentConnect", "Queue": "tributi_en", "HoldTime": "3"}, at)
+    assert (rec.queue, rec.outcome) == ("tributi", "answered")
+    italian = CallRecord(call_id="2", language="it", path="")
+    apply_queue_event(italian, {"Event": "QueueCallerJoin", "Queue": "servizi_en"}, at)
+    assert italian.queue == "servizi_en"  # not a twin of the caller's language: kept as named

@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from ivr.flow.actions import Hangup, Transfer
+from ivr.queues.languages import department_queue
 
 IVR_OUTCOMES = ("hung_up", "self_served", "callback", "transferred", "error")
 QUEUE_OUTCOMES = ("queued", "no_operator", "abandoned", "answered")
@@ -119,6 +120,14 @@ def apply_ivr(
     rec.error = error[:60] if error else None
     if rec.outcome not in QUEUE_OUTCOMES:  # the queue already spoke: it knows more
         rec.outcome = ivr_outcome(final, hung_up, data)
+    _department_queue(rec)
+
+
+def _department_queue(rec: Record) -> None:
+    """Asterisk names the language twin a caller waited in (``tributi_en``); the record keeps
+    the department's queue, like every other reader (:mod:`ivr.queues.languages`)."""
+    if rec.queue and rec.language:
+        rec.queue = department_queue(rec.queue, (rec.language,))
 
 
 def _seconds(value: str | None) -> float | None:
@@ -145,6 +154,7 @@ def apply_queue_event(rec: Record, event: Mapping[str, str], now: datetime) -> b
             wait += max(0.0, (now - rec.queue_joined_at).total_seconds())
         rec.queue, rec.queue_joined_at = event.get("Queue") or rec.queue, now
         rec.outcome, rec.queue_wait_s = "queued", wait
+        _department_queue(rec)
     elif kind == "QueueCallerLeave":
         if rec.outcome in FINAL or rec.queue_joined_at is None:
             return True
@@ -165,6 +175,7 @@ def apply_queue_event(rec: Record, event: Mapping[str, str], now: datetime) -> b
         rec.queue_wait_s, rec.queue_joined_at = wait, None
         rec.queue = event.get("Queue") or rec.queue
         rec.outcome = "answered" if kind == "AgentConnect" else "abandoned"
+    _department_queue(rec)
     return True
 
 
