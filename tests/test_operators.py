@@ -223,3 +223,23 @@ def test_the_command_line_adds_shows_the_secret_once_and_names_bad_fields(tmp_pa
     assert "nothing was changed" in bad.stdout
     assert ivr("disable", "201").returncode == 0
     assert "disabled" in ivr("list").stdout
+
+
+def test_ivr_asterisk_render_renders_the_databases_accounts(tmp_path, dialplan):
+    import os
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'city.db'}"
+    OperatorStore(ready(url), lambda: dialplan).add(spec())
+    out = tmp_path / "etc"
+    done = subprocess.run(
+        [sys.executable, "-m", "ivr", "asterisk", "render", "--out", str(out)],
+        env={**os.environ, "NU_DATABASE_URL": url, "NU_VAR_DIR": str(tmp_path / "var")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "(1 operator accounts)" in done.stdout
+    assert "[201](operator-endpoint)" in (out / "pjsip_operators.conf").read_text()

@@ -267,3 +267,12 @@ def rights(dialplan: Any, account: Account) -> tuple[tuple[str, int], ...]:
             penalty = rules.penalty(priority, lang in account.languages)
             best[queue] = min(penalty, best.get(queue, penalty))
     return tuple(best.items())
+
+
+def operator_lines(url: str, dialplan: Any) -> list[OperatorLine]:
+    """The enabled accounts of the city database at ``url`` (migrated first), for a render
+    (``ivr asterisk render``, ``ivr up``)."""
+    from ivr.db import ready
+
+    with Session(ready(url)) as db:
+        return enabled_lines(db, dialplan)
