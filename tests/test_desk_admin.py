@@ -3,12 +3,19 @@ operator_events, the audit log, never the number), what is refused."""
 
 from __future__ import annotations
 
+from unittest import mock
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ivr import config
 from ivr.admin.models import AuditEntry
+from ivr.admin.services import AdminServices
+from ivr.admin.views import desk as desk_view
 from ivr.db import ready
+from ivr.desk.events import Current
+from ivr.directory.rules import EntryData
+from ivr.directory.store import DirectoryStore
 from ivr.flow.loader import load_dialplan
 from ivr.kpi.models import CallRecord, OperatorEvent
 from ivr.operators.rules import AccountSpec
@@ -52,3 +59,88 @@ def test_a_wrap_up_feeds_the_kpis_and_the_audit_never_the_number(tmp_path):
     with app.config["SESSIONS"]() as db:
         audit = db.scalars(select(AuditEntry).where(AuditEntry.action == "desk_wrapup")).one()
     assert "231 c1" in audit.target
+
+
+class FakeAMI:
+    """Records the actions it receives; every one succeeds."""
+
+    def __init__(self) -> None:
+        self.actions: list[tuple[str, dict]] = []
+
+    def action(self, name: str, **fields):
+        self.actions.append((name, fields))
+        return mock.Mock(ok=True, message="", events=[])
+
+
+class FakeHub:
+    def __init__(self, current: Current | None) -> None:
+        self.now = current
+
+    def current(self, extension: str) -> Current | None:
+        return self.now if extension == "231" else None
+
+    def card(self, extension: str) -> None:
+        return None
+
+
+def _directory_desk(tmp_path, monkeypatch):
+    app, settings = _app(tmp_path)
+    city = load_dialplan(config.ROOT / "dialplans" / "example-city.yaml")
+    store = DirectoryStore(ready(settings.database_url))
+    entry = EntryData("Ufficio Tributi Rossi", "tributi", "person", ("rossi",), "201", "", "", True)
+    off = EntryData("Ufficio Chiuso", "tributi", "office", (), "202", "", "", False)
+    rossi, _ = store.save(entry, city)
+    closed, _ = store.save(off, city)
+    ami = FakeAMI()
+    call = Current("c1", "tributi", channel="PJSIP/trunk-00000001", connected_at=1.0)
+    monkeypatch.setattr(desk_view, "_ami", lambda: ami)
+    monkeypatch.setattr(AdminServices, "desk_hub", lambda self: FakeHub(call))
+    return app, settings, ami, rossi.id, closed.id
+
+
+def test_the_desk_searches_the_directory_enabled_entries_only(tmp_path, monkeypatch):
+    app, _, _, rossi, closed = _directory_desk(tmp_path, monkeypatch)
+    client = login(app, "operator")
+    page = client.get("/desk/directory?q=rossi").get_data(as_text=True)
+    assert f'data-entry="{rossi}"' in page and "Ufficio Tributi Rossi" in page
+    assert f'id="put-through-{rossi}"' in page
+    assert ("open" in page) or ("closed" in page)
+    page = client.get("/desk/directory?q=chiuso").get_data(as_text=True)
+    assert f'data-entry="{closed}"' not in page and 'id="no-entries"' in page
+    assert login(app, "viewer").get("/desk/directory?q=rossi").status_code == 404
+
+
+def test_putting_the_caller_through_to_an_entry_sets_the_variables_then_redirects(
+    tmp_path, monkeypatch
+):
+    app, settings, ami, rossi, _ = _directory_desk(tmp_path, monkeypatch)
+    client = login(app, "operator")
+    response = post(client, "/desk/directory/transfer", {"entry": str(rossi), "note": "IMU"})
+    assert response.status_code == 302
+    channel = "PJSIP/trunk-00000001"
+    assert ami.actions == [
+        ("Setvar", {"Channel": channel, "Variable": "NU_DIAL", "Value": "PJSIP/201"}),
+        ("Setvar", {"Channel": channel, "Variable": "NU_QUEUE", "Value": "tributi"}),
+        ("Setvar", {"Channel": channel, "Variable": "NU_DEPARTMENT", "Value": "tributi"}),
+        ("Setvar", {"Channel": channel, "Variable": "NU_REASON", "Value": "transfer"}),
+        (
+            "Redirect",
+            {"Channel": channel, "Context": "nu-directory", "Exten": "s", "Priority": "1"},
+        ),
+    ]
+    with app.config["SESSIONS"]() as db:
+        audit = db.scalars(select(AuditEntry).where(AuditEntry.action == "desk_transfer")).one()
+    assert "231 c1" in audit.target and f"dir:{rossi}" in str(audit.after)
+    with Session(ready(settings.database_url)) as db:
+        event = db.scalars(select(OperatorEvent)).one()
+    assert (event.kind, event.reason, event.call_id) == ("transfer", f"dir:{rossi}", "c1")
+
+
+def test_an_unknown_or_disabled_entry_is_refused_with_a_message(tmp_path, monkeypatch):
+    app, _, ami, _, closed = _directory_desk(tmp_path, monkeypatch)
+    client = login(app, "operator")
+    page = post(client, "/desk/directory/transfer", {"entry": "9999"}, follow_redirects=True)
+    assert "No such directory entry" in page.get_data(as_text=True)
+    page = post(client, "/desk/directory/transfer", {"entry": str(closed)}, follow_redirects=True)
+    assert "The directory entry &#39;Ufficio Chiuso&#39; is disabled" in page.get_data(as_text=True)
+    assert not [a for a in ami.actions if a[0] in ("Setvar", "Redirect")]

@@ -523,6 +523,40 @@ TEXTS: dict[str, dict[str, str]] = {
     "pause_backoffice": {"it": "back office", "en": "back office"},
     "pause_training": {"it": "formazione", "en": "training"},
     "pause_-": {"it": "senza motivo", "en": "no reason given"},
+    "desk_directory": {"it": "Rubrica dalla postazione", "en": "Directory from the desk"},
+    "desk_directory_search": {"it": "Cerca in rubrica", "en": "Search the directory"},
+    "desk_search": {"it": "Cerca", "en": "Search"},
+    "desk_no_entries": {"it": "Nessuna voce trovata.", "en": "No entry found."},
+    "desk_name": {"it": "Nome", "en": "Name"},
+    "desk_department": {"it": "Ufficio", "en": "Department"},
+    "desk_now": {"it": "Adesso", "en": "Now"},
+    "desk_open": {"it": "aperto", "en": "open"},
+    "desk_closed": {"it": "chiuso", "en": "closed"},
+    "desk_put_through": {"it": "Trasferisci", "en": "Put through"},
+    "desk_note": {"it": "Nota per chi risponde", "en": "Note for whoever answers"},
+    "desk_back": {"it": "Torna alla postazione", "en": "Back to the desk"},
+    "desk_no_call_to_transfer": {
+        "it": "Nessuna chiamata da trasferire",
+        "en": "No call to transfer",
+    },
+    "desk_entry_unknown": {
+        "it": "Voce di rubrica inesistente",
+        "en": "No such directory entry",
+    },
+    "desk_entry_disabled": {
+        "it": "La voce di rubrica «{name}» è disattivata",
+        "en": "The directory entry '{name}' is disabled",
+    },
+    "desk_entry_no_department": {
+        "it": "L'ufficio della voce «{name}» non è nel piano pubblicato",
+        "en": "The department of '{name}' is not in the published dialplan",
+    },
+    "desk_entry_no_dial": {
+        "it": "Nessun modo di chiamare «{name}» (numero esterno senza NU_PBX_DIAL)",
+        "en": "No way to ring '{name}' (an external number without NU_PBX_DIAL)",
+    },
+    "desk_not_transferred": {"it": "Non trasferita: {error}", "en": "Not transferred: {error}"},
+    "desk_transferred_to": {"it": "Trasferita a {target}", "en": "Transferred to {target}"},
 }
 
 

@@ -79,6 +79,15 @@ def unpause(ami: AMIClient, extension: str) -> None:
     ami.action("QueuePause", Interface=interface(extension), Paused="false")
 
 
-def redirect(ami: AMIClient, channel: str, context: str, exten: str) -> None:
-    """Move the citizen's channel out of the operator's call: the operator's leg hangs up."""
+def redirect(
+    ami: AMIClient,
+    channel: str,
+    context: str,
+    exten: str,
+    variables: dict[str, str] | None = None,
+) -> None:
+    """Move the citizen's channel out of the operator's call: the operator's leg hangs up.
+    ``variables`` are set on the channel first (AMI ``Setvar``), for the context to read."""
+    for name, value in (variables or {}).items():
+        ami.action("Setvar", Channel=channel, Variable=name, Value=value)
     ami.action("Redirect", Channel=channel, Context=context, Exten=exten, Priority="1")

@@ -2,7 +2,8 @@
 them): log in and out of the departments the account serves, pause with a reason and resume,
 see who is calling the moment the phone rings (server-sent events, ``/desk/events``), move the
 caller to a department or another operator with a note for them, wrap the call up with an
-outcome code, book or cancel an appointment for the citizen. Every action is audited (never
+outcome code, book or cancel an appointment for the citizen, search the switchboard directory
+and put the caller through to an entry. Every action is audited (never
 the caller's number) and the KPI ones go to ``operator_events``/``call_records``."""
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from ivr.admin import auth
 from ivr.admin.live_view import link_for
 from ivr.admin.services import services
-from ivr.admin.views.common import live_dialplan
+from ivr.admin.views.common import city_now, live_dialplan, t
 from ivr.asterisk.ami import AMIClient, AMIError
 from ivr.asterisk.render import department_codes
 from ivr.db import ready
 from ivr.desk import actions
+from ivr.desk import directory as desk_directory
 from ivr.desk.store import CallContexts
 from ivr.kpi import desk_events
 from ivr.operators.store import Account, rights
@@ -406,3 +408,85 @@ def cancel():
         return _back(f"not cancelled: {err.code}", "error")
     _audit("desk_cancel", f"{account.extension} {context['call_id']}", {"code": code})
     return _back(f"cancelled: {code}")
+
+
+@bp.get("/desk/directory")
+@auth.require("live")
+def directory():
+    """The switchboard directory's entries matching ``q`` (enabled only), open or closed now."""
+    _account()
+    query = request.args.get("q", "").strip()
+    dialplan = live_dialplan()
+    if dialplan is None:
+        abort(503)
+    now = city_now(dialplan).replace(tzinfo=None)
+    switches = services().live_state.switches()
+    rows = services().directory().entries(query, enabled_only=True) if query else []
+    results = [
+        {
+            "id": r.id,
+            "name": r.name,
+            "department": (
+                dialplan.departments[r.department].names.get(dialplan.default_language)
+                if r.department in dialplan.departments
+                else r.department
+            ),
+            "open": desk_directory.open_now(r, dialplan, now, switches),
+        }
+        for r in rows
+    ]
+    return render_template("desk_directory.html", query=query, results=results)
+
+
+@bp.post("/desk/directory/transfer")
+@auth.require("live")
+def directory_transfer():
+    """Blind transfer of this operator's call to a directory entry: ``[nu-directory]`` rings it
+    and its department's queue takes the caller if nobody answers."""
+    account = _account()
+    hub = services().desk_hub()
+    current = hub.current(account.extension) if hub else None
+    if current is None or current.connected_at is None or current.ended_at is not None:
+        return _back(t("desk_no_call_to_transfer"), "error")
+    entry_id = request.form.get("entry", "")
+    store = services().directory()
+    row = store.get(int(entry_id)) if entry_id.isdigit() else None
+    if row is None:
+        return _back(t("desk_entry_unknown"), "error")
+    if not row.enabled:
+        return _back(t("desk_entry_disabled", name=row.name), "error")
+    dialplan = live_dialplan()
+    dept = dialplan.departments.get(row.department) if dialplan else None
+    if dept is None:
+        return _back(t("desk_entry_no_department", name=row.name), "error")
+    dial = store.dial_string(row)
+    if not dial:
+        return _back(t("desk_entry_no_dial", name=row.name), "error")
+    note = request.form.get("note", "").strip()
+    target = f"dir:{row.id}"
+    settings = services().settings
+    if note and settings.redis_url:
+        CallContexts(settings.redis_url).add_note(
+            current.call_id, account.extension, note, target, time.time()
+        )
+    variables = desk_directory.transfer_variables(dial, dept.queue, dept.id)
+    try:
+        actions.redirect(
+            _ami(), current.channel, desk_directory.CONTEXT, desk_directory.EXTEN, variables
+        )
+    except (OSError, AMIError) as err:
+        return _back(t("desk_not_transferred", error=str(err)), "error")
+    desk_events.operator_event(
+        _kpi_engine(),
+        account.extension,
+        "transfer",
+        queue=current.queue,
+        reason=target,
+        call_id=current.call_id,
+    )
+    _audit(
+        "desk_transfer",
+        f"{account.extension} {current.call_id}",
+        {"to": target, "note": bool(note)},
+    )
+    return _back(t("desk_transferred_to", target=row.name))

@@ -1,0 +1,33 @@
+"""The switchboard directory from the desk: whether an entry is open now (the ``directory``
+node's own rule: the entry's hours, else its department's, with the city's holidays, closures
+and switches) and the channel variables that send the caller to ``[nu-directory]`` (ring the
+entry's ``NU_DIAL``, its department's queue ``NU_QUEUE`` if nobody answers)."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from typing import Any
+
+from ivr.asterisk import variables as V
+from ivr.directory.models import DirectoryEntry
+from ivr.directory.rules import parse_hours
+from ivr.flow.calendar import department_open
+
+CONTEXT, EXTEN = "nu-directory", "s"
+
+
+def open_now(row: DirectoryEntry, dialplan: Any, now: datetime, switches: Any) -> bool | None:
+    """Open at ``now`` (city time, naive) as the IVR judges it; None: its department is gone."""
+    dept = dialplan.departments.get(row.department)
+    if dept is None:
+        return None
+    hours = parse_hours(row.hours)[0]
+    own = dataclasses.replace(dept, hours=hours if hours is not None else dept.hours)
+    return department_open(own, dialplan.calendar, now, switches).open
+
+
+def transfer_variables(dial: str, queue: str, department: str) -> dict[str, str]:
+    """What the IVR sets for a directory transfer (``ivr.agi.runner.transfer_variables``), with
+    the desk's reason: the caller's language and path stay as the channel has them."""
+    return {V.DIAL: dial, V.QUEUE: queue, V.DEPARTMENT: department, V.REASON: "transfer"}
