@@ -144,3 +144,12 @@ def test_an_unknown_or_disabled_entry_is_refused_with_a_message(tmp_path, monkey
     page = post(client, "/desk/directory/transfer", {"entry": str(closed)}, follow_redirects=True)
     assert "The directory entry &#39;Ufficio Chiuso&#39; is disabled" in page.get_data(as_text=True)
     assert not [a for a in ami.actions if a[0] in ("Setvar", "Redirect")]
+
+
+def test_the_navigation_leads_to_the_desk_in_both_languages(tmp_path):
+    app, _ = _app(tmp_path)
+    client = login(app, "operator")
+    page = client.get("/desk/directory").get_data(as_text=True)
+    assert 'href="/desk">Desk</a>' in page
+    post(client, "/lang", {"lang": "it", "back": "/desk/directory"})
+    assert 'href="/desk">Postazione</a>' in client.get("/desk/directory").get_data(as_text=True)

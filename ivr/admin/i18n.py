@@ -52,6 +52,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "nav_prompts": {"it": "Messaggi", "en": "Prompts"},
     "nav_live": {"it": "In diretta", "en": "Live"},
     "nav_directory": {"it": "Rubrica", "en": "Directory"},
+    "nav_desk": {"it": "Postazione", "en": "Desk"},
     "nav_users": {"it": "Utenti", "en": "Users"},
     "nav_audit": {"it": "Registro modifiche", "en": "Audit log"},
     "nav_service_levels": {"it": "Livelli di servizio", "en": "Service levels"},
