@@ -153,3 +153,13 @@ def test_the_navigation_leads_to_the_desk_in_both_languages(tmp_path):
     assert 'href="/desk">Desk</a>' in page
     post(client, "/lang", {"lang": "it", "back": "/desk/directory"})
     assert 'href="/desk">Postazione</a>' in client.get("/desk/directory").get_data(as_text=True)
+
+
+def test_the_desk_speaks_italian_too(tmp_path, monkeypatch):
+    app, *_ = _directory_desk(tmp_path, monkeypatch)
+    client = login(app, "operator")
+    assert "Desk: Anna (231)" in client.get("/desk").get_data(as_text=True)
+    post(client, "/lang", {"lang": "it", "back": "/desk"})
+    page = client.get("/desk").get_data(as_text=True)
+    assert "Postazione: Anna (231)" in page and "Cerca in rubrica" in page
+    assert 'data-t-paused="In pausa ({reason})."' in page

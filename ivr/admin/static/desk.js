@@ -21,7 +21,7 @@
     const who = data.citizen || {};
     $("call-context").hidden = false;
     $("wrapup-call").value = data.call_id || "";
-    $("ctx-number").textContent = ctx.number || "(withheld)";
+    $("ctx-number").textContent = ctx.number || call.dataset.tWithheld;
     $("ctx-language").textContent = (ctx.language || data.language || "").toUpperCase();
     $("ctx-path").textContent = (ctx.path || []).join(" › ");
     const why = data.reason || ctx.reason || "";
@@ -38,15 +38,15 @@
   source.addEventListener("ringing", (e) => {
     const data = JSON.parse(e.data);
     show(data);
-    $("call-state").textContent = "Ringing: " + (data.context ? (data.context.path || []).join(" › ") : data.queue);
+    $("call-state").textContent = call.dataset.tRinging + " " + (data.context ? (data.context.path || []).join(" › ") : data.queue);
     call.dataset.ringAt = String(data.sent_at || "");
   });
-  source.addEventListener("connected", () => { $("call-state").textContent = "In call."; });
-  source.addEventListener("missed", () => { $("call-state").textContent = "Missed."; });
-  source.addEventListener("ended", () => { $("call-state").textContent = "Call ended: wrap it up."; });
+  source.addEventListener("connected", () => { $("call-state").textContent = call.dataset.tInCall; });
+  source.addEventListener("missed", () => { $("call-state").textContent = call.dataset.tMissed; });
+  source.addEventListener("ended", () => { $("call-state").textContent = call.dataset.tEnded; });
   source.addEventListener("member", (e) => {
     const data = JSON.parse(e.data);
-    if (data.paused) $("call-state").textContent = "Paused (" + data.pause_reason + ").";
+    if (data.paused) $("call-state").textContent = call.dataset.tPaused.replace("{reason}", data.pause_reason);
   });
   if (call.dataset.card) show(JSON.parse(call.dataset.card));
 })();

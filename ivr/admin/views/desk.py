@@ -112,7 +112,7 @@ def desk():
     try:
         members = actions.membership(_ami(), account.extension)
     except (OSError, AMIError) as err:
-        error = f"Asterisk cannot be reached: {err}"
+        error = t("desk_asterisk_unreachable", error=str(err))
     for dept in departments:
         dept["in"] = any(q in members for q, _ in dept["queues"])
     paused = next((m for m in members.values() if m["paused"]), None)
@@ -196,11 +196,11 @@ def login():
     try:
         joined = actions.login(_ami(), account.extension, dept["queues"])
     except (OSError, AMIError) as err:
-        return _back(f"not logged in: {err}", "error")
+        return _back(t("desk_not_logged_in", error=str(err)), "error")
     for queue in joined:
         desk_events.operator_event(_kpi_engine(), account.extension, "login", queue=queue)
     _audit("desk_login", f"{account.extension} {dept['id']}", {"queues": joined})
-    return _back(f"logged in to {dept['name']}")
+    return _back(t("desk_logged_in_to", department=dept["name"]))
 
 
 @bp.post("/desk/logout")
@@ -212,11 +212,11 @@ def logout():
     try:
         actions.logout(_ami(), account.extension, queues)
     except (OSError, AMIError) as err:
-        return _back(f"not logged out: {err}", "error")
+        return _back(t("desk_not_logged_out", error=str(err)), "error")
     for queue in queues:
         desk_events.operator_event(_kpi_engine(), account.extension, "logout", queue=queue)
     _audit("desk_logout", f"{account.extension} {dept['id']}")
-    return _back(f"logged out of {dept['name']}")
+    return _back(t("desk_logged_out_of", department=dept["name"]))
 
 
 @bp.post("/desk/pause")
@@ -229,10 +229,10 @@ def pause():
     try:
         actions.pause(_ami(), account.extension, reason)
     except (OSError, AMIError) as err:
-        return _back(f"not paused: {err}", "error")
+        return _back(t("desk_not_paused", error=str(err)), "error")
     desk_events.operator_event(_kpi_engine(), account.extension, "pause", reason=reason)
     _audit("desk_pause", account.extension, {"reason": reason})
-    return _back(f"paused: {reason}")
+    return _back(t("desk_paused", reason=reason))
 
 
 @bp.post("/desk/resume")
@@ -242,10 +242,10 @@ def resume():
     try:
         actions.unpause(_ami(), account.extension)
     except (OSError, AMIError) as err:
-        return _back(f"not resumed: {err}", "error")
+        return _back(t("desk_not_resumed", error=str(err)), "error")
     desk_events.operator_event(_kpi_engine(), account.extension, "unpause")
     _audit("desk_resume", account.extension)
-    return _back("back at work")
+    return _back(t("desk_back_at_work"))
 
 
 @bp.post("/desk/transfer")
@@ -256,7 +256,7 @@ def transfer():
     hub = services().desk_hub()
     current = hub.current(account.extension) if hub else None
     if current is None or current.connected_at is None or current.ended_at is not None:
-        return _back("no call to transfer", "error")
+        return _back(t("desk_no_call_to_transfer"), "error")
     target = request.form.get("target", "")
     note = request.form.get("note", "").strip()
     kind, _, value = target.partition(":")
@@ -278,7 +278,7 @@ def transfer():
     try:
         actions.redirect(_ami(), current.channel, context, exten)
     except (OSError, AMIError) as err:
-        return _back(f"not transferred: {err}", "error")
+        return _back(t("desk_not_transferred", error=str(err)), "error")
     desk_events.operator_event(
         _kpi_engine(),
         account.extension,
@@ -292,7 +292,7 @@ def transfer():
         f"{account.extension} {current.call_id}",
         {"to": target, "note": bool(note)},
     )
-    return _back(f"transferred to {target}")
+    return _back(t("desk_transferred_to", target=target))
 
 
 @bp.post("/desk/wrapup")
@@ -306,14 +306,14 @@ def wrapup():
     current = hub.current(account.extension) if hub else None
     call_id = current.call_id if current else request.form.get("call_id", "")
     if not call_id:
-        return _back("no call to wrap up", "error")
+        return _back(t("desk_no_call_to_wrap_up"), "error")
     ended = current.ended_at if current else None
     seconds = round(time.time() - ended, 1) if ended else None
     desk_events.wrapup(_kpi_engine(), call_id, account.extension, outcome, seconds)
     if hub is not None:
         hub.forget(account.extension)
     _audit("desk_wrapup", f"{account.extension} {call_id}", {"outcome": outcome})
-    return _back(f"wrapped up: {outcome}")
+    return _back(t("desk_wrapped_up", outcome=outcome))
 
 
 def _caller() -> tuple[Account, dict[str, Any]]:
@@ -328,7 +328,7 @@ def _caller() -> tuple[Account, dict[str, Any]]:
         else None
     )
     if context is None or not context.get("number"):
-        raise _Refused("no caller with a number on this desk")
+        raise _Refused(t("desk_no_caller_number"))
     return account, context
 
 
@@ -378,9 +378,9 @@ def book():
             service, int(slot), context["number"], context.get("language") or "it"
         )
     except BookingError as err:
-        return _back(f"not booked: {err.code}", "error")
+        return _back(t("desk_not_booked", error=err.code), "error")
     _audit("desk_book", f"{account.extension} {context['call_id']}", {"code": booked["code"]})
-    return _back(f"booked: {booked['code']}")
+    return _back(t("desk_booked", code=booked["code"]))
 
 
 @bp.post("/desk/cancel")
@@ -401,13 +401,13 @@ def cancel():
         now=utcnow(),
     )
     if code not in {b["code"] for b in mine["bookings"]}:
-        return _back("not one of the caller's active bookings", "error")
+        return _back(t("desk_not_callers_booking"), "error")
     try:
         _booking_service().cancel(code)
     except BookingError as err:
-        return _back(f"not cancelled: {err.code}", "error")
+        return _back(t("desk_not_cancelled", error=err.code), "error")
     _audit("desk_cancel", f"{account.extension} {context['call_id']}", {"code": code})
-    return _back(f"cancelled: {code}")
+    return _back(t("desk_cancelled", code=code))
 
 
 @bp.get("/desk/directory")
