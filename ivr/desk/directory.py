@@ -5,14 +5,12 @@ entry's ``NU_DIAL``, its department's queue ``NU_QUEUE`` if nobody answers)."""
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import datetime
 from typing import Any
 
 from ivr.asterisk import variables as V
 from ivr.directory.models import DirectoryEntry
-from ivr.directory.rules import parse_hours
-from ivr.flow.calendar import department_open
+from ivr.directory.rules import open_at, parse_hours
 
 CONTEXT, EXTEN = "nu-directory", "s"
 
@@ -22,9 +20,7 @@ def open_now(row: DirectoryEntry, dialplan: Any, now: datetime, switches: Any) -
     dept = dialplan.departments.get(row.department)
     if dept is None:
         return None
-    hours = parse_hours(row.hours)[0]
-    own = dataclasses.replace(dept, hours=hours if hours is not None else dept.hours)
-    return department_open(own, dialplan.calendar, now, switches).open
+    return open_at(dept, parse_hours(row.hours)[0], dialplan.calendar, now, switches)
 
 
 def transfer_variables(dial: str, queue: str, department: str) -> dict[str, str]:

@@ -20,13 +20,12 @@ digit the caller typed is kept beyond the lookup, nor logged.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
 from ivr.directory.matching import KEYS_WANTED, MAX_CHOICES, Reach
+from ivr.directory.rules import open_at
 from ivr.flow.actions import Digits, Heard, ListenFailed, NoInput, Prompt, Result, Saying
-from ivr.flow.calendar import department_open
 from ivr.flow.engine import CallSession, register_behaviour
 from ivr.flow.model import Node, hours_prompt, register_node
 
@@ -209,9 +208,8 @@ class Directory:
         dept = session.dialplan.departments.get(match.department)
         if dept is None:  # a department the published dialplan no longer has
             return session.transfer_to(session.dialplan.operator.id, reason="directory")
-        hours = match.hours if match.hours is not None else dept.hours
-        own = dataclasses.replace(dept, hours=hours)
-        if not department_open(own, session.dialplan.calendar, session.now, session.switches).open:
+        calendar = session.dialplan.calendar
+        if not open_at(dept, match.hours, calendar, session.now, session.switches):
             return self._closed(session)
         return session.transfer_to(
             match.department, reason="directory", prompt="directory_connecting", dial=match.dial

@@ -11,12 +11,15 @@ dialplan's own weekly-hours syntax, parsed by the dialplan's own reader.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from typing import Any
 
 import yaml
 
+from ivr.flow.calendar import department_open
 from ivr.flow.loader import FieldReader, _LineLoader, _Map
 from ivr.flow.model import WeeklyHours
 
@@ -155,3 +158,10 @@ def _destination(data: EntryData, context: Context, entry_id: int | None) -> lis
     if context.taken_extensions.get(ext, entry_id) != entry_id:
         return [Problem("extension", f"'{ext}' is already another entry's")]
     return []
+
+
+def open_at(department: Any, hours: Any, calendar: Any, now: Any, switches: Any) -> bool:
+    """Whether an entry is open at ``now``: its own weekly ``hours`` (None: its department's),
+    with the city's holidays, closures and switches. The IVR's node and the desk both ask here."""
+    own = dataclasses.replace(department, hours=hours if hours is not None else department.hours)
+    return department_open(own, calendar, now, switches).open
