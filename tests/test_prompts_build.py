@@ -26,6 +26,10 @@ from ivr.prompts.catalogue import full_catalogue
 from ivr.prompts.hours_text import describe_hours
 from ivr.prompts.sayings import vocabulary
 
+# The first test builds the whole example catalogue (1,200+ prompts, CPU-bound) for the module:
+# on two busy cores that alone can pass the suite's 300 s per-test ceiling.
+pytestmark = pytest.mark.timeout(1200)
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "dialplans" / "example-city.yaml"
 PROMPTS = ROOT / "prompts"
