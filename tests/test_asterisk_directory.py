@@ -8,7 +8,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 from sqlalchemy import delete
@@ -22,10 +21,6 @@ from ivr.directory.rules import EntryData
 from ivr.directory.store import DirectoryStore
 from ivr.service import build_server
 from tests.softphone import Softphone
-
-pytestmark = pytest.mark.skipif(
-    not Path("/usr/bin/baresip").exists(), reason="baresip (Debian package) is not installed"
-)
 
 MONDAY_10 = datetime(2026, 11, 23, 10)
 MONDAY_18 = datetime(2026, 11, 23, 18)

@@ -5,17 +5,9 @@ can no longer register and is out of its queues at once."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-
 from ivr.asterisk.render import department_codes
 from ivr.operators.rules import AccountSpec
 from tests.softphone import Softphone
-
-pytestmark = pytest.mark.skipif(
-    not Path("/usr/bin/baresip").exists(), reason="baresip (Debian package) is not installed"
-)
 
 
 def _queue_of(asterisk, department: str) -> str:

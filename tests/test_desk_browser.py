@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import shutil
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 from selenium.webdriver.common.by import By
@@ -33,7 +32,6 @@ from tests.test_admin_browser import AdminServer, chromium
 
 pytestmark = [
     pytest.mark.asterisk,
-    pytest.mark.skipif(not Path("/usr/bin/baresip").exists(), reason="baresip is not installed"),
 ]
 
 MONDAY_10 = datetime(2026, 11, 23, 10, 0)

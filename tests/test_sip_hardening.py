@@ -12,7 +12,6 @@ import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -23,10 +22,6 @@ from ivr.sip.guard import SipGuard
 from tests import sip_attack
 from tests.asterisk_harness import AsteriskHarness, prepare_instance, retire_instance
 from tests.softphone import Softphone, add_test_account
-
-pytestmark = pytest.mark.skipif(
-    not Path("/usr/bin/baresip").exists(), reason="baresip (Debian package) is not installed"
-)
 
 OPERATOR, TLS_OPERATOR = "190", "191"
 LEGIT, ATTACKER, SCANNER, OUTSIDER = "127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"

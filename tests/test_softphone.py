@@ -5,17 +5,11 @@ citizen's call; a wrong password does not register."""
 from __future__ import annotations
 
 import secrets
-from pathlib import Path
 
 import pytest
 
 from ivr.asterisk.render import department_codes
 from tests.softphone import Softphone, add_test_account
-
-pytestmark = pytest.mark.skipif(
-    not Path("/usr/bin/baresip").exists(), reason="baresip (Debian package) is not installed"
-)
-
 
 TEST_EXT = "190"
 

@@ -548,15 +548,7 @@ class Publisher:
             except OSError:
                 before = ""
             result = PublishResult(False, "", version_id=version_id)
-            try:
-                result.changed_files, result.reload_output = self._go_live(dialplan, text)
-                result.ok, result.stage = True, "live"
-                result.message = "live" + (
-                    "" if self.target and self.target.ami else " (no Asterisk to reload)"
-                )
-            except PublishError as err:
-                result.stage, result.message = err.stage, err.message
-                log.error("publication of version %s failed: %s", version_id, err.message)
+            self._attempt(result, dialplan, text, f"publication of version {version_id}")
             result.seconds = time.monotonic() - started
             with self.sessions.begin() as db:
                 pub = Publication(
@@ -605,15 +597,7 @@ class Publisher:
                 result.message = "the live dialplan does not validate: operators not published"
         if dialplan is not None and result.stage != "invalid":
             with _publish_lock(Path(self.settings.var_dir)):
-                try:
-                    result.changed_files, result.reload_output = self._go_live(dialplan, text)
-                    result.ok, result.stage = True, "live"
-                    result.message = "live" + (
-                        "" if self.target and self.target.ami else " (no Asterisk to reload)"
-                    )
-                except PublishError as err:
-                    result.stage, result.message = err.stage, err.message
-                    log.error("operators not published (%s): %s", what, err.message)
+                self._attempt(result, dialplan, text, f"operators ({what})")
         result.seconds = time.monotonic() - started
         with self.sessions.begin() as db:
             db.add(
@@ -638,6 +622,18 @@ class Publisher:
         return self.publish(
             text, author, f"restore of version {version_id}", ip=ip, action="rollback"
         )
+
+    def _attempt(self, result: PublishResult, dialplan: Dialplan, text: str, what: str) -> None:
+        """Go live with ``text``, saying in ``result`` how it went (a failure is logged)."""
+        try:
+            result.changed_files, result.reload_output = self._go_live(dialplan, text)
+            result.ok, result.stage = True, "live"
+            result.message = "live" + (
+                "" if self.target and self.target.ami else " (no Asterisk to reload)"
+            )
+        except PublishError as err:
+            result.stage, result.message = err.stage, err.message
+            log.error("%s failed: %s", what, err.message)
 
     def _go_live(self, dialplan: Dialplan, text: str) -> tuple[list[str], str]:
         changed: list[str] = []

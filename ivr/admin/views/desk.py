@@ -270,13 +270,29 @@ def transfer():
         context, exten = "nu-operator-dial", value
     else:
         abort(400)
+    return _put_through(account, current, target, note, context, exten, shown=target)
+
+
+def _put_through(
+    account: Any,
+    current: Any,
+    target: str,
+    note: str,
+    context: str,
+    exten: str,
+    *,
+    shown: str,
+    variables: dict[str, str] | None = None,
+) -> Any:
+    """Every desk transfer: the note beside the call's context, the citizen's channel
+    redirected (``variables`` set first), the operator event and the audit entry."""
     settings = services().settings
     if note and settings.redis_url:
         CallContexts(settings.redis_url).add_note(
             current.call_id, account.extension, note, target, time.time()
         )
     try:
-        actions.redirect(_ami(), current.channel, context, exten)
+        actions.redirect(_ami(), current.channel, context, exten, variables)
     except (OSError, AMIError) as err:
         return _back(t("desk_not_transferred", error=str(err)), "error")
     desk_events.operator_event(
@@ -292,7 +308,7 @@ def transfer():
         f"{account.extension} {current.call_id}",
         {"to": target, "note": bool(note)},
     )
-    return _back(t("desk_transferred_to", target=target))
+    return _back(t("desk_transferred_to", target=shown))
 
 
 @bp.post("/desk/wrapup")
@@ -464,29 +480,14 @@ def directory_transfer():
         return _back(t("desk_entry_no_dial", name=row.name), "error")
     note = request.form.get("note", "").strip()
     target = f"dir:{row.id}"
-    settings = services().settings
-    if note and settings.redis_url:
-        CallContexts(settings.redis_url).add_note(
-            current.call_id, account.extension, note, target, time.time()
-        )
     variables = desk_directory.transfer_variables(dial, dept.queue, dept.id)
-    try:
-        actions.redirect(
-            _ami(), current.channel, desk_directory.CONTEXT, desk_directory.EXTEN, variables
-        )
-    except (OSError, AMIError) as err:
-        return _back(t("desk_not_transferred", error=str(err)), "error")
-    desk_events.operator_event(
-        _kpi_engine(),
-        account.extension,
-        "transfer",
-        queue=current.queue,
-        reason=target,
-        call_id=current.call_id,
+    return _put_through(
+        account,
+        current,
+        target,
+        note,
+        desk_directory.CONTEXT,
+        desk_directory.EXTEN,
+        shown=row.name,
+        variables=variables,
     )
-    _audit(
-        "desk_transfer",
-        f"{account.extension} {current.call_id}",
-        {"to": target, "note": bool(note)},
-    )
-    return _back(t("desk_transferred_to", target=row.name))
