@@ -1,12 +1,14 @@
 """Time `ivr prompts build` on the example city's seven-language catalogue, offline (espeak-ng).
 
-    python bench/prompts_build.py [--workers N] [--rounds N] [--languages en,zh]
+    python bench/prompts_build.py [--workers N] [--rounds N] [--languages en,zh] [--prompts N]
 
 Each round, in a temporary folder (copies of prompts/, sounds written there, inside the bench's
 temporary city: ``bench/isolation.py``, never the city's sounds): a full build from nothing, a
 no-op rebuild, a one-prompt rebuild after changing one English text, and one after changing one
 Chinese text (each when that language is built; ``--languages`` builds only some, for a quick
-run). Prints the catalogue's size and the median seconds; figures, never pass/fail.
+run; ``--prompts N`` keeps only N hand-written texts per language, ``goodbye`` among them, for a
+quicker one: tests/test_bench_isolation.py). Prints the catalogue's size and the median seconds;
+figures, never pass/fail.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -41,11 +45,27 @@ def replace_text(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new), encoding="utf-8")
 
 
-def one_round(workers: int | None, languages: list[str] | None, work: Path) -> dict:
+def keep_only(prompts: Path, count: int) -> None:
+    """Cut each ``<lang>.yaml`` copy down to ``count`` texts, ``goodbye`` first (the one-prompt
+    rebuilds change it). The generated texts (opening hours, sayings) stay: the dialplan's."""
+    for path in prompts.glob("*.yaml"):
+        texts = yaml.safe_load(path.read_text(encoding="utf-8"))
+        keys = ["goodbye", *(key for key in texts if key != "goodbye")][:count]
+        kept = {key: texts[key] for key in keys}
+        path.write_text(
+            yaml.safe_dump(kept, allow_unicode=True, sort_keys=False, width=1000), encoding="utf-8"
+        )
+
+
+def one_round(
+    workers: int | None, languages: list[str] | None, work: Path, count: int | None = None
+) -> dict:
     dialplan = load_dialplan(ROOT / "dialplans" / "example-city.yaml", ROOT / "prompts")
     with tempfile.TemporaryDirectory(prefix="nu-bench-", dir=work) as tmp:
         prompts, sounds = Path(tmp) / "prompts", Path(tmp) / "sounds"
         shutil.copytree(ROOT / "prompts", prompts)
+        if count is not None:
+            keep_only(prompts, count)
 
         def build():
             return build_prompts(dialplan, prompts, sounds, languages=languages, workers=workers)
@@ -90,15 +110,24 @@ def main() -> int:
     parser.add_argument(
         "--languages", default=None, help="only these, comma-separated (default: the dialplan's)"
     )
+    parser.add_argument(
+        "--prompts",
+        type=int,
+        default=None,
+        help="only this many hand-written texts per language, goodbye first (default: all)",
+    )
     args = parser.parse_args()
+    if args.prompts is not None and args.prompts < 1:
+        parser.error("--prompts: at least 1 (goodbye)")
     work = isolate("prompts_build").var_dir  # audio written here, never the city's sounds
     languages = args.languages.split(",") if args.languages else None
-    rounds = [one_round(args.workers, languages, work) for _ in range(args.rounds)]
+    rounds = [one_round(args.workers, languages, work, args.prompts) for _ in range(args.rounds)]
     first = rounds[0]
     langs = ", ".join(f"{lang} {n}" for lang, n in first["per_language"].items())
     formats = " + ".join(f".{f.ext} ({f.rate} Hz)" for f in FORMATS)
+    sample = "" if args.prompts is None else f" ({args.prompts} hand-written per language)"
     print(
-        f"example city: {first['prompts']} prompts ({langs}), {first['files']} files "
+        f"example city{sample}: {first['prompts']} prompts ({langs}), {first['files']} files "
         f"{formats}, {first['audio'] / 60:.1f} min of audio; {args.rounds} round(s), median"
     )
     for label, key in (

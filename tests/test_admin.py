@@ -20,6 +20,7 @@ from ivr.agi.peer import AsteriskPeer, ScriptedCaller
 from ivr.flow.loader import load_dialplan
 from ivr.service import build_server
 from tests.admin_support import PASSWORD, city_settings, login, make_app, post, publish
+from tests.prompts_support import small_city
 
 # The example city's languages (name and prompt forms have one field per language).
 LANGUAGES = ("it", "en", "fr", "es", "de", "zh", "ar")
@@ -457,13 +458,18 @@ def test_prompt_audio_is_generated_and_served(tmp_path):
                 w.writeframes(frames)
             return out.getvalue()
 
+    # A small city (its prompts only, ten per language) rather than the example's 1,210 prompts:
+    # the button builds the draft's whole catalogue, and each prompt costs two sox runs.
+    city = small_city(tmp_path / "small", ("it", "en"))
     synced = []
-    settings = city_settings(tmp_path)
+    settings = city_settings(tmp_path, dialplan_path=city.path, prompts_dir=city.prompts)
     app = make_app(settings, synthesizer=Beep(), sync_sounds=lambda: synced.append(1))
     editor = login(app, "editor")
     assert post(editor, "/prompts/build").status_code == 302
     page = editor.get("/prompts").get_data(as_text=True)
-    assert "built" in page and "/prompts/audio/it/welcome.wav" in page
+    built = sum(len(city.texts(lang)) for lang in ("it", "en"))
+    assert f"{built} built" in page and "0 failed, 0 missing" in page
+    assert "/prompts/audio/it/welcome.wav" in page and "/prompts/audio/en/goodbye.wav" in page
     audio = editor.get("/prompts/audio/it/welcome.wav")
     assert audio.status_code == 200 and audio.data[:4] == b"RIFF"
     assert editor.get("/prompts/audio/it/..%2f..%2fx.wav").status_code == 404

@@ -173,22 +173,17 @@ nodes:
 
 
 def test_check_after_a_real_build_of_one_small_city(tmp_path):
+    """A real build (espeak-ng and sox) of a city in two languages with only the prompts it
+    plays (tests/prompts_support.py: the example city's texts, ten per language): before it,
+    every prompt in use lacks audio; after it, none."""
     from ivr.prompts.build import build_prompts
+    from tests.prompts_support import small_city
 
-    dialplan, _ = parse_dialplan(
-        """
-number: "0101"
-languages: [it, en]
-general_operator: op
-departments:
-  op: {names: {it: Operatore, en: Operator}, hours: always}
-nodes:
-  start: {type: menu, prompt: main_menu, options: {"9": op}}
-  op: {type: transfer, department: op}
-""",
-        "small.yaml",
-    )
-    assert not check_prompts(dialplan, PROMPTS, tmp_path).ok
-    report = build_prompts(dialplan, PROMPTS, tmp_path)
+    city = small_city(tmp_path / "city", ("it", "en"))
+    sounds = tmp_path / "sounds"
+    before = check_prompts(city.dialplan, city.prompts, sounds)
+    assert not before.ok and {g.problem for g in before.gaps} == {"no audio (wav, wav16)"}
+    assert before.checked > 0 and len(before.gaps) == before.checked  # every prompt in use
+    report = build_prompts(city.dialplan, city.prompts, sounds)
     assert report.ok
-    assert check_prompts(dialplan, PROMPTS, tmp_path).ok
+    assert check_prompts(city.dialplan, city.prompts, sounds).ok

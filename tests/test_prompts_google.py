@@ -1,6 +1,11 @@
 """The cloud voice of `ivr prompts build`: Google Cloud Text-to-Speech over gRPC, tested against
 a local server speaking the same API (tests/google_tts_fake.py), never the cloud. Errors and
-quota refusals fall back to espeak-ng, prompt by prompt, and are reported."""
+quota refusals fall back to espeak-ng, prompt by prompt, and are reported.
+
+The builds are of a small city (tests/prompts_support.py: the example city's own texts, ten
+prompts per language, each one in use): what is asked, in which voice, what falls back and what
+gets installed is the same for ten prompts as for the whole catalogue, with a fraction of the
+espeak-ng and sox runs (the whole catalogue is built in tests/test_prompts_build.py)."""
 
 from __future__ import annotations
 
@@ -24,6 +29,7 @@ from ivr.prompts.google_tts import (
     synthesizers,
 )
 from tests.google_tts_fake import FakeServer, FakeTextToSpeech
+from tests.prompts_support import SmallCity, small_city
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = load_dialplan(ROOT / "dialplans" / "example-city.yaml", ROOT / "prompts")
@@ -31,8 +37,14 @@ PROMPTS = ROOT / "prompts"
 LINEAR16 = 1
 
 
-def texts(lang: str) -> dict[str, str]:
+def example_texts(lang: str) -> dict[str, str]:
     return full_catalogue(EXAMPLE, PROMPTS)[lang]
+
+
+@pytest.fixture(scope="module")
+def city(tmp_path_factory) -> SmallCity:
+    """Greeting, menu, transfer: ten prompts in each of it, en, fr and es. Tests only read it."""
+    return small_city(tmp_path_factory.mktemp("small-city"))
 
 
 @pytest.fixture
@@ -49,11 +61,11 @@ def manifest(sounds: Path, ext: str = "wav") -> dict:
     return json.loads((sounds / MANIFEST).read_text(encoding="utf-8"))["formats"][ext]
 
 
-def build(server: FakeServer, sounds: Path, languages=("it",), **kw):
+def build(server: FakeServer, city: SmallCity, sounds: Path, languages=("it",), **kw):
     lines: list[str] = []
     report = build_prompts(
-        EXAMPLE,
-        PROMPTS,
+        city.dialplan,
+        city.prompts,
         sounds,
         languages=list(languages),
         synthesizer=kw.pop("synthesizer", None) or google(server),
@@ -67,12 +79,12 @@ def build(server: FakeServer, sounds: Path, languages=("it",), **kw):
 # -- the cloud voice answers -----------------------------------------------------------------
 
 
-def test_every_prompt_is_asked_once_with_the_languages_voice_as_linear16(server, tmp_path):
+def test_every_prompt_is_asked_once_with_the_languages_voice_as_linear16(server, city, tmp_path):
     languages = ("it", "en", "fr", "es")
-    report, _ = build(server, tmp_path, languages=languages)
+    report, _ = build(server, city, tmp_path, languages=languages)
     assert report.ok and report.fallback == {} and report.failed == {}
     seen = server.fake.seen
-    expected = sum(len(texts(lang)) for lang in languages)
+    expected = sum(len(city.texts(lang)) for lang in languages)
     assert len(seen) == len(report.built) == expected  # one request per prompt, both formats
     assert {(s.voice, s.language_code) for s in seen} == {
         ("it-IT-Standard-A", "it-IT"),
@@ -81,7 +93,9 @@ def test_every_prompt_is_asked_once_with_the_languages_voice_as_linear16(server,
         ("es-ES-Standard-A", "es-ES"),
     }
     assert {(s.encoding, s.rate) for s in seen} == {(LINEAR16, 16000)}
-    assert {s.text for s in seen if s.language_code == "it-IT"} == set(texts("it").values())
+    for lang in languages:  # each text of the language, once
+        sent = sorted(s.text for s in seen if s.language_code.startswith(f"{lang}-"))
+        assert sent == sorted(city.texts(lang).values())
     entries = manifest(tmp_path)
     assert entries["fr/welcome"]["voice"] == "google-tts voice=fr-FR-Standard-A rate=16000"
     for ext, rate in (("wav", 8000), ("wav16", 16000)):
@@ -98,41 +112,41 @@ def test_every_prompt_is_asked_once_with_the_languages_voice_as_linear16(server,
     ],
 )
 def test_each_of_the_other_languages_has_its_voice(server, lang, voice, code):
-    audio = google(server).synthesize(texts(lang)["goodbye"], lang)
+    audio = google(server).synthesize(example_texts(lang)["goodbye"], lang)
     assert prompt_problems(inspect_wav(audio), 16000) == []
     assert [(s.voice, s.language_code, s.text) for s in server.fake.seen] == [
-        (voice, code, texts(lang)["goodbye"])
+        (voice, code, example_texts(lang)["goodbye"])
     ]
 
 
-def test_the_cloud_audio_is_what_gets_installed(server, tmp_path):
+def test_the_cloud_audio_is_what_gets_installed(server, city, tmp_path):
     """The fake speaks with a voice variant of its own: the file is the cloud's, not espeak's."""
-    build(server, tmp_path, languages=("en",))
+    build(server, city, tmp_path, languages=("en",))
     cloud = inspect_wav(tmp_path / "en" / "goodbye.wav")
     offline = tmp_path / "offline"
-    build_prompts(EXAMPLE, PROMPTS, offline, languages=["en"])
+    build_prompts(city.dialplan, city.prompts, offline, languages=["en"])
     assert (tmp_path / "en" / "goodbye.wav").read_bytes() != (
         offline / "en" / "goodbye.wav"
     ).read_bytes()
     assert cloud.duration > 1 and not cloud.silent
 
 
-def test_an_unchanged_catalogue_asks_the_cloud_nothing(server, tmp_path):
-    build(server, tmp_path)
+def test_an_unchanged_catalogue_asks_the_cloud_nothing(server, city, tmp_path):
+    build(server, city, tmp_path)
     asked = len(server.fake.seen)
-    report, _ = build(server, tmp_path)
-    assert report.built == [] and len(report.unchanged) == len(texts("it"))
+    report, _ = build(server, city, tmp_path)
+    assert report.built == [] and len(report.unchanged) == len(city.texts("it"))
     assert len(server.fake.seen) == asked
 
 
-def test_ssml_is_sent_as_ssml(server, tmp_path):
+def test_ssml_is_sent_as_ssml(server, city, tmp_path):
     prompts = tmp_path / "prompts"
-    shutil.copytree(PROMPTS, prompts)
+    shutil.copytree(city.prompts, prompts)
     ssml = '<speak>Benvenuto. <break time="300ms"/> Comune di Esempio.</speak>'
     with open(prompts / "it.yaml", "a", encoding="utf-8") as f:
         f.write(f"\nwelcome_ssml:\n  text: Benvenuto. Comune di Esempio.\n  ssml: '{ssml}'\n")
     report = build_prompts(
-        EXAMPLE, prompts, tmp_path / "s", languages=["it"], synthesizer=google(server)
+        city.dialplan, prompts, tmp_path / "s", languages=["it"], synthesizer=google(server)
     )
     assert "it/welcome_ssml" in report.built and report.fallback == {}
     sent = [s for s in server.fake.seen if s.ssml]
@@ -142,11 +156,15 @@ def test_ssml_is_sent_as_ssml(server, tmp_path):
 # -- the cloud refuses: the offline voice speaks, and the report says so --------------------
 
 
-def test_unavailable_service_falls_back_to_espeak_and_stops_asking(server, tmp_path):
+def test_unavailable_service_falls_back_to_espeak_and_stops_asking(server, city, tmp_path):
     server.fake.mode = "unavailable"
-    report, lines = build(server, tmp_path, workers=1)
+    report, lines = build(server, city, tmp_path, workers=1)
     assert report.ok and report.failed == {}
-    assert sorted(report.fallback) == sorted(report.built) == sorted(f"it/{k}" for k in texts("it"))
+    assert (
+        sorted(report.fallback)
+        == sorted(report.built)
+        == sorted(f"it/{k}" for k in city.texts("it"))
+    )
     reasons = list(report.fallback.values())
     assert all("UNAVAILABLE" in r or "unreachable" in r for r in reasons)
     assert "Google TTS unavailable (UNAVAILABLE)" in reasons[0]
@@ -155,18 +173,18 @@ def test_unavailable_service_falls_back_to_espeak_and_stops_asking(server, tmp_p
     assert "not asked again in this build" in reasons[-1]
     assert {e["voice"].split()[0] for e in manifest(tmp_path).values()} == {"espeak-ng"}
     assert "by the offline voice" in report.summary()
-    assert sum("built by the offline voice" in line for line in lines) == len(texts("it"))
+    assert sum("built by the offline voice" in line for line in lines) == len(city.texts("it"))
     info = inspect_wav(tmp_path / "it" / "main_menu.wav")
     assert prompt_problems(info, 8000) == [] and info.duration > 5
 
 
-def test_quota_refusal_falls_back_for_the_rest_of_the_build(server, tmp_path):
+def test_quota_refusal_falls_back_for_the_rest_of_the_build(server, city, tmp_path):
     server.fake.quota = 5
-    report, _ = build(server, tmp_path, workers=1)
-    assert report.ok and len(report.built) == len(texts("it"))
+    report, _ = build(server, city, tmp_path, workers=1)
+    assert report.ok and len(report.built) == len(city.texts("it"))
     by_cloud = [n for n in report.built if n not in report.fallback]
     assert len(by_cloud) == 5
-    assert len(report.fallback) == len(texts("it")) - 5
+    assert len(report.fallback) == len(city.texts("it")) - 5
     assert all("quota refused (RESOURCE_EXHAUSTED)" in r for r in report.fallback.values())
     assert len(server.fake.seen) == 6  # five answers, one refusal, then no more requests
     entries = manifest(tmp_path)
@@ -174,40 +192,42 @@ def test_quota_refusal_falls_back_for_the_rest_of_the_build(server, tmp_path):
     assert {entries[n]["voice"].split()[0] for n in report.fallback} == {"espeak-ng"}
 
 
-def test_a_refused_prompt_alone_falls_back_and_the_next_build_retries_it(server, tmp_path):
+def test_a_refused_prompt_alone_falls_back_and_the_next_build_retries_it(server, city, tmp_path):
     server.fake.fail_words = {"Arrivederci": grpc.StatusCode.INVALID_ARGUMENT}
-    report, _ = build(server, tmp_path)
+    report, _ = build(server, city, tmp_path)
     assert list(report.fallback) == ["it/goodbye"]
     assert "Google TTS refused (INVALID_ARGUMENT)" in report.fallback["it/goodbye"]
-    assert len(report.built) == len(texts("it")) and report.ok
+    assert len(report.built) == len(city.texts("it")) and report.ok
     assert manifest(tmp_path)["it/goodbye"]["voice"].startswith("espeak-ng")
     # The cloud accepts it now: the next build redoes that prompt only, with the cloud voice.
     server.fake.fail_words = {}
     asked = len(server.fake.seen)
-    again, _ = build(server, tmp_path)
+    again, _ = build(server, city, tmp_path)
     assert again.built == ["it/goodbye"] and again.fallback == {}
     assert len(server.fake.seen) == asked + 1
     for ext in ("wav", "wav16"):
         assert manifest(tmp_path, ext)["it/goodbye"]["voice"].startswith("google-tts")
 
 
-def test_refused_credentials_fall_back(server, tmp_path):
+def test_refused_credentials_fall_back(server, city, tmp_path):
     server.fake.mode = "unauthenticated"
-    report, _ = build(server, tmp_path, workers=1)
-    assert report.ok and len(report.fallback) == len(texts("it"))
+    report, _ = build(server, city, tmp_path, workers=1)
+    assert report.ok and len(report.fallback) == len(city.texts("it"))
     assert len(server.fake.seen) == 1
     assert "UNAUTHENTICATED" in next(iter(report.fallback.values()))
 
 
-def test_without_a_fallback_a_refusal_is_a_failure(server, tmp_path):
+def test_without_a_fallback_a_refusal_is_a_failure(server, city, tmp_path):
     server.fake.mode = "quota"
-    report = build_prompts(EXAMPLE, PROMPTS, tmp_path, languages=["en"], synthesizer=google(server))
+    report = build_prompts(
+        city.dialplan, city.prompts, tmp_path, languages=["en"], synthesizer=google(server)
+    )
     assert report.built == [] and not report.ok
-    assert len(report.failed) == len(texts("en"))
+    assert len(report.failed) == len(city.texts("en"))
     assert list((tmp_path / "en").iterdir()) == []
 
 
-def test_silent_cloud_audio_falls_back(tmp_path):
+def test_silent_cloud_audio_falls_back(city, tmp_path):
     """The cloud answering silence is caught before normalising, like any synthesiser."""
     silent = FakeTextToSpeech()
     with FakeServer(silent) as server:
@@ -216,10 +236,10 @@ def test_silent_cloud_audio_falls_back(tmp_path):
         original = fake_module.speak
         fake_module.speak = lambda text, voice, rate: _silence(rate)
         try:
-            report, _ = build(server, tmp_path, languages=("en",))
+            report, _ = build(server, city, tmp_path, languages=("en",))
         finally:
             fake_module.speak = original
-    assert report.ok and len(report.fallback) == len(texts("en"))
+    assert report.ok and len(report.fallback) == len(city.texts("en"))
     assert all("silent" in r for r in report.fallback.values())
 
 
@@ -236,15 +256,15 @@ def _silence(rate: int) -> bytes:
     return out.getvalue()
 
 
-def test_a_language_without_a_google_voice_is_spoken_offline(server, tmp_path):
+def test_a_language_without_a_google_voice_is_spoken_offline(server, city, tmp_path):
     synth = google(server, voices={"it": "it-IT-Standard-A"})
-    report, _ = build(server, tmp_path, languages=("it", "en"), synthesizer=synth)
+    report, _ = build(server, city, tmp_path, languages=("it", "en"), synthesizer=synth)
     assert report.ok
-    assert sorted(report.fallback) == sorted(f"en/{k}" for k in texts("en"))
+    assert sorted(report.fallback) == sorted(f"en/{k}" for k in city.texts("en"))
     assert set(report.fallback.values()) == {"no Google voice for language 'en'"}
     assert all(s.language_code == "it-IT" for s in server.fake.seen)
     # Stable: the offline voice is that language's voice, so nothing is redone next time.
-    again, _ = build(server, tmp_path, languages=("it", "en"), synthesizer=synth)
+    again, _ = build(server, city, tmp_path, languages=("it", "en"), synthesizer=synth)
     assert again.built == []
 
 
@@ -295,28 +315,17 @@ def test_voices_setting_is_checked():
 def test_ivr_prompts_build_uses_the_configured_endpoint(server, tmp_path, monkeypatch, capsys):
     from ivr.cli import main
 
-    city = tmp_path / "city.yaml"
-    city.write_text(
-        """
-number: "0101"
-languages: [en]
-general_operator: op
-departments:
-  op: {names: {en: Operator}, hours: always}
-nodes:
-  start: {type: menu, prompt: main_menu, options: {"9": op}}
-  op: {type: transfer, department: op}
-""",
-        encoding="utf-8",
-    )
+    city = small_city(tmp_path / "city", ("en",))
+    monkeypatch.setenv("NU_PROMPTS_DIR", str(city.prompts))
     monkeypatch.setenv("NU_SOUNDS_DIR", str(tmp_path / "sounds"))
     monkeypatch.setenv("NU_GOOGLE_TTS_ENDPOINT", server.endpoint)
     monkeypatch.setenv("NU_GOOGLE_TTS_INSECURE", "1")
     server.fake.quota = 3
-    assert main(["prompts", "build", "--dialplan", str(city)]) == 0
+    assert main(["prompts", "build", "--dialplan", str(city.path)]) == 0
     out = capsys.readouterr().out
     assert "by the offline voice" in out and "0 failed" in out
     entries = manifest(tmp_path / "sounds")
+    assert sorted(entries) == sorted(f"en/{key}" for key in city.texts("en"))
     voices = {e["voice"].split()[0] for e in entries.values()}
     assert voices == {"google-tts", "espeak-ng"}
     assert {s.voice for s in server.fake.seen} == {"en-GB-Standard-A"}
