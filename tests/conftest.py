@@ -17,19 +17,19 @@ from ivr import config
 # test_first_run.py (one test, 6-7 minutes: a chroot built from scratch) started last and ran
 # alone while the other workers sat idle, and the long real-Asterisk files with few tests came
 # near the end too. Files known to take minutes go first, longest first; the rest keep xdist's
-# own order (more tests first). Tests inside a file keep their order. The seconds are one file
-# run alone on a loaded two-core machine: rough, only their order matters.
+# own order (more tests first). Tests inside a file keep their order. The seconds are the file's
+# tests in a whole-suite run (--durations): rough, only their order matters.
 
 LONGEST_FIRST = (
-    "test_prompts_build.py",  # 589 s: full builds with espeak-ng and sox
-    "test_first_run.py",  # 440 s
-    "test_asterisk_callback.py",  # 140 s
-    "test_admin_security.py",  # 127 s
-    "test_admin_browser.py",  # 118 s
-    "test_asterisk_privacy.py",  # 110 s
-    "test_admin.py",  # 105 s
-    "test_asterisk_smoke.py",  # 92 s
-    "test_asterisk_booking.py",  # 87 s
+    "test_first_run.py",  # 860 s: a chroot and the whole 7-language catalogue from scratch
+    "test_admin_browser.py",  # 190 s
+    "test_prompts_build.py",  # 170 s: builds with espeak-ng and sox
+    "test_admin_security.py",  # 150 s
+    "test_bench_isolation.py",  # 110 s
+    "test_asterisk_callback.py",  # 100 s
+    "test_desk_browser.py",  # 95 s
+    "test_asterisk_privacy.py",  # 90 s
+    "test_asterisk_booking.py",  # 90 s
     "test_asterisk_saturation.py",  # 84 s
     "test_asterisk_languages.py",  # 71 s
     "test_asterisk_speech.py",  # 69 s

@@ -189,9 +189,10 @@ def test_a_peer_that_answers_the_pings_stays_up():
     login = Transcript.load("basics").only(0)
     with ReplayPeer(login, then="pings") as peer:
         client = client_for(peer, heartbeat_s=0.2, heartbeat_deadline_s=3.0).connect()
-        time.sleep(2.0)
+        # several Pings answered (how many in a given time is the scheduler's business)...
+        wait_until(lambda: peer.pings >= 4, 30)
+        # ...and the connection stayed up through all of them
         assert client.connected and client.answering and client.last_error is None
-        assert peer.pings >= 4  # every 0.2 s, give or take a busy machine
         client.close()
 
 
@@ -269,10 +270,11 @@ def truth(transcript: Transcript, action: int) -> dict[str, tuple[int, int, int]
     return out
 
 
-def watcher_state(watcher: QueueWatcher) -> dict[str, tuple[int, int, int]]:
+def watcher_state(store: MemoryStore) -> dict[str, tuple[int, int, int]]:
+    """What the watcher last wrote per queue. Read from its store, never from its tracker: the
+    tracker belongs to the watcher's thread (reading it from here raced its updates)."""
     out = {}
-    for name in list(watcher.tracker.queues):
-        state = watcher.tracker.state(name, time.time())
+    for _, name, state in list(store.writes):
         out[name] = (state.logged_in, state.available, state.waiting)
     return out
 
@@ -296,7 +298,7 @@ def test_the_watcher_follows_a_replayed_session_to_asterisks_own_final_count():
         thread.start()
         try:
             assert peer.done.wait(10)
-            wait_until(lambda: watcher_state(watcher) == final, 5)
+            wait_until(lambda: watcher_state(store) == final, 5)
             assert watcher.answering and watcher.resyncs == 1
             written = len(store.writes)
             wait_until(lambda: len(store.writes) > written, 5)  # ticks keep the state fresh
@@ -319,7 +321,7 @@ def test_the_watcher_stops_writing_while_asterisk_is_silent_then_resyncs(caplog)
     class Gap(ReplayPeer):  # Asterisk still wedged for a while: the next banner comes late
         def _accept(self):
             if self.connections:
-                time.sleep(3.0)
+                time.sleep(5.0)
             return super()._accept()
 
     peer = Gap([first, back], then="pings", answer_pings=False)  # the first session: no Pong
@@ -329,7 +331,9 @@ def test_the_watcher_stops_writing_while_asterisk_is_silent_then_resyncs(caplog)
             store,
             tick_s=0.1,
             heartbeat_s=0.2,
-            deadline_s=1.0,
+            # long enough that a loaded machine answering the next session's Pings late is not
+            # dropped again (this peer has transcripts for two sessions only)
+            deadline_s=2.0,
         )
         thread = threading.Thread(target=watcher.run, args=(0.1,), daemon=True)
         thread.start()
@@ -339,12 +343,12 @@ def test_the_watcher_stops_writing_while_asterisk_is_silent_then_resyncs(caplog)
             wait_until(lambda: not watcher.answering, 5)
             silent_at = time.monotonic()
             assert silent_at - peer.last_sent < 10  # noticed, long before any action timeout
-            time.sleep(1.2)  # the deadline passes, the reconnection waits for its banner
+            time.sleep(2.4)  # the deadline passes, the reconnection waits for its banner
             assert [w for w in store.writes if w[0] > silent_at] == []  # updated stops
             peer.answer_pings = True
             wait_until(lambda: watcher.answering and watcher.resyncs == 2, 10)
-            wait_until(lambda: watcher_state(watcher) == truth(queues, 2), 5)
-            wait_until(lambda: store.writes and store.writes[-1][0] > silent_at + 1.2, 5)
+            wait_until(lambda: watcher_state(store) == truth(queues, 2), 5)
+            wait_until(lambda: store.writes and store.writes[-1][0] > silent_at + 2.4, 5)
         finally:
             watcher.stopped = True
             thread.join(5)

@@ -172,3 +172,24 @@ def test_hold_music_is_a_telephone_wav(tmp_path):
     with wave.open(str(path)) as audio:
         assert (audio.getframerate(), audio.getnchannels(), audio.getsampwidth()) == (8000, 1, 2)
         assert audio.getnframes() == 8 * 8000
+
+
+def test_the_package_cache_keeps_only_what_the_chroot_was_built_from(tmp_path):
+    """debootstrap --cache-dir keeps downloads between builds; sid moves on, so after a build
+    only the packages that chroot holds stay (an epoch's ':' is '%3a' in a .deb's name)."""
+    root = devenv.ensure_chroot()
+    cache = tmp_path / "debs"
+    cache.mkdir()
+    status = (root / "var/lib/dpkg/status").read_text().split("\n\n")
+    fields = [dict(line.split(": ", 1) for line in s.splitlines() if ": " in line) for s in status]
+    installed = sorted(
+        f"{f['Package']}_{f['Version'].replace(':', '%3a')}_{f['Architecture']}.deb"
+        for f in fields
+        if f.get("Package") in ("asterisk-config", "libc6")
+    )
+    assert len(installed) == 2 and "%3a" in installed[0]
+    stale = ["libc6_1.0-1_amd64.deb", "asterisk-config_1%3a1.0-1_all.deb"]
+    for name in [*installed, *stale]:
+        (cache / name).write_bytes(b"")
+    devenv._prune_deb_cache(cache, root)
+    assert sorted(p.name for p in cache.iterdir()) == installed

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 import shutil
 import struct
 import wave
@@ -15,20 +16,26 @@ import pytest
 import yaml
 
 from ivr.flow.loader import load_dialplan, parse_dialplan
+from ivr.flow.validate import validate
 from ivr.prompts.audio import LOUDNESS_RANGE_DBFS, inspect_wav, prompt_problems
 from ivr.prompts.build import (
     ESPEAK_VOICES,
     MANIFEST,
     EspeakSynthesizer,
     build_prompts,
+    missing_prompts,
 )
-from ivr.prompts.catalogue import full_catalogue
+from ivr.prompts.catalogue import audio_catalogue, full_catalogue
 from ivr.prompts.hours_text import describe_hours
 from ivr.prompts.sayings import vocabulary
 
-# The first test builds the whole example catalogue (1,200+ prompts, CPU-bound) for the module:
-# on two busy cores that alone can pass the suite's 300 s per-test ceiling.
-pytestmark = pytest.mark.timeout(1200)
+# The module's first build synthesises three of the example city's seven languages, about 450
+# prompts instead of 1,210 (the whole catalogue took 400-500 s of two busy cores in CI): Italian
+# and English, whose numbers Asterisk says itself, and Mandarin, a script of its own with our own
+# sayings vocabulary. Each of the seven voices speaks in test_every_voice_in_the_table_speaks, and
+# every language's texts are checked complete without synthesis. Still CPU-bound: past the
+# suite's 300 s per-test ceiling on a loaded machine.
+pytestmark = pytest.mark.timeout(900)
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "dialplans" / "example-city.yaml"
@@ -36,6 +43,7 @@ PROMPTS = ROOT / "prompts"
 # Prompts per language in the example city (hand-written texts plus generated hours).
 PER_LANG = len(full_catalogue(load_dialplan(EXAMPLE), PROMPTS)["it"])
 LANGUAGES = ("it", "en", "fr", "es", "de", "zh", "ar")
+BUILT = ("it", "en", "zh")  # the languages the build tests synthesise
 # Languages whose numbers, dates and times Asterisk has no sounds for: their vocabulary is built.
 OWN_SAYINGS = ("de", "zh", "ar")
 EXTS = ("wav", "wav16")
@@ -116,9 +124,34 @@ class FakeSynthesizer:
         return self.output
 
 
+def example_text(languages: tuple[str, ...]) -> str:
+    """The example city's YAML offering only ``languages`` (its language menu renumbered)."""
+    text = EXAMPLE.read_text(encoding="utf-8")
+    text = text.replace(
+        f"languages: [{', '.join(LANGUAGES)}]", f"languages: [{', '.join(languages)}]"
+    )
+    offered = iter(range(1, len(languages) + 1))
+
+    def option(match: re.Match[str]) -> str:
+        lang = match.group(2)
+        return f'{match.group(1)}"{next(offered)}": {lang}\n' if lang in languages else ""
+
+    pattern = r'^( +)"[1-7]": (' + "|".join(LANGUAGES) + r")\n"
+    return re.sub(pattern, option, text, flags=re.M)
+
+
+def example_in(languages: tuple[str, ...]):
+    """The example city offering only ``languages``, validated like a loaded file."""
+    dialplan, issues = parse_dialplan(example_text(languages), "example.yaml")
+    assert dialplan is not None and issues == []
+    assert validate(dialplan, prompts_dir=PROMPTS) == []
+    assert dialplan.languages == languages
+    return dialplan
+
+
 @pytest.fixture(scope="module")
 def example():
-    return load_dialplan(EXAMPLE, PROMPTS)
+    return example_in(BUILT)
 
 
 @pytest.fixture(scope="module")
@@ -165,13 +198,23 @@ def edit_prompts(folder: Path, lang: str, **changes: str | None) -> None:
 # -- a full build --------------------------------------------------------------------------
 
 
+def test_every_language_of_the_example_city_has_every_text():
+    """What the full build needs, without synthesising it: a text for every prompt a caller can
+    hear, in each of the seven languages."""
+    full = load_dialplan(EXAMPLE, PROMPTS)
+    assert full.languages == LANGUAGES
+    catalogue = audio_catalogue(full, PROMPTS)
+    assert missing_prompts(full, catalogue, LANGUAGES) == []
+    assert sum(map(len, catalogue.values())) == len(expected_names(full))
+
+
 def test_full_build_makes_every_prompt(example, first_build):
     base, report, _ = first_build
     names = expected_names(example)
-    assert example.languages == LANGUAGES
-    vocabulary_size = len(vocabulary("de"))
+    assert example.languages == BUILT
+    vocabulary_size = len(vocabulary("zh"))
     assert vocabulary_size > 200
-    assert len(names) == 7 * PER_LANG + 3 * vocabulary_size and PER_LANG > 7
+    assert len(names) == 3 * PER_LANG + vocabulary_size and PER_LANG > 7
     assert sorted(report.built) == names
     assert report.failed == {} and report.fallback == {}
     assert report.missing == []
@@ -179,7 +222,7 @@ def test_full_build_makes_every_prompt(example, first_build):
     assert report.ok
     on_disk = sorted(str(p.relative_to(base / "sounds")) for p in (base / "sounds").rglob("*"))
     # Nothing else: no temporary or stray files.
-    assert on_disk == sorted([*files(names), *LANGUAGES, MANIFEST])
+    assert on_disk == sorted([*files(names), *BUILT, MANIFEST])
 
 
 @pytest.mark.parametrize("ext, rate", [("wav", 8000), ("wav16", 16000)])
@@ -188,7 +231,7 @@ def test_every_file_is_mono_16bit_speech_at_its_rate(example, first_build, ext, 
     low, high = LOUDNESS_RANGE_DBFS
     # single words: the sayings vocabulary and the queue announcement's "minute(s)"
     # and the directory's fragments said around an entry's name ("Per" <name> "premi" 1)
-    words = set(vocabulary("de")) | {"minute", "minutes"}
+    words = set(vocabulary("zh")) | {"minute", "minutes"}
     words |= {"directory_you_said", "directory_for", "directory_press"}
     for name in expected_names(example):
         path = base / "sounds" / f"{name}.{ext}"
@@ -211,7 +254,7 @@ def test_every_file_is_mono_16bit_speech_at_its_rate(example, first_build, ext, 
 
 def test_narrowband_and_wideband_say_the_same(first_build):
     sounds = first_build[0] / "sounds"
-    for name in ("it/main_menu", "zh/welcome", "ar/goodbye", "de/say_mday_23"):
+    for name in ("it/main_menu", "zh/welcome", "en/goodbye", "zh/say_mday_23"):
         narrow = inspect_wav(sounds / f"{name}.wav")
         wide = inspect_wav(sounds / f"{name}.wav16")
         assert abs(narrow.duration - wide.duration) < 0.01, name
@@ -229,7 +272,7 @@ def test_longer_text_makes_longer_audio(first_build):
 def test_hours_prompts_for_every_department(example, first_build):
     base, _, _ = first_build
     entries = manifest(base / "sounds")
-    for lang in LANGUAGES:
+    for lang in BUILT:
         for dept in example.departments.values():
             name = f"{lang}/hours_{dept.id}"
             assert (base / "sounds" / f"{name}.wav").is_file()
@@ -296,28 +339,26 @@ def test_changing_one_translation_rebuilds_only_that_language(example, work):
 
 def test_a_missing_wideband_file_rebuilds_only_that_file(example, work):
     sounds = work / "sounds"
-    (sounds / "fr" / "welcome.wav16").unlink()
+    (sounds / "en" / "welcome.wav16").unlink()
     before = snapshot(sounds)
     synth = CountingEspeak()
     report = build_prompts(example, work / "prompts", sounds, synthesizer=synth)
-    assert report.built == ["fr/welcome"] and len(synth.calls) == 1
+    assert report.built == ["en/welcome"] and len(synth.calls) == 1
     after = snapshot(sounds)
-    assert set(after) - set(before) == {"fr/welcome.wav16"}
+    assert set(after) - set(before) == {"en/welcome.wav16"}
     assert {n for n in before if before[n] != after[n]} == set()
-    assert inspect_wav(sounds / "fr" / "welcome.wav16").rate == 16000
+    assert inspect_wav(sounds / "en" / "welcome.wav16").rate == 16000
 
 
 def test_changing_department_hours_rebuilds_its_hours_prompts(work):
-    text = EXAMPLE.read_text(encoding="utf-8").replace(
-        'mon-sat: ["07:30-19:30"]', 'mon-fri: ["07:30-19:30"]'
-    )
+    text = example_text(BUILT).replace('mon-sat: ["07:30-19:30"]', 'mon-fri: ["07:30-19:30"]')
     dialplan, issues = parse_dialplan(text, "changed.yaml")
     assert issues == []
     report = build_prompts(dialplan, work / "prompts", work / "sounds")
-    assert sorted(report.built) == sorted(f"{lang}/hours_rifiuti" for lang in LANGUAGES)
+    assert sorted(report.built) == sorted(f"{lang}/hours_rifiuti" for lang in BUILT)
     texts = manifest(work / "sounds")
     assert "dal lunedì al venerdì" in texts["it/hours_rifiuti"]["text"]
-    assert "von Montag bis Freitag" in texts["de/hours_rifiuti"]["text"]
+    assert "Monday to Friday" in texts["en/hours_rifiuti"]["text"]
     assert "星期一至星期五" in texts["zh/hours_rifiuti"]["text"]
 
 
@@ -355,16 +396,11 @@ def test_languages_option_builds_and_prunes_only_those(example, work):
 
 
 def test_a_language_dropped_from_the_dialplan_is_removed(work):
-    text = EXAMPLE.read_text(encoding="utf-8").replace(
-        "languages: [it, en, fr, es, de, zh, ar]", "languages: [it, en, fr, es, de, zh]"
-    )
-    text = text.replace('"7": ar', '"7": it')
-    dialplan, issues = parse_dialplan(text, "no-arabic.yaml")
-    assert issues == []
+    dialplan = example_in(("it", "en"))  # Mandarin dropped
     report = build_prompts(dialplan, work / "prompts", work / "sounds")
-    assert len(report.removed) == PER_LANG + len(vocabulary("ar"))
-    assert all(n.startswith("ar/") for n in report.removed)
-    assert list((work / "sounds" / "ar").iterdir()) == []
+    assert len(report.removed) == PER_LANG + len(vocabulary("zh"))
+    assert all(n.startswith("zh/") for n in report.removed)
+    assert list((work / "sounds" / "zh").iterdir()) == []
     assert report.built == [] and report.ok
 
 
@@ -547,12 +583,10 @@ def test_mandarin_voice_reads_characters_not_english_pinyin():
 def test_vocabulary_for_sayings_is_built_where_asterisk_has_no_sounds(first_build):
     sounds = first_build[0] / "sounds"
     entries = manifest(sounds)
-    assert entries["de/say_mday_23"]["text"] == "den dreiundzwanzigsten"
     assert entries["zh/say_hour_10"]["text"] == "10点"
-    assert entries["ar/say_month_11"]["text"] == "نوفمبر"
-    for lang in OWN_SAYINGS:
-        assert (sounds / lang / "say_num_0.wav").is_file()
-    for lang in ("it", "en", "fr", "es"):  # Asterisk says them with its own sounds
+    assert entries["zh/say_month_11"]["text"] == vocabulary("zh")["say_month_11"]
+    assert (sounds / "zh" / "say_num_0.wav").is_file()
+    for lang in ("it", "en"):  # Asterisk says them with its own sounds
         assert not list((sounds / lang).glob("say_*"))
 
 
@@ -662,12 +696,12 @@ def _texts(lang: str) -> list[tuple[str, str]]:
 
 
 def test_progress_ticks_count_every_prompt(example, work):
-    edit_prompts(work / "prompts", "es", goodbye="Gracias por llamar. Adiós.")
+    edit_prompts(work / "prompts", "en", goodbye="Goodbye, and thank you.")
     ticks: list[tuple[int, int, str]] = []
     build_prompts(example, work / "prompts", work / "sounds", tick=lambda *t: ticks.append(t))
     total = len(expected_names(example))
     assert ticks[0] == (total - 1, total, "")  # everything unchanged is done at once
-    assert ticks[-1] == (total, total, "es/goodbye")
+    assert ticks[-1] == (total, total, "en/goodbye")
 
 
 def test_progress_bar_on_a_terminal_and_lines_elsewhere():

@@ -57,6 +57,10 @@ PACKAGES = (
     "asterisk-core-sounds-es-wav",
 )
 MARKER = ".numero-unico-chroot"  # written last: the chroot is complete
+# Downloaded packages, kept between chroot builds like apt keeps /var/cache/apt/archives: a
+# rebuild (a new cache folder, the first-run test) unpacks and configures everything again but
+# downloads only what changed in sid. Empty NU_DEB_CACHE: download every time.
+DEB_CACHE = "/var/cache/numero-unico/debs"
 ASTERISK = "/usr/sbin/asterisk"
 INSTANCES = "/srv/nu"  # inside the chroot
 
@@ -201,14 +205,18 @@ def _build_chroot(root: Path, suite: str, mirror: str, packages: tuple[str, ...]
 
 def _debootstrap(target: Path, suite: str, mirror: str, packages: tuple[str, ...]) -> None:
     """debootstrap's progress goes to our log, not the terminal; its last lines if it fails."""
+    cache = os.environ.get("NU_DEB_CACHE", DEB_CACHE)
     command = [
         _ensure_debootstrap(),
         "--variant=minbase",
         f"--include={','.join(packages)}",
+        *([f"--cache-dir={Path(cache).resolve()}"] if cache else []),
         suite,
         str(target),
         mirror,
     ]
+    if cache:
+        Path(cache).mkdir(parents=True, exist_ok=True)
     log.info("running %s", " ".join(command))
     done = subprocess.run(command, capture_output=True, text=True)
     for line in (done.stdout + done.stderr).splitlines():
@@ -216,6 +224,20 @@ def _debootstrap(target: Path, suite: str, mirror: str, packages: tuple[str, ...
     if done.returncode != 0:
         tail = "\n".join((done.stdout + done.stderr).splitlines()[-15:])
         raise RuntimeError(f"debootstrap failed (exit {done.returncode}):\n{tail}")
+    if cache:
+        _prune_deb_cache(Path(cache), target)
+
+
+def _prune_deb_cache(cache: Path, root: Path) -> None:
+    """Keep only the packages this chroot was built from: sid moves on, the cache must not grow."""
+    query = ["chroot", str(root), "dpkg-query", "-W", "-f=${Package}_${Version}_${Architecture}\\n"]
+    done = subprocess.run(query, capture_output=True, text=True)
+    if done.returncode != 0:
+        return  # nothing to go by: keep the cache as it is
+    used = {line.replace(":", "%3a") + ".deb" for line in done.stdout.split()}
+    for deb in cache.glob("*.deb"):
+        if deb.name not in used:
+            deb.unlink(missing_ok=True)
 
 
 def _carry_instances(old_root: Path, new_root: Path) -> None:

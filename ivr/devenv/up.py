@@ -1,9 +1,11 @@
 """``ivr up``: the whole system on one machine, on the embedded defaults.
 
 Builds the prompts, starts a private Redis (unless one answers already) and Asterisk 22 from the
-cached chroot (built on first use), then every process of ``ivr.processes`` the settings give
-work to, supervised (``ivr.supervisor``); stops them all on Ctrl-C. The terminal shows the
-numbered steps and how to place a call; everything else goes to ``<var_dir>/log/ivr.log``.
+cached chroot, then every process of ``ivr.processes`` the settings give work to, supervised
+(``ivr.supervisor``); stops them all on Ctrl-C. On a new machine the chroot is built in the
+background while the prompts are synthesised: both take minutes, one downloading and unpacking,
+the other on the CPU. The terminal shows the numbered steps and how to place a call; everything
+else goes to ``<var_dir>/log/ivr.log``.
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ import signal
 import socket
 import threading
 import time
+from pathlib import Path
 from urllib.parse import urlparse
 
 from ivr import processes
 from ivr.config import Settings
-from ivr.devenv.asterisk import AsteriskInstance
+from ivr.devenv.asterisk import AsteriskInstance, chroot_complete, ensure_chroot
 from ivr.devenv.redis import RedisServer, redis_pings
 from ivr.flow.loader import load_dialplan
 from ivr.operators.store import operator_lines
@@ -74,8 +77,30 @@ def _wait_listening(port: int, supervisor: Supervisor, name: str, timeout: float
     raise RuntimeError(f"{name} did not start listening on 127.0.0.1:{port}; see the log")
 
 
+class _ChrootBuild:
+    """The first run's chroot build, in a thread; :meth:`wait` re-raises its failure."""
+
+    def __init__(self, root: Path) -> None:
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._build, args=(root,), name="chroot", daemon=True)
+        self.thread.start()
+
+    def _build(self, root: Path) -> None:
+        try:
+            ensure_chroot(root)
+        except BaseException as exc:  # handed to wait(), in the main thread
+            self.error = exc
+
+    def wait(self) -> None:
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+
 def run_system(settings: Settings) -> int:
     dialplan = load_dialplan(settings.dialplan_path, settings.prompts_dir)
+    root = Path(settings.asterisk_root)
+    chroot = None if chroot_complete(root) else _ChrootBuild(root)
     print(f"[1/5] prompts for {dialplan.city or dialplan.number}: ", end="", flush=True)
     first, fallback = synthesizers(settings)  # Google when configured, else espeak-ng
     report = build_prompts(
@@ -83,6 +108,9 @@ def run_system(settings: Settings) -> int:
     )
     print(report.summary())
     if not report.ok:
+        if chroot is not None:
+            print("      waiting for the Asterisk chroot build to finish ...", flush=True)
+            chroot.wait()
         return 1
     from booking.cli import seed_if_empty
 
@@ -95,9 +123,10 @@ def run_system(settings: Settings) -> int:
     supervisor = None
     children_out = open(settings.log_file, "ab")  # noqa: SIM115 - children print there
     try:
-        print(
-            "[3/5] Asterisk 22 (the first run builds its chroot: about 3 minutes) ...", flush=True
-        )
+        first = " (the first run waits for its chroot: minutes)" if chroot is not None else ""
+        print(f"[3/5] Asterisk 22{first} ...", flush=True)
+        if chroot is not None:
+            chroot.wait()
         asterisk.render(dialplan, operators=operator_lines(settings.database_url, dialplan))
         asterisk.start(timeout=300)
         wanted = processes.wanted(settings)
