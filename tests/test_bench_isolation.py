@@ -52,6 +52,8 @@ BENCHES = {
         "one prompt (en)",
     ),
     "speech_bench": (["--calls", "1"], "accuracy at 8 kHz"),
+    # Pure scheduling: 300 citizens, one week (the default is 5,000 over three).
+    "teleassistance_pacing": (["--citizens", "300", "--weeks", "1"], "700 calls a day"),
 }
 
 
