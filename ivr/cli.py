@@ -330,6 +330,17 @@ def _directory(args: argparse.Namespace, settings: config.Settings) -> int:
     return run(args, store, dialplan, apply)
 
 
+def _teleassistance(args: argparse.Namespace, settings: config.Settings) -> int:
+    """``ivr teleassistance ...`` on the city database, windows inside NU_TELEASSISTANCE_HOURS."""
+    from ivr.db import ready
+    from ivr.teleassistance.cli import run
+    from ivr.teleassistance.store import TeleassistanceStore
+
+    return run(
+        args, TeleassistanceStore(ready(settings.database_url), settings.teleassistance_hours)
+    )
+
+
 def _kpi_report(args: argparse.Namespace, settings: config.Settings) -> int:
     from ivr.kpi.cli import report
 
@@ -512,6 +523,10 @@ def build_parser() -> argparse.ArgumentParser:
     from ivr.directory.cli import add_parser as add_directory_parser
 
     add_directory_parser(sub, ETC_HELP).set_defaults(func=_directory)
+
+    from ivr.teleassistance.cli import add_parser as add_teleassistance_parser
+
+    add_teleassistance_parser(sub).set_defaults(func=_teleassistance)
 
     from ivr.sip.cli import add_parser as add_sip_parser
 

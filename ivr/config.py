@@ -75,6 +75,11 @@ class Settings:
         default_factory=lambda: float(_env("NU_CALLBACK_RETRY_S", "120"))
     )
     callback_ring_s: int = field(default_factory=lambda: int(_env("NU_CALLBACK_RING_S", "30")))
+    # Teleassistance (ivr/teleassistance/): the local hours courtesy calls to elderly citizens
+    # may be made in; every citizen's own daily window must lie inside them.
+    teleassistance_hours: str = field(
+        default_factory=lambda: _env("NU_TELEASSISTANCE_HOURS", "09:00-20:00")
+    )
     # 180 days: six months, the most art. 123 c.2 D.Lgs. 196/2003 keeps billing traffic data.
     retention_days: int = field(default_factory=lambda: _days("NU_RETENTION_DAYS", "180"))
     asterisk_root: Path = field(

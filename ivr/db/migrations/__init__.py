@@ -5,7 +5,8 @@ live with the features that own the tables, in the folders ``ivr/db/alembic.ini`
 (``version_locations``), and form one line of ``down_revision``\\ s::
 
     0001 (booking) -> 0002 (callbacks) -> 0003 (call records) -> admin_0001 (admin)
-    -> 0004 (operators) -> 0005 (directory) -> 0006 (operator figures) -> ...
+    -> 0004 (operators) -> 0005 (directory) -> 0006 (operator figures) -> 0007 (teleassistance)
+    -> ...
 
 Until the admin joined it, the admin had a history of its own (``admin_0001`` in the version
 table ``alembic_version_admin``); ``admin_0001`` now carries such a database forward (see that
@@ -30,7 +31,15 @@ INI = HERE.parent / "alembic.ini"
 
 # The packages with tables in the city database; each declares them in ``<package>.models``
 # on ivr.db.Base and keeps its revisions in ``<package>/migrations/versions`` (alembic.ini).
-FEATURES = ("booking", "ivr.callbacks", "ivr.kpi", "ivr.admin", "ivr.operators", "ivr.directory")
+FEATURES = (
+    "booking",
+    "ivr.callbacks",
+    "ivr.kpi",
+    "ivr.admin",
+    "ivr.operators",
+    "ivr.directory",
+    "ivr.teleassistance",
+)
 
 # pg_advisory_xact_lock key: processes migrating one PostgreSQL database take turns.
 _PG_LOCK_KEY = 0x4E55_C17D
