@@ -52,12 +52,12 @@ from ivr.teleassistance.schedule import (  # noqa: E402
 )
 
 
-def enrol(args: argparse.Namespace, mondays: list[date]) -> tuple[list[Enrolled], set[str]]:
+def enrol(args: argparse.Namespace, mondays: list[date]) -> tuple[list[Enrolled], set[int]]:
     """Seeded citizens, and the ids of those away without telling (they never answer)."""
     rng = random.Random(args.seed)
     people, absent = [], set()
     for i in range(args.citizens):
-        cid = f"c{i:05d}"
+        cid = i
         days = frozenset(rng.sample(range(7), rng.choice([1, 2, 2, 3, 3])))
         if rng.random() < args.afternoon_share:
             start, end = time(15, 0), time(18, 0)
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print()
 
-    history: dict[str, list[WeekOutcome]] = {p.citizen_id: [] for p in people}
+    history: dict[int, list[WeekOutcome]] = {p.citizen_id: [] for p in people}
     alarms = 0
     per_hour: Counter = Counter()
     calling_days = 0
@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         started = clock.perf_counter()
         plan = plan_week(y, w, people, calendar, pacing)
         plan_s = clock.perf_counter() - started
-        this_week: dict[str, WeekOutcome] = {}
+        this_week: dict[int, WeekOutcome] = {}
         for n in plan.skipped:
             this_week[n.citizen_id] = WeekOutcome.SUSPENDED
         for n in plan.unfitted:

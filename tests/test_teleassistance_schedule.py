@@ -39,13 +39,14 @@ from ivr.teleassistance.schedule import (
 )
 
 CITY = CityCalendar(patron_saint=(12, 7), patron_saint_name="Sant'Ambrogio")
-PACING = Pacing(channels=4, operators=2, operator_call_s=180, automatic_call_s=60)
+HOURS = {"calling_start": time(9, 0), "calling_end": time(13, 0)}
+PACING = Pacing(**HOURS, channels=4, operators=2, operator_call_s=180, automatic_call_s=60)
 EASTER_WEEK = (2026, 15)  # Monday 6 April 2026 is Easter Monday
 ALL_SAINTS_WEEK = (2027, 44)  # Monday 1 November 2027
 EVERY_DAY = frozenset(range(7))
 
 
-def citizen(cid: str, days=EVERY_DAY, start="09:00", end="13:00", **kw) -> Enrolled:
+def citizen(cid: int, days=EVERY_DAY, start="09:00", end="13:00", **kw) -> Enrolled:
     return Enrolled(cid, frozenset(days), time.fromisoformat(start), time.fromisoformat(end), **kw)
 
 
@@ -58,7 +59,7 @@ def crowd(n: int, seed: int = 7) -> list[Enrolled]:
         hours = rng.choice([1, 2, 3])
         end = f"{min(int(start[:2]) + hours, 14):02d}:{start[3:]}"
         kind = rng.choice([OPERATOR, AUTOMATIC, AUTOMATIC])
-        people.append(citizen(f"c{i:04d}", days, start, end, kind=kind))
+        people.append(citizen(i, days, start, end, kind=kind))
     return people
 
 
@@ -97,12 +98,10 @@ def test_every_citizen_gets_exactly_one_call_or_a_reason():
 def test_never_on_a_holiday(week, holiday, name):
     plan = plan_week(*week, crowd(300), CITY, PACING)
     assert plan.calls and all(c.day != holiday for c in plan.calls)
-    only_monday = plan_week(*week, [citizen("m", {0}), citizen("mt", {0, 1})], CITY, PACING)
-    assert [(c.citizen_id, c.day) for c in only_monday.calls] == [
-        ("mt", holiday + timedelta(days=1))
-    ]
+    only_monday = plan_week(*week, [citizen(1, {0}), citizen(2, {0, 1})], CITY, PACING)
+    assert [(c.citizen_id, c.day) for c in only_monday.calls] == [(2, holiday + timedelta(days=1))]
     [left_out] = only_monday.unfitted
-    assert left_out.citizen_id == "m" and left_out.reason == NO_CALLING_DAY
+    assert left_out.citizen_id == 1 and left_out.reason == NO_CALLING_DAY
     assert name in left_out.detail
 
 
@@ -119,7 +118,7 @@ def test_patron_saint_and_city_closures_are_no_calling_days():
     assert "Trasloco" in not_calling_reason(date(2026, 12, 10), calendar, PACING)
     assert not_calling_reason(date(2026, 12, 11), calendar, PACING) is None  # part of the day
 
-    people = [citizen(f"c{i}", {0, 1, 2, 3, 4}) for i in range(40)]
+    people = [citizen(i, {0, 1, 2, 3, 4}) for i in range(40)]
     plan = plan_week(2026, 50, people, calendar, PACING)
     assert {c.day for c in plan.calls} <= {date(2026, 12, 11)}
     assert len(plan.calls) == 40
@@ -130,8 +129,8 @@ def test_patron_saint_and_city_closures_are_no_calling_days():
 
 
 def test_calling_weekdays_are_configurable():
-    weekdays_only = Pacing(calling_weekdays=frozenset(range(5)))
-    plan = plan_week(2026, 16, [citizen("sun", {6})], CITY, weekdays_only)
+    weekdays_only = Pacing(**HOURS, calling_weekdays=frozenset(range(5)))
+    plan = plan_week(2026, 16, [citizen(7, {6})], CITY, weekdays_only)
     assert plan.unfitted[0].reason == NO_CALLING_DAY
     assert "not a calling weekday" in plan.unfitted[0].detail
 
@@ -159,7 +158,7 @@ def test_never_more_calls_in_flight_than_channels_or_operators():
 
 
 def test_load_is_spread_across_the_week():
-    plan = plan_week(*ALL_SAINTS_WEEK, [citizen(f"c{i}") for i in range(120)], CITY, PACING)
+    plan = plan_week(*ALL_SAINTS_WEEK, [citizen(i) for i in range(120)], CITY, PACING)
     per_day = Counter(c.day for c in plan.calls)
     assert len(per_day) == 6  # seven days but All Saints
     assert max(per_day.values()) - min(per_day.values()) <= 1
@@ -168,32 +167,32 @@ def test_load_is_spread_across_the_week():
 def test_suspended_and_inactive_citizens_are_skipped_and_reported():
     monday = date(2026, 4, 13)
     people = [
-        citizen("away", suspended=((monday - timedelta(days=3), monday + timedelta(days=10)),)),
-        citizen("part", {0, 3}, suspended=((monday, monday),)),
-        citizen("new", active_from=monday + timedelta(days=7)),
-        citizen("gone", active_until=monday - timedelta(days=1)),
-        citizen("late", {0, 6}, active_from=monday + timedelta(days=6)),
+        citizen(1, suspended=((monday - timedelta(days=3), monday + timedelta(days=10)),)),
+        citizen(2, {0, 3}, suspended=((monday, monday),)),
+        citizen(3, active_from=monday + timedelta(days=7)),
+        citizen(4, active_until=monday - timedelta(days=1)),
+        citizen(5, {0, 6}, active_from=monday + timedelta(days=6)),
     ]
     plan = plan_week(2026, 16, people, CITY, PACING)
     assert {(n.citizen_id, n.reason) for n in plan.skipped} == {
-        ("away", SUSPENDED),
-        ("new", NOT_ACTIVE),
-        ("gone", NOT_ACTIVE),
+        (1, SUSPENDED),
+        (3, NOT_ACTIVE),
+        (4, NOT_ACTIVE),
     }
     assert {(c.citizen_id, c.day) for c in plan.calls} == {
-        ("part", monday + timedelta(days=3)),
-        ("late", monday + timedelta(days=6)),
+        (2, monday + timedelta(days=3)),
+        (5, monday + timedelta(days=6)),
     }
     assert not plan.unfitted
 
 
 def test_unfittable_citizens_are_reported_with_a_reason():
-    narrow = [citizen(f"n{i}", {2}, "09:00", "09:10") for i in range(30)]
-    people = [*narrow, citizen("evening", {2}, "17:00", "19:00"), citizen("early", {2}, "08:58")]
+    narrow = [citizen(i, {2}, "09:00", "09:10") for i in range(30)]
+    people = [*narrow, citizen(100, {2}, "17:00", "19:00"), citizen(101, {2}, "08:58")]
     plan = plan_week(2026, 16, people, CITY, PACING)
     reasons = {n.citizen_id: n for n in plan.unfitted}
-    assert reasons["evening"].reason == OUTSIDE_HOURS
-    assert "17:00-19:00" in reasons["evening"].detail
+    assert reasons[100].reason == OUTSIDE_HOURS
+    assert "17:00-19:00" in reasons[100].detail
     full = [n for n in plan.unfitted if n.reason == WINDOW_FULL]
     assert full and all("09:00-09:10" in n.detail for n in full)
     assert len(plan.calls) + len(plan.unfitted) == len(people)
@@ -208,7 +207,7 @@ def test_the_plan_is_deterministic():
 
 
 def test_first_attempts_leave_room_for_the_retries():
-    plan = plan_week(2026, 16, [citizen("a", {2}, "09:00", "11:00")], CITY, PACING)
+    plan = plan_week(2026, 16, [citizen(1, {2}, "09:00", "11:00")], CITY, PACING)
     [call] = plan.calls
     room = (PACING.attempts - 1) * PACING.retry_minutes + call.minutes
     assert call.start + timedelta(minutes=room) <= call.window_end
@@ -216,7 +215,7 @@ def test_first_attempts_leave_room_for_the_retries():
 
 # -- Retries ---------------------------------------------------------------------------------
 
-CALL = PlannedCall("a", OPERATOR, datetime(2026, 4, 15, 9, 0), 3, datetime(2026, 4, 15, 11, 0))
+CALL = PlannedCall(1, OPERATOR, datetime(2026, 4, 15, 9, 0), 3, datetime(2026, 4, 15, 11, 0))
 
 
 def test_retries_are_spaced_and_capped():
@@ -244,7 +243,7 @@ def test_no_retry_past_the_window():
 
 
 def test_a_retry_waits_for_a_free_channel_and_never_overbooks():
-    pacing = Pacing(channels=2, operators=2)
+    pacing = Pacing(**HOURS, channels=2, operators=2)
     book = book_for(CALL.day, [], pacing, CITY)
     busy_from = book.index(CALL.start + timedelta(minutes=30))
     for _ in range(pacing.channels):
@@ -307,8 +306,51 @@ def test_capacity_of_a_window():
 
 def test_nonsense_input_is_refused():
     with pytest.raises(ValueError):
-        citizen("x", start="12:00", end="10:00")
+        citizen(1, start="12:00", end="10:00")
     with pytest.raises(ValueError):
-        citizen("x", kind="robot")
+        citizen(1, kind="robot")
     with pytest.raises(ValueError):
-        Pacing(retry_reserve=1.0)
+        Pacing(**HOURS, retry_reserve=1.0)
+
+
+# -- from the enrolment to the plan ----------------------------------------------------------
+
+
+def test_enrolled_citizens_from_the_store_are_the_plans_input(tmp_path):
+    from ivr.config import load
+    from ivr.db import ready
+    from ivr.teleassistance import plan
+    from ivr.teleassistance.rules import CitizenData, ContactData
+    from ivr.teleassistance.store import TeleassistanceStore
+
+    hours = load().teleassistance_hours
+    now = datetime(2026, 4, 13, 8, 0)  # Monday of ISO week 16, 2026
+    store = TeleassistanceStore(
+        ready(f"sqlite:///{tmp_path / 'city.db'}"), hours, clock=lambda: now
+    )
+    contact = (ContactData("Anna Bianchi", "333 111 2222", "daughter", "sms"),)
+
+    def enrol(name: str, number: str, days: tuple[str, ...], kind: str, window: str) -> int:
+        data = CitizenData(name, (number,), "it", days, kind, contact, "2026-04-01", "op", window)
+        return store.add(data)
+
+    maria = enrol("Maria Rossi", "06 1234 5678", ("wed",), "operator", "10:00-11:00")
+    gino = enrol("Gino Verdi", "06 1234 5679", ("mon", "fri"), "automatic", "")
+    away = enrol("Ada Neri", "06 1234 5670", ("tue",), "automatic", "")
+    store.suspend(away, "hospital", date(2026, 4, 13), date(2026, 4, 19))
+
+    people = {p.citizen_id: p for p in plan.week_input(store)}
+    assert set(people) == {maria, gino, away} and all(isinstance(i, int) for i in people)
+    assert people[maria].weekdays == frozenset({2}) and people[maria].kind == OPERATOR
+    assert (people[maria].window_start, people[maria].window_end) == (time(10), time(11))
+    pacing = plan.pacing(hours)  # the settings' calling hours, not a default of the scheduler
+    assert (pacing.calling_start, pacing.calling_end) == store.hours
+    assert (people[gino].window_start, people[gino].window_end) == store.hours  # whole hours
+
+    week = plan_week(2026, 16, people.values(), CITY, pacing)
+    assert {(c.citizen_id, c.day.weekday()) for c in week.calls} == {(maria, 2), (gino, 0)} or {
+        (c.citizen_id, c.day.weekday()) for c in week.calls
+    } == {(maria, 2), (gino, 4)}
+    assert [(n.citizen_id, n.reason) for n in week.skipped] == [(away, SUSPENDED)]
+    with pytest.raises(ValueError, match="HH:MM-HH:MM"):
+        plan.pacing("all day")

@@ -59,7 +59,7 @@ class Enrolled:
     ranges (hospital, holidays with family); ``active_until`` is inclusive.
     """
 
-    citizen_id: str
+    citizen_id: int  # ``teleassistance_citizens.id``
     weekdays: frozenset[int]
     window_start: time
     window_end: time
@@ -85,10 +85,16 @@ class Enrolled:
         return any(start <= day <= end for start, end in self.suspended)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Pacing:
-    """The service's capacity and rules. Call lengths are averages, in seconds."""
+    """The service's capacity and rules. Call lengths are averages, in seconds.
 
+    The calling hours have no default here: they are the city's ``NU_TELEASSISTANCE_HOURS``
+    (``settings.teleassistance_hours``), given by :func:`ivr.teleassistance.plan.pacing`.
+    """
+
+    calling_start: time
+    calling_end: time
     channels: int = 10
     operators: int = 4
     operator_call_s: int = 180
@@ -96,8 +102,6 @@ class Pacing:
     attempts: int = 3
     """Attempts per week, all on the planned day (the first call and its retries)."""
     retry_minutes: int = 30
-    calling_start: time = time(9, 0)
-    calling_end: time = time(13, 0)
     calling_weekdays: frozenset[int] = frozenset(range(7))
     retry_reserve: float = 0.2
     """Share of channels and operators the plan leaves free for retries (see :func:`retry_load`:
@@ -128,7 +132,7 @@ class Pacing:
 class PlannedCall:
     """A citizen's courtesy call this week: the first attempt, and the window retries must fit."""
 
-    citizen_id: str
+    citizen_id: int
     kind: str
     start: datetime
     minutes: int
@@ -142,7 +146,7 @@ class PlannedCall:
 
 @dataclass(frozen=True)
 class NotPlanned:
-    citizen_id: str
+    citizen_id: int
     reason: str
     detail: str = ""
 
@@ -304,7 +308,7 @@ def plan_week(
     limits = pacing.planned_limits()
     skipped: list[NotPlanned] = []
     unfitted: list[NotPlanned] = []
-    todo: list[tuple[int, int, str, Enrolled, list[date]]] = []  # (slack, span, id, ...)
+    todo: list[tuple[int, int, int, Enrolled, list[date]]] = []  # (slack, span, id, ...)
 
     for citizen in sorted(citizens, key=lambda c: c.citizen_id):
         preferred = [d for d in days if d.weekday() in citizen.weekdays]
