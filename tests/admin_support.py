@@ -67,7 +67,7 @@ def make_app(settings: config.Settings, **kw):
         app.config["SESSIONS"].begin() as db,
         mock.patch.object(auth, "hash_password", _password_hash),
     ):
-        for role in ("admin", "editor", "viewer", "operator"):
+        for role in ("admin", "editor", "viewer", "operator", "teleassistance"):
             auth.create_user(db, role, PASSWORD, role, "en")
     return app
 

@@ -28,6 +28,7 @@ ARGS = {
     "user_id": 1,
     "lang": "it",
     "extension": "150",  # the Operators page's account (none: 404 for admins, 403 for others)
+    "citizen_id": 1,  # a teleassistance citizen (none: 404 for those allowed, 403 for others)
 }
 
 
@@ -88,7 +89,7 @@ class NoVoice:
         raise SynthesisError("no voice in the permission sweep")
 
 
-@pytest.mark.parametrize("role", ["viewer", "operator", "editor", "admin"])
+@pytest.mark.parametrize("role", ["viewer", "operator", "editor", "admin", "teleassistance"])
 def test_each_role_gets_exactly_its_permissions(tmp_path, role):
     app = make_app(city_settings(tmp_path), synthesizer=NoVoice())
     client = login(app, role)

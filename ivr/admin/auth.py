@@ -14,7 +14,9 @@
   refused without checking the password, so guessing cannot continue.
 * Roles: ``viewer`` reads everything and may run test calls; ``editor`` also changes the draft,
   prompts, switches and publishes/rolls back; ``admin`` also manages accounts and reads the
-  audit log; ``operator`` (for the operator console, later) sees only the live view.
+  audit log; ``operator`` (for the operator console, later) sees only the live view;
+  ``teleassistance`` sees only the teleassistance pages (the enrolled citizens' personal data,
+  which admins may also open and nobody else).
 * Audit: :func:`audit` records who, when, what, before and after, in the same transaction as
   the change it describes.
 """
@@ -46,6 +48,9 @@ CAN = {
     "publish": {"admin", "editor"},
     "users": {"admin"},
     "live": {"admin", "editor", "viewer", "operator"},
+    # Enrolled citizens' personal data (ivr/admin/views/teleassistance.py): the teleassistance
+    # staff and, as for every page, the admin; nobody else sees a name or a number of theirs.
+    "teleassistance": {"admin", "teleassistance"},
 }
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from ivr.live import LiveState
     from ivr.operators.store import OperatorStore
     from ivr.prompts.build import Synthesizer
+    from ivr.teleassistance.store import TeleassistanceStore
 
 EXTENSION = "numero_unico_admin"  # the key in ``Flask.extensions``
 
@@ -78,6 +79,16 @@ class AdminServices:
             ready(self.settings.database_url),
             live,
             taken=lambda: {e.extension for e in directory.entries() if e.extension},
+        )
+
+    def teleassistance(self) -> TeleassistanceStore:
+        """The teleassistance enrolment on the city database, its windows inside the city's
+        calling hours (``NU_TELEASSISTANCE_HOURS``)."""
+        from ivr.db import ready
+        from ivr.teleassistance.store import TeleassistanceStore
+
+        return TeleassistanceStore(
+            ready(self.settings.database_url), self.settings.teleassistance_hours
         )
 
     def desk_hub(self) -> DeskHub | None:

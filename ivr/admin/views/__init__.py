@@ -18,6 +18,7 @@ from ivr.admin.views import (
     prompts,
     publishing,
     simulator,
+    teleassistance,
     users,
 )
 
@@ -33,4 +34,5 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     directory.bp,
     operators.bp,
     desk.bp,
+    teleassistance.bp,
 )

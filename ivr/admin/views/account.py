@@ -39,7 +39,11 @@ def login():
                     auth.audit(db, "login", username)
                     nxt = request.args.get("next", "")
                     if not nxt.startswith("/") or nxt.startswith("//"):
-                        nxt = url_for("publishing.home")
+                        nxt = url_for(
+                            "teleassistance.citizens"
+                            if user.role == "teleassistance"
+                            else "publishing.home"
+                        )
                     return redirect(nxt)
                 limiter.failed(ip, username)
                 db.add(AuditEntry(username=username or "-", action="login_failed", ip=ip))
