@@ -455,7 +455,9 @@ def build_parser() -> argparse.ArgumentParser:
     create_user = admin_sub.add_parser("create-user", help="add an account (the first admin)")
     create_user.add_argument("username")
     create_user.add_argument(
-        "--role", default="admin", choices=["admin", "editor", "viewer", "operator"]
+        "--role",
+        default="admin",
+        choices=["admin", "editor", "viewer", "operator", "teleassistance"],
     )
     create_user.add_argument("--language", default="it", choices=["it", "en"])
     create_user.add_argument(
