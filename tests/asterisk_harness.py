@@ -46,7 +46,7 @@ import threading
 import time
 import uuid
 import wave
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -439,8 +439,21 @@ class AsteriskHarness:
                     m.name == "AGIExecStart" and asks(m.get("Command", ""), prompt)
                 )
 
+            def listening_or_gone(m: Message) -> bool:
+                if m.get("Uniqueid") != call.uniqueid:
+                    return False
+                return m.name == "Hangup" or (
+                    m.name == "AGIExecStart" and m.get("Command", "").startswith("GET DATA")
+                )
+
             try:
                 event = self.ami.wait_for(asked_or_gone, since=since, timeout=ASK_TIMEOUT)
+                if event.name != "Hangup" and not listening_or_gone(event):
+                    # The question plays more pieces before it listens (the language menu: one
+                    # STREAM FILE per language, then GET DATA). Asterisk's AGI drops a key that
+                    # arrives between two commands, and with 0.4 s placeholder prompts on a busy
+                    # machine the key often did: press once the question listens (GET DATA).
+                    event = self._next_after(event, listening_or_gone, since)
             except TimeoutError:
                 call.script_error = f"the IVR never asked {prompt!r} in {ASK_TIMEOUT:.0f} s"
                 return
@@ -459,6 +472,18 @@ class AsteriskHarness:
                 except AMIError:
                     call.script_error = f"the caller was gone while answering {prompt!r}"
                     return
+
+    def _next_after(
+        self, event: Message, predicate: Callable[[Message], bool], since: int
+    ) -> Message:
+        """The first event matching ``predicate`` that came after ``event`` (seen after
+        ``since``), already received or still to come."""
+        mark = self.ami.event_mark()
+        seen = self.ami.events(since, lambda m: m is event or predicate(m))
+        index = next((i for i, m in enumerate(seen) if m is event), None)
+        if index is not None and index + 1 < len(seen):
+            return seen[index + 1]
+        return self.ami.wait_for(predicate, since=mark, timeout=ASK_TIMEOUT)
 
     # operators and queues ----------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ catalogue adds the sayings' vocabulary (over 200 prompts each), whatever the dia
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,26 @@ from ivr.flow.loader import load_dialplan
 from ivr.flow.model import Dialplan, hours_prompt
 from ivr.flow.validate import prompt_usage
 from ivr.prompts.catalogue import full_catalogue
+
+EXAMPLE = config.ROOT / "dialplans" / "example-city.yaml"
+EXAMPLE_LANGUAGES = ("it", "en", "fr", "es", "de", "zh", "ar")
+
+
+def example_text(languages: tuple[str, ...]) -> str:
+    """The example city's YAML offering only ``languages`` (its language menu renumbered)."""
+    text = EXAMPLE.read_text(encoding="utf-8")
+    text = text.replace(
+        f"languages: [{', '.join(EXAMPLE_LANGUAGES)}]", f"languages: [{', '.join(languages)}]"
+    )
+    offered = iter(range(1, len(languages) + 1))
+
+    def option(match: re.Match[str]) -> str:
+        lang = match.group(2)
+        return f'{match.group(1)}"{next(offered)}": {lang}\n' if lang in languages else ""
+
+    pattern = r'^( +)"[1-7]": (' + "|".join(EXAMPLE_LANGUAGES) + r")\n"
+    return re.sub(pattern, option, text, flags=re.M)
+
 
 OPERATOR = {"it": "Operatore", "en": "Operator", "fr": "Opérateur", "es": "Operador"}
 

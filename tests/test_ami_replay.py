@@ -321,7 +321,7 @@ def test_the_watcher_stops_writing_while_asterisk_is_silent_then_resyncs(caplog)
     class Gap(ReplayPeer):  # Asterisk still wedged for a while: the next banner comes late
         def _accept(self):
             if self.connections:
-                time.sleep(5.0)
+                time.sleep(3.0)
             return super()._accept()
 
     peer = Gap([first, back], then="pings", answer_pings=False)  # the first session: no Pong

@@ -98,6 +98,7 @@ def test_a_call_rings_with_its_context_and_moves_with_a_note_to_another_desk(
             call = asterisk.place_call([("choose_language", "2"), ("main_menu", "2")])
             phone_a.wait_answered_incoming(timeout=60, since=mark_a)
             wait_text(a_desk, "#ctx-language", "EN")
+            wait_text(a_desk, "#ctx-path", "Tributi")  # each field is filled in its turn
             path = a_desk.find_element(By.ID, "ctx-path").text
             assert "Tributi" in path and "principale" in path.lower()  # words, not node ids
             assert "tributi_orari" not in path
