@@ -5,7 +5,12 @@ does not, and that path once failed (the configuration was rendered into the chr
 before the chroot existed, then set aside with it). Here ``NU_ASTERISK_ROOT`` is an empty folder:
 ``ivr up`` builds the chroot with debootstrap (needs the Debian mirror, as the README says),
 starts Redis, Asterisk and the declared processes, and a real call is answered by an operator.
-Slow (a chroot build: 2–3 minutes) and deliberately in the suite: CI proves the first run.
+Slow (a chroot build: minutes) and deliberately in the suite: CI proves the first run.
+
+The city is the example city offering two of its seven languages (``NU_DIALPLAN``): the prompts
+are synthesised from scratch as on any new machine, but 146 of them rather than 1,210, which
+took minutes of the CI's two cores and proved nothing the prompt build tests don't
+(tests/test_prompts_build.py; every language's texts and voices are checked there).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from ivr.devenv.asterisk import AsteriskInstance, _remove_tree, chroot_complete,
 from ivr.flow.loader import load_dialplan
 from ivr.processes import wanted
 from tests.asterisk_harness import TEST_CONTEXTS, AsteriskHarness
+from tests.prompts_support import example_text
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.timeout(1500)]
 
@@ -82,10 +88,13 @@ def test_ivr_up_on_a_machine_without_the_chroot_answers_a_call(tmp_path):
     cache = Path(tempfile.mkdtemp(prefix="nu-first-run-"))  # not under pytest's 0700 tmp
     root = cache / "asterisk-sid"
     var = tmp_path / "var"
+    city = tmp_path / "city.yaml"
+    city.write_text(example_text(("it", "en")), encoding="utf-8")
     env = dict(
         os.environ,
         NU_ASTERISK_ROOT=str(root),
         NU_VAR_DIR=str(var),
+        NU_DIALPLAN=str(city),
         NU_DATABASE_URL="",
         NU_SIP_PORT=str(free_port()),
         NU_AMI_PORT=str(free_port()),

@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import re
 import shutil
 import struct
 import wave
@@ -28,6 +27,7 @@ from ivr.prompts.build import (
 from ivr.prompts.catalogue import audio_catalogue, full_catalogue
 from ivr.prompts.hours_text import describe_hours
 from ivr.prompts.sayings import vocabulary
+from tests.prompts_support import example_text
 
 # The module's first build synthesises three of the example city's seven languages, about 450
 # prompts instead of 1,210 (the whole catalogue took 400-500 s of two busy cores in CI): Italian
@@ -122,22 +122,6 @@ class FakeSynthesizer:
         if isinstance(self.output, Exception):
             raise self.output
         return self.output
-
-
-def example_text(languages: tuple[str, ...]) -> str:
-    """The example city's YAML offering only ``languages`` (its language menu renumbered)."""
-    text = EXAMPLE.read_text(encoding="utf-8")
-    text = text.replace(
-        f"languages: [{', '.join(LANGUAGES)}]", f"languages: [{', '.join(languages)}]"
-    )
-    offered = iter(range(1, len(languages) + 1))
-
-    def option(match: re.Match[str]) -> str:
-        lang = match.group(2)
-        return f'{match.group(1)}"{next(offered)}": {lang}\n' if lang in languages else ""
-
-    pattern = r'^( +)"[1-7]": (' + "|".join(LANGUAGES) + r")\n"
-    return re.sub(pattern, option, text, flags=re.M)
 
 
 def example_in(languages: tuple[str, ...]):
