@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 
 from ivr.directory.rules import EntryData
 
@@ -33,6 +33,31 @@ class CsvError(ValueError):
         super().__init__("\n".join(messages))
 
 
+def table_rows(
+    reader: Iterator[list[str]], columns: Sequence[str], required: Iterable[str]
+) -> tuple[list[tuple[int, dict[str, str]]], list[str]]:
+    """A CSV's rows as ``{column: cell}`` with their row number (blank rows skipped), and the
+    rows with too many cells as problems; :class:`CsvError` when the header is wrong. Shared by
+    every all-or-nothing import (the directory, teleassistance enrolment)."""
+    header = [h.strip().lower() for h in next(reader, [])]
+    unknown = [h for h in header if h not in columns]
+    missing = [c for c in required if c not in header]
+    if unknown or missing:
+        problems = [f"row 1: unknown column '{h}' (known: {', '.join(columns)})" for h in unknown]
+        problems += [f"row 1: column '{c}' is missing" for c in missing]
+        raise CsvError(problems)
+    rows: list[tuple[int, dict[str, str]]] = []
+    problems = []
+    for number, cells in enumerate(reader, start=2):
+        if not any(c.strip() for c in cells):
+            continue
+        if len(cells) > len(header):
+            problems.append(f"row {number}: {len(cells)} cells for {len(header)} columns")
+            continue
+        rows.append((number, {h: c.strip() for h, c in zip(header, cells, strict=False)}))
+    return rows, problems
+
+
 def read_csv(text: str) -> tuple[list[tuple[int, EntryData]], list[str]]:
     """Rows as entries, with their row number, and the rows' problems of shape (the entries'
     own rules are checked by the store, against the dialplan and each other, so that every bad
@@ -42,23 +67,9 @@ def read_csv(text: str) -> tuple[list[tuple[int, EntryData]], list[str]]:
         dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(text[:2048], ",;\t")
     except csv.Error:
         dialect = csv.excel
-    reader = csv.reader(io.StringIO(text), dialect)
-    header = [h.strip().lower() for h in next(reader, [])]
-    unknown = [h for h in header if h not in COLUMNS]
-    missing = [c for c in REQUIRED if c not in header]
-    if unknown or missing:
-        problems = [f"row 1: unknown column '{h}' (known: {', '.join(COLUMNS)})" for h in unknown]
-        problems += [f"row 1: column '{c}' is missing" for c in missing]
-        raise CsvError(problems)
+    table, problems = table_rows(csv.reader(io.StringIO(text), dialect), COLUMNS, REQUIRED)
     rows: list[tuple[int, EntryData]] = []
-    problems: list[str] = []
-    for number, cells in enumerate(reader, start=2):
-        if not any(c.strip() for c in cells):
-            continue
-        if len(cells) > len(header):
-            problems.append(f"row {number}: {len(cells)} cells for {len(header)} columns")
-            continue
-        row = {h: c.strip() for h, c in zip(header, cells, strict=False)}
+    for number, row in table:
         enabled = row.get("enabled", "").lower()
         if enabled not in _YES | _NO:
             problems.append(f"row {number}, enabled: '{row['enabled']}' is not yes or no")

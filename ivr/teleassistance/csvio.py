@@ -32,6 +32,7 @@ from __future__ import annotations
 import csv
 import io
 
+from ivr.directory.csvio import CsvError, table_rows
 from ivr.teleassistance.rules import (
     CitizenData,
     parse_contacts,
@@ -55,15 +56,6 @@ COLUMNS = (
 REQUIRED = COLUMNS[:8]
 
 
-class CsvError(ValueError):
-    """A file that cannot be imported, nothing changed: one message per problem, each
-    ``row N, field: message``."""
-
-    def __init__(self, messages: list[str]):
-        self.messages = messages
-        super().__init__("\n".join(messages))
-
-
 def read_csv(text: str) -> tuple[list[tuple[int, CitizenData]], list[str]]:
     """Rows as enrolments with their row number, and the problems of shape found on the way
     (the enrolments' own rules are the store's to check, against each other and the database,
@@ -72,22 +64,9 @@ def read_csv(text: str) -> tuple[list[tuple[int, CitizenData]], list[str]]:
     first = text.split("\n", 1)[0]  # the header says the separator (cells may hold any)
     delimiter = max(",;\t", key=first.count)
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
-    header = [h.strip().lower() for h in next(reader, [])]
-    unknown = [h for h in header if h not in COLUMNS]
-    missing = [c for c in REQUIRED if c not in header]
-    if unknown or missing:
-        problems = [f"row 1: unknown column '{h}' (known: {', '.join(COLUMNS)})" for h in unknown]
-        problems += [f"row 1: column '{c}' is missing" for c in missing]
-        raise CsvError(problems)
+    table, problems = table_rows(reader, COLUMNS, REQUIRED)
     rows: list[tuple[int, CitizenData]] = []
-    problems: list[str] = []
-    for number, cells in enumerate(reader, start=2):
-        if not any(c.strip() for c in cells):
-            continue
-        if len(cells) > len(header):
-            problems.append(f"row {number}: {len(cells)} cells for {len(header)} columns")
-            continue
-        row = {h: c.strip() for h, c in zip(header, cells, strict=False)}
+    for number, row in table:
         rows.append(
             (
                 number,
@@ -107,3 +86,6 @@ def read_csv(text: str) -> tuple[list[tuple[int, CitizenData]], list[str]]:
             )
         )
     return rows, problems
+
+
+__all__ = ["COLUMNS", "CsvError", "read_csv"]
