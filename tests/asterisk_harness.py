@@ -103,6 +103,11 @@ exten => s,1,Set(T0=${STRFTIME(,,%s.%3q)})
  same => n,Goto(more)
  same => n(wait),Wait(${NU_TEST_MAX})
  same => n,Hangup()
+; a prompt step that speaks: the harness sets NU_TEST_SAY and redirects the caller here
+exten => say,1,Playback(${NU_TEST_SAY})
+ same => n,UserEvent(NuTestSaid,File: ${NU_TEST_SAY},Call: ${NU_TEST_CALL})
+ same => n,Wait(${NU_TEST_MAX})
+ same => n,Hangup()
 
 ; A citizen's phone for outbound calls (callbacks): dial Local/<number>@nu-test-citizen.
 ;   numbers ending in 0 never answer; others answer, report NuTestCitizen and stay a while.
@@ -367,9 +372,10 @@ class AsteriskHarness:
         variables: dict[str, str] | None = None,
     ) -> Call:
         """Call the city number. ``keys``: ``[("main_menu", "1"), ...]`` pressed when the IVR
-        asks each prompt in turn, or ``[(seconds after answer, "digits"), ...]``; a timed step
+        asks each prompt in turn, or ``[(seconds after answer, "digits"), ...]``; a step
         ``"@/path/as/asterisk/sees/it"`` (no extension) plays that sound file into the call
-        instead, as if the caller said it (``NuTestSaid`` is reported when it ends).
+        instead, as if the caller said it (``NuTestSaid`` is reported when it ends): after its
+        prompt, once the IVR records (RECORD FILE), or at its time.
 
         ``hangup_after``: the caller hangs up that many seconds after the answer. ``number`` and
         ``context`` default to the city number in ``from-pstn`` (``context="from-operators"``
@@ -381,7 +387,7 @@ class AsteriskHarness:
             speaks = digits.startswith("@/") and not set(digits) & set("|: ,")
             pressed = bool(digits) and set(digits) <= DTMF
             if isinstance(when, str):
-                if not (when and pressed):
+                if not (when and (pressed or speaks)):
                     raise ValueError(f"bad key step {(when, digits)!r}")
                 asked.append((when, digits))
                 continue
@@ -443,7 +449,8 @@ class AsteriskHarness:
                 if m.get("Uniqueid") != call.uniqueid:
                     return False
                 return m.name == "Hangup" or (
-                    m.name == "AGIExecStart" and m.get("Command", "").startswith("GET DATA")
+                    m.name == "AGIExecStart"
+                    and m.get("Command", "").startswith(("GET DATA", "RECORD FILE"))
                 )
 
             try:
@@ -462,6 +469,25 @@ class AsteriskHarness:
                 return
             since = self.ami.event_mark()  # the next question comes after these keys
             call.pressed.append(prompt)
+            if digits.startswith("@"):  # said into the recording: the caller's side plays it
+                try:
+                    self.ami.action(
+                        "Setvar",
+                        Channel=call.caller_uniqueid,
+                        Variable="NU_TEST_SAY",
+                        Value=digits[1:],
+                    )
+                    self.ami.action(
+                        "Redirect",
+                        Channel=call.caller_uniqueid,
+                        Context="nu-test-caller",
+                        Exten="say",
+                        Priority="1",
+                    )
+                except AMIError:
+                    call.script_error = f"the caller was gone while saying {prompt!r}"
+                    return
+                continue
             for i, key in enumerate(digits):
                 if i:
                     time.sleep(0.15)  # a finger's pace: one digit after the other

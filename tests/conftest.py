@@ -14,25 +14,33 @@ from ivr import config
 # ---------------------------------------------------------------------------------------------
 # Scheduling. ``./nu test`` hands whole files to xdist workers (``--dist loadfile``) in
 # collection order (``--no-loadscope-reorder``). Left to xdist's default (most tests first),
-# test_first_run.py (one test, 6-7 minutes: a chroot built from scratch) started last and ran
-# alone while the other workers sat idle, and the long real-Asterisk files with few tests came
-# near the end too. Files known to take minutes go first, longest first; the rest keep xdist's
-# own order (more tests first). Tests inside a file keep their order. The seconds are the file's
-# tests in a whole-suite run (--durations): rough, only their order matters.
+# test_first_run.py (one test, minutes: a chroot built from scratch) started last and ran alone
+# while the other workers sat idle. It goes first. On CI's two cores the CPU, not the audio, is
+# what runs out: the first-run build beside Chromium and the prompt builds took the three of
+# them 11-22 minutes where each alone takes a few (and the first run's chroot never finished).
+# So the files next to it mostly wait on call audio; the CPU-heavy ones (browsers, speech
+# synthesis, benches) come after, still early enough not to finish last. The rest keep xdist's
+# own order (more tests first). Tests inside a file keep their order.
 
 LONGEST_FIRST = (
-    "test_first_run.py",  # 860 s: a chroot and the whole 7-language catalogue from scratch
-    "test_admin_browser.py",  # 190 s
-    "test_prompts_build.py",  # 170 s: builds with espeak-ng and sox
-    "test_admin_security.py",  # 150 s
-    "test_bench_isolation.py",  # 110 s
-    "test_asterisk_callback.py",  # 100 s
-    "test_desk_browser.py",  # 95 s
-    "test_asterisk_privacy.py",  # 90 s
-    "test_asterisk_booking.py",  # 90 s
-    "test_asterisk_saturation.py",  # 84 s
-    "test_asterisk_languages.py",  # 71 s
-    "test_asterisk_speech.py",  # 69 s
+    "test_first_run.py",  # a chroot and the prompts of a two-language city, from scratch
+    # calls in real time: mostly waiting on Asterisk's audio
+    "test_asterisk_callback.py",
+    "test_asterisk_privacy.py",
+    "test_asterisk_booking.py",
+    "test_asterisk_saturation.py",
+    "test_asterisk_languages.py",
+    "test_asterisk_smoke.py",
+    "test_asterisk_directory.py",
+    "test_asterisk_operators.py",
+    # CPU: Chromium, espeak-ng and sox, vosk, benches
+    "test_admin_browser.py",
+    "test_prompts_build.py",
+    "test_admin_security.py",
+    "test_bench_isolation.py",
+    "test_desk_browser.py",
+    "test_asterisk_speech.py",
+    "test_prompts_google.py",
 )
 
 

@@ -78,9 +78,9 @@ def test_watcher_publishes_real_asterisk_state(city, live_queues):
 def test_redis_emptied_is_whole_again_within_a_tick(asterisk, live_queues):
     asterisk.add_operator("sociali", answers=False)
     live_queues.wait_state("sociali", lambda s: s.logged_in == 1)
-    live_queues.store._redis.flushall()
-    assert live_queues.state("sociali") is None
-    assert live_queues.wait_state("sociali", lambda s: s.logged_in == 1, timeout=5).available == 1
+    assert live_queues.store._redis.flushall()
+    # (no "it is gone" check here: the watcher may write it back before the test could look)
+    assert live_queues.wait_state("sociali", lambda s: s.logged_in == 1, timeout=10).available == 1
 
 
 def test_no_operator_available_sends_the_caller_to_the_offer(city, live_queues):

@@ -28,7 +28,7 @@ from tests.test_speech_recognizer import KO_MODEL
 pytestmark = pytest.mark.asterisk
 
 KO_CITY = Path(__file__).resolve().parent / "data" / "ko-city"
-SPEAK_AT = 1.2  # seconds after the answer: the 0.4 s prompt has played, RECORD FILE listens
+SPEAK_AT = "speech_prompt"  # said once the IVR has asked and records (RECORD FILE)
 WORDS = {"minwon": "민원", "sangdamwon": "상담원"}  # file name -> what the caller says
 
 

@@ -53,7 +53,7 @@ def call(server: FastAGIServer, caller=None, **peer) -> tuple:
     return record, time.monotonic() - started
 
 
-def eventually(check, timeout: float = 3.0) -> bool:
+def eventually(check, timeout: float = 20.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
@@ -192,7 +192,9 @@ def test_shutdown_cuts_stuck_calls_and_joins_threads():
     assert eventually(lambda: server.active_calls == 3)
     started = time.monotonic()
     server.shutdown(grace=0.2)
-    assert time.monotonic() - started < 3
+    # the wedged peers never answer: without the cut, shutdown would wait for ever (the bound
+    # is a busy machine's, not a speed target)
+    assert time.monotonic() - started < 30
     assert server.active_calls == 0
     assert eventually(lambda: threading.active_count() == threads)  # acceptor gone too
     for s in socks:
