@@ -13,7 +13,13 @@ from sqlalchemy import inspect, select
 from ivr.admin import editing
 from ivr.admin.db import open_database
 from ivr.admin.i18n import TEXTS
-from ivr.admin.models import AuditEntry, DialplanVersion, ImmutableVersionError, Publication
+from ivr.admin.models import (
+    ROLES,
+    AuditEntry,
+    DialplanVersion,
+    ImmutableVersionError,
+    Publication,
+)
 from ivr.admin.publish import AsteriskTarget, Publisher, check_text
 from ivr.admin.simulate import simulate
 from ivr.agi.peer import AsteriskPeer, ScriptedCaller
@@ -513,7 +519,7 @@ def test_every_interface_text_exists_in_italian_and_english():
         used.update(re.findall(r"\bt\(\s*\"([a-z0-9_]+)\"", text))
         used.update(re.findall(r"\bt\(\s*'([a-z0-9_]+)'", text))
     for prefix, values in {
-        "role_": ("admin", "editor", "viewer", "operator"),
+        "role_": ROLES,
         "action_": ("publish", "rollback", "import"),
         "sat_": ("ok", "busy", "saturated", "unstaffed"),
         "reason_": ("hours", "outside_hours", "holiday", "closure", "switch"),

@@ -58,6 +58,16 @@ RULES: list[Rule] = [
         "directory.* are city services and the directory node is pure (ivr.flow)",
     ),
     Rule(
+        "ivr.teleassistance",
+        "ivr.agi",
+        "enrolment and the weekly schedule are city rules and data: no call-flow runner",
+    ),
+    Rule(
+        "ivr.teleassistance",
+        "ivr.admin",
+        "the admin page uses the teleassistance store, never the reverse",
+    ),
+    Rule(
         "ivr.flow",
         "ivr.agi",
         "the engine is pure: the runner depends on the call-flow layer, never the reverse",
