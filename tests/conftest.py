@@ -19,8 +19,9 @@ from ivr import config
 # what runs out: the first-run build beside Chromium and the prompt builds took the three of
 # them 11-22 minutes where each alone takes a few (and the first run's chroot never finished).
 # So the files next to it mostly wait on call audio; the CPU-heavy ones (browsers, speech
-# synthesis, benches) come after, still early enough not to finish last. The rest keep xdist's
-# own order (more tests first). Tests inside a file keep their order.
+# synthesis, benches) come after, still early enough not to finish last. Then the other files
+# that call the test Asterisk, so a worker can stop its Asterisk for the rest of the run; then
+# the rest, more tests first. Tests inside a file keep their order.
 
 LONGEST_FIRST = (
     "test_first_run.py",  # a chroot and the prompts of a two-language city, from scratch
@@ -45,19 +46,23 @@ LONGEST_FIRST = (
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Long files first, then by number of tests (descending), each file's tests together."""
+    """Long files first, then the other files calling the test Asterisk, then the rest; by
+    number of tests (descending) within each group, each file's tests together."""
     count: dict[str, int] = {}
     first_seen: dict[str, int] = {}
+    calls: set[str] = set()
     for index, item in enumerate(items):
         path = item.nodeid.split("::")[0]  # xdist's loadfile scope
         count[path] = count.get(path, 0) + 1
         first_seen.setdefault(path, index)
+        if "asterisk_session" in getattr(item, "fixturenames", ()):
+            calls.add(path)
 
-    def rank(item: pytest.Item) -> tuple[int, int, int]:
+    def rank(item: pytest.Item) -> tuple[int, bool, int, int]:
         path = item.nodeid.split("::")[0]
         name = path.rsplit("/", 1)[-1]
         known = LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
-        return known, -count[path], first_seen[path]
+        return known, path not in calls, -count[path], first_seen[path]
 
     items.sort(key=rank)  # stable: a file's tests stay in their order
 
@@ -82,28 +87,65 @@ def asterisk_dialplan():
     return load_dialplan(config.ROOT / "dialplans" / "example-city.yaml")
 
 
-@pytest.fixture(scope="session")
-def asterisk_session(tmp_path_factory, asterisk_dialplan) -> Iterator:
-    """A running test Asterisk (session-wide). Prefer the per-test ``asterisk`` fixture.
+class _WorkerAsterisk:
+    """The test Asterisk of this pytest process, started when a file first needs it and stopped
+    when the next file does not (``pytest_runtest_teardown`` below): an idle Asterisk still costs
+    a tenth of a core (pjproject polls every 10 ms), and the call files run early in the order,
+    so most of a run's later half has none."""
+
+    harness = None
+    logs = None  # pytest's tmp_path_factory, where a stopped instance's logs are kept
+    started = 0
+
+    @classmethod
+    def get(cls, tmp_path_factory, dialplan):
+        from tests.asterisk_harness import AsteriskHarness, prepare_instance
+
+        if cls.harness is None:
+            cls.started += 1
+            instance = prepare_instance(
+                f"test-{os.getpid()}-{cls.started}",
+                dialplan,
+                tmp_path_factory.mktemp("asterisk-city"),
+                queue_timeout=ASTERISK_QUEUE_TIMEOUT,
+                general_timeout=ASTERISK_GENERAL_TIMEOUT,
+            )
+            instance.start()
+            cls.logs = tmp_path_factory
+            cls.harness = AsteriskHarness(instance, dialplan, agi_port=instance.settings.agi_port)
+        return cls.harness
+
+    @classmethod
+    def stop(cls) -> None:
+        from tests.asterisk_harness import retire_instance
+
+        harness, cls.harness = cls.harness, None
+        if harness is not None:
+            harness.close()
+            # Keep the logs with pytest's temporary files (the last runs stay for a post-mortem).
+            retire_instance(harness.instance, cls.logs.mktemp("asterisk-log"))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    yield  # the file's fixtures are torn down first (a queue watcher reads the AMI)
+    if nextitem is None or (
+        nextitem.path != item.path and "asterisk_session" not in nextitem.fixturenames
+    ):
+        _WorkerAsterisk.stop()
+
+
+def pytest_sessionfinish() -> None:
+    _WorkerAsterisk.stop()
+
+
+@pytest.fixture(scope="module")
+def asterisk_session(tmp_path_factory, asterisk_dialplan):
+    """The running test Asterisk, shared by the files a worker runs one after the other. Prefer
+    the per-test ``asterisk`` fixture.
 
     It has the test-only verbose-3 log the harness reads (``tests/asterisk_harness.py``)."""
-    from tests.asterisk_harness import AsteriskHarness, prepare_instance, retire_instance
-
-    instance = prepare_instance(
-        f"test-{os.getpid()}",
-        asterisk_dialplan,
-        tmp_path_factory.mktemp("asterisk-city"),
-        queue_timeout=ASTERISK_QUEUE_TIMEOUT,
-        general_timeout=ASTERISK_GENERAL_TIMEOUT,
-    )
-    instance.start()
-    harness = AsteriskHarness(instance, asterisk_dialplan, agi_port=instance.settings.agi_port)
-    try:
-        yield harness
-    finally:
-        harness.close()
-        # Keep the logs with pytest's temporary files (the last runs stay for a post-mortem).
-        retire_instance(instance, tmp_path_factory.mktemp("asterisk-log"))
+    return _WorkerAsterisk.get(tmp_path_factory, asterisk_dialplan)
 
 
 @pytest.fixture
@@ -246,7 +288,7 @@ class LiveQueues:
             time.sleep(0.05)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def live_queues_session(asterisk_session, redis_server) -> Iterator[LiveQueues]:
     import threading
 

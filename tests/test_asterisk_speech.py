@@ -43,7 +43,7 @@ def recognition_service():
         server.server_close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def caller_speech(asterisk_session) -> dict[str, str]:
     """The Korean city's prompts (placeholders) and the caller's words (espeak-ng, 8 kHz mono
     16-bit) in the test Asterisk's sounds folder; returns word -> path as Asterisk sees it."""

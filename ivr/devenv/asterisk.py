@@ -24,6 +24,7 @@ import dataclasses
 import fcntl
 import logging
 import os
+import random
 import re
 import shutil
 import signal
@@ -279,9 +280,24 @@ def ensure_mounts(root: Path) -> None:
 # An Asterisk instance
 
 
+_FREE_PORTS = (10000, 32767)  # below Linux's default ephemeral range (32768-60999)
+
+
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    """A port nobody listens on right now (TCP by default, or ``socket.SOCK_DGRAM``)."""
-    with socket.socket(socket.AF_INET, kind) as sock:
+    """A port nobody uses right now (TCP by default, or ``socket.SOCK_DGRAM``), chosen outside
+    the kernel's range for outgoing connections: a port handed out now is bound later (the
+    FastAGI port when its service starts, perhaps minutes on), and in the ephemeral range any
+    outgoing connection meanwhile could take it ("Address already in use")."""
+    low, high = _FREE_PORTS
+    for _ in range(200):
+        port = random.randint(low, high)
+        with socket.socket(socket.AF_INET, kind) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket(socket.AF_INET, kind) as sock:  # a crowded range: any port will do
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 

@@ -51,8 +51,13 @@ class _Map(dict):
     key_lines: dict[Any, int]
 
 
-class _LineLoader(yaml.SafeLoader):
-    """SafeLoader that keeps line numbers and reports keys written twice (PyYAML keeps the last)."""
+# libyaml's parser (bundled in PyYAML's wheels) reads a city's files about ten times faster than
+# the pure-Python one: the admin parses the dialplan and the prompt texts on most requests.
+FAST_SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _LineLoader(FAST_SAFE_LOADER):  # type: ignore[misc,valid-type]
+    """Safe loader keeping line numbers and reporting keys written twice (PyYAML keeps the last)."""
 
     def __init__(self, stream: str):
         super().__init__(stream)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import yaml
 
+from ivr.flow.loader import FAST_SAFE_LOADER
 from ivr.flow.model import Department, Dialplan, hours_prompt
 from ivr.prompts.hours_text import describe_hours
 from ivr.prompts.sayings import needs_vocabulary, vocabulary
@@ -40,22 +41,42 @@ def load_ssml(prompts_dir: str | Path) -> Catalogue:
     }
 
 
-def _load(prompts_dir: str | Path) -> dict[str, dict[str, tuple[str, str | None]]]:
-    result: dict[str, dict[str, tuple[str, str | None]]] = {}
+Entries = dict[str, tuple[str, str | None]]  # key -> (text, SSML or None)
+
+# Parsed files by path, with the text they were parsed from: the admin reads the texts on most
+# requests; reading a file is cheap, parsing it is not, and an edited file is parsed again.
+_PARSED: dict[Path, tuple[str, Entries]] = {}
+_PARSED_MAX = 64  # files; a city has one per language
+
+
+def _load(prompts_dir: str | Path) -> dict[str, Entries]:
+    result: dict[str, Entries] = {}
     for path in sorted(Path(prompts_dir).glob("*.yaml")):
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            raise ValueError(f"{path}: not valid YAML: {exc}") from exc
-        if not isinstance(data, dict):
-            raise ValueError(f"{path}: expected 'key: text' lines")
-        entries: dict[str, tuple[str, str | None]] = {}
-        for key, value in data.items():
-            if not isinstance(key, str):
-                raise ValueError(f"{path}: expected 'key: text' lines")
-            entries[key] = _entry(path, key, value)
-        result[path.stem] = entries
+        result[path.stem] = dict(_load_file(path))
     return result
+
+
+def _load_file(path: Path) -> Entries:
+    text = path.read_text(encoding="utf-8")
+    cached = _PARSED.get(path)
+    if cached is not None and cached[0] == text:
+        return cached[1]
+    try:
+        data = yaml.load(text, Loader=FAST_SAFE_LOADER) or {}
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected 'key: text' lines")
+    entries: Entries = {}
+    for key, value in data.items():
+        if not isinstance(key, str):
+            raise ValueError(f"{path}: expected 'key: text' lines")
+        entries[key] = _entry(path, key, value)
+    _PARSED.pop(path, None)
+    while len(_PARSED) >= _PARSED_MAX:
+        _PARSED.pop(next(iter(_PARSED)))  # the one parsed longest ago
+    _PARSED[path] = (text, entries)
+    return entries
 
 
 def _entry(path: Path, key: str, value: object) -> tuple[str, str | None]:
