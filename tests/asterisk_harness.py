@@ -38,6 +38,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import itertools
+import posixpath
 import re
 import shutil
 import socket
@@ -160,13 +161,12 @@ class Played:
     @property
     def name(self) -> str:
         """The file without folder and format: ``service_unavailable``."""
-        return Path(self.file).stem
+        return posixpath.splitext(posixpath.basename(self.file))[0]
 
     @property
     def prompt(self) -> str:
         """``<lang folder>/<name>`` for our prompts (``it/service_unavailable``)."""
-        path = Path(self.file)
-        return f"{path.parent.name}/{path.stem}"
+        return f"{posixpath.basename(posixpath.dirname(self.file))}/{self.name}"
 
 
 @dataclass
@@ -190,6 +190,8 @@ class Call:
     pressed: list[str] = field(default_factory=list)  # prompts answered (or being) so far
     script_error: str | None = None  # why the prompt steps stopped early
     _channel: str | None = None
+    _heard: list[Played] = field(default_factory=list)  # read from the log so far
+    _log_read: int = -1  # log offset read up to (-1: from ``log_offset``)
 
     @property
     def ami(self) -> AMIClient:
@@ -306,11 +308,13 @@ class Call:
     def played(self) -> list[Played]:
         """Files Asterisk played to the caller so far (from the instance's log)."""
         channel = self.channel()
-        return [
-            Played(m["file"], m["lang"])
-            for m in self.harness.log_matches(_PLAYING, self.log_offset)
-            if m["chan"] == channel
+        # Only what the log gained since the last look, in whole lines: waits poll this.
+        start = self.log_offset if self._log_read < 0 else self._log_read
+        text, self._log_read = self.harness.log_lines(start)
+        self._heard += [
+            Played(m["file"], m["lang"]) for m in _PLAYING.finditer(text) if m["chan"] == channel
         ]
+        return list(self._heard)
 
     def said_between(self, start: str, end: str) -> list[str]:
         """Numbers and digits Asterisk said (``digits/<n>`` files) between prompt ``start`` and
@@ -589,6 +593,17 @@ class AsteriskHarness:
                 return handle.read().decode("utf-8", errors="replace")
         except FileNotFoundError:
             return ""
+
+    def log_lines(self, offset: int) -> tuple[str, int]:
+        """The whole lines written after ``offset``, and the offset after them."""
+        try:
+            with open(self.log_path, "rb") as handle:
+                handle.seek(offset)
+                data = handle.read()
+        except FileNotFoundError:
+            return "", offset
+        end = data.rfind(b"\n") + 1
+        return data[:end].decode("utf-8", errors="replace"), offset + end
 
     def log_matches(self, pattern: re.Pattern[str], offset: int = 0) -> list[re.Match[str]]:
         return list(pattern.finditer(self.log_text(offset)))

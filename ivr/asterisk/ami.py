@@ -420,7 +420,7 @@ class AMIClient:
         """Events received after ``since`` (still in the history) that match."""
         test = _predicate(predicate, match)
         with self._cond:
-            return [m for seq, m in self._history if seq > since and test(m)]
+            return [m for _, m in self._newer(since) if test(m)]
 
     def wait_for(
         self,
@@ -439,8 +439,8 @@ class AMIClient:
         with self._cond:
             seen = self._seq if since is None else since
             while True:
-                for seq, message in self._history:
-                    if seq > seen and test(message):
+                for _, message in self._newer(seen):
+                    if test(message):
                         return message
                 seen = self._seq
                 left = deadline - time.monotonic()
@@ -450,6 +450,18 @@ class AMIClient:
                     raise AMIConnectionError("AMI connection lost while waiting for an event")
                 self._cond.wait(min(left, 0.5))
         raise TimeoutError(f"no AMI event matching {match or predicate} within {timeout}s")
+
+    def _newer(self, since: int) -> list[tuple[int, Message]]:
+        """History entries after ``since``, oldest first (caller holds the lock). Read from the
+        newest end: a waiter woken by each event looks at what is new, not at the whole history
+        (20,000 events on a busy Asterisk)."""
+        newer = []
+        for entry in reversed(self._history):
+            if entry[0] <= since:
+                break
+            newer.append(entry)
+        newer.reverse()
+        return newer
 
     def add_listener(self, callback: Callable[[Message], None]) -> None:
         """Call ``callback(event)`` from the reader thread for every event (keep it quick)."""
