@@ -1,7 +1,5 @@
 """Dialplan checks: each broken file is named with its line and node."""
 
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -150,28 +148,14 @@ def test_load_dialplan_raises_with_every_issue(tmp_path):
     assert len(err.value.issues) == 2
 
 
-def test_cli_check_exit_codes(tmp_path):
-    ok = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ivr",
-            "dialplan",
-            "check",
-            str(ROOT / "dialplans/example-city.yaml"),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    )
-    assert ok.returncode == 0, ok.stderr
+def test_cli_check_exit_codes(tmp_path, monkeypatch, capsys):
+    from ivr.cli import main
+
+    monkeypatch.setenv("NU_VAR_DIR", str(tmp_path / "var"))
+    assert main(["dialplan", "check", str(ROOT / "dialplans/example-city.yaml")]) == 0
+    capsys.readouterr()
     broken = tmp_path / "broken.yaml"
     broken.write_text(HEAD + '  main: {type: menu, prompt: main_menu, options: {"1": x}}\n')
-    bad = subprocess.run(
-        [sys.executable, "-m", "ivr", "dialplan", "check", str(broken)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    )
-    assert bad.returncode == 1
-    assert f"{broken}:8: node 'main': goes to unknown node 'x'" in bad.stdout + bad.stderr
+    assert main(["dialplan", "check", str(broken)]) == 1
+    out, err = capsys.readouterr()
+    assert f"{broken}:8: node 'main': goes to unknown node 'x'" in out + err
