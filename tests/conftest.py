@@ -256,7 +256,9 @@ def redis_server(tmp_path_factory) -> Iterator:
     from ivr.devenv.asterisk import free_port
     from ivr.devenv.redis import RedisServer
 
-    server = RedisServer(free_port(), tmp_path_factory.mktemp("redis")).start()
+    server = RedisServer(
+        free_port(), tmp_path_factory.mktemp("redis"), snapshots=False, hz=1
+    ).start()
     try:
         yield server
     finally:

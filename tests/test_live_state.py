@@ -9,7 +9,9 @@ from ivr.live import MemoryState, RedisState, open_state
 
 @pytest.fixture(scope="module")
 def redis_url(tmp_path_factory):
-    server = RedisServer(free_port(), tmp_path_factory.mktemp("redis")).start()
+    server = RedisServer(
+        free_port(), tmp_path_factory.mktemp("redis"), snapshots=False, hz=1
+    ).start()
     yield server.url
     server.stop()
     assert not port_answers("127.0.0.1", server.port)

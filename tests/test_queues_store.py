@@ -11,7 +11,9 @@ from ivr.queues.store import RedisQueueStore
 
 @pytest.fixture(scope="module")
 def redis_url(tmp_path_factory):
-    server = RedisServer(free_port(), tmp_path_factory.mktemp("redis")).start()
+    server = RedisServer(
+        free_port(), tmp_path_factory.mktemp("redis"), snapshots=False, hz=1
+    ).start()
     yield server.url
     server.stop()
 

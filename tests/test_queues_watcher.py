@@ -43,7 +43,9 @@ class FakeAMI:
 
 @pytest.fixture(scope="module")
 def redis_url(tmp_path_factory):
-    server = RedisServer(free_port(), tmp_path_factory.mktemp("redis")).start()
+    server = RedisServer(
+        free_port(), tmp_path_factory.mktemp("redis"), snapshots=False, hz=1
+    ).start()
     yield server.url
     server.stop()
 

@@ -74,6 +74,9 @@ class PostgresServer:
             f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories=''"
             " -c max_connections=300 -c fsync=off -c synchronous_commit=off"
             " -c full_page_writes=off -c shared_buffers=64MB"
+            # the background and WAL writers wake 5 times a second by default: most of an idle
+            # cluster's CPU, which a loaded test machine lacks (fsync is off: nothing to hurry)
+            " -c bgwriter_delay=10000ms -c wal_writer_delay=10000ms"
         )
         self._run(
             str(self.bin / "pg_ctl"),

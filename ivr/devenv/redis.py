@@ -33,9 +33,14 @@ def redis_pings(port: int, host: str = "127.0.0.1") -> bool:
 class RedisServer:
     """A redis-server child process bound to 127.0.0.1:``port`` with data in ``data_dir``."""
 
-    def __init__(self, port: int, data_dir: Path):
+    def __init__(self, port: int, data_dir: Path, *, snapshots: bool = True, hz: int = 10):
+        """``snapshots``: save the data to ``data_dir`` every minute it changed (``ivr up``: live
+        state survives a restart). ``hz``: Redis's background ticks per second (its default, 10;
+        the tests' short-lived servers take 1: an idle server's ticks cost CPU a loaded test
+        machine lacks, and nothing here expires keys)."""
         self.port = port
         self.data_dir = Path(data_dir)
+        self.snapshots, self.hz = snapshots, hz
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -55,8 +60,9 @@ class RedisServer:
                 "--dir",
                 str(self.data_dir),
                 "--save",
-                "60",
-                "1",
+                "60 1" if self.snapshots else "",
+                "--hz",
+                str(self.hz),
                 "--appendonly",
                 "no",
                 "--protected-mode",
