@@ -17,7 +17,7 @@ from booking import codes
 from booking.models import Booking, CertificateRequest, Slot
 from booking.phone_services import DatabaseBooking
 from booking.seed import seed_example_city
-from ivr.devenv.postgres import free_tcp_port
+from ivr.devenv.asterisk import free_port
 from ivr.flow.actions import Result
 from ivr.flow.services import ServiceError
 from tests.test_booking_phone import EXAMPLE, NOW, run, said
@@ -116,7 +116,7 @@ def test_certificate_by_phone_is_stored_with_its_delivery(db):
 
 
 def test_database_down_is_said_and_the_operator_takes_over():
-    url = f"postgresql://postgres@127.0.0.1:{free_tcp_port()}/nothing"
+    url = f"postgresql://postgres@127.0.0.1:{free_port()}/nothing"
     booking = DatabaseBooking(
         url, EXAMPLE, lambda: datetime(2026, 11, 23, 10, tzinfo=ZoneInfo("UTC"))
     )
@@ -266,7 +266,7 @@ def test_ivr_booking_outbox_sends_through_smtp_and_the_sms_gateway(tmp_path, mon
         def log_message(self, *args):
             pass
 
-    smtp = Controller(Mailbox(), hostname="127.0.0.1", port=free_tcp_port())
+    smtp = Controller(Mailbox(), hostname="127.0.0.1", port=free_port())
     smtp.start()
     http = ThreadingHTTPServer(("127.0.0.1", 0), Gateway)
     threading.Thread(target=http.serve_forever, daemon=True).start()

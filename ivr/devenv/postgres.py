@@ -10,16 +10,11 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path
 
-
-def free_tcp_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from ivr.devenv.asterisk import free_port
 
 
 def server_bin_dir() -> Path:
@@ -38,7 +33,7 @@ class PostgresServer:
 
     def __init__(self, data_dir: Path, port: int | None = None, user: str = "postgres") -> None:
         self.data_dir = Path(data_dir)
-        self.port = port or free_tcp_port()
+        self.port = port or free_port()
         self.os_user = user
         self.bin = server_bin_dir()
 
