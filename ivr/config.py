@@ -80,6 +80,27 @@ class Settings:
     teleassistance_hours: str = field(
         default_factory=lambda: _env("NU_TELEASSISTANCE_HOURS", "09:00-20:00")
     )
+    # The outbound dial string of courtesy calls, broadcasts and reminders ("{number}" replaced,
+    # e.g. "PJSIP/{number}@trunk"); empty: no outbound call is placed (the desk says so).
+    teleassistance_dial: str = field(default_factory=lambda: _env("NU_TELEASSISTANCE_DIAL", ""))
+    # Outbound channels they may hold at once (every source together), ring time, attempts
+    # per week and minutes between them; the department whose operators take teleassistance
+    # calls (help asked on an automatic call, operator calls) - social services by default.
+    teleassistance_channels: int = field(
+        default_factory=lambda: int(_env("NU_TELEASSISTANCE_CHANNELS", "10"))
+    )
+    teleassistance_ring_s: int = field(
+        default_factory=lambda: int(_env("NU_TELEASSISTANCE_RING_S", "30"))
+    )
+    teleassistance_attempts: int = field(
+        default_factory=lambda: int(_env("NU_TELEASSISTANCE_ATTEMPTS", "3"))
+    )
+    teleassistance_retry_min: int = field(
+        default_factory=lambda: int(_env("NU_TELEASSISTANCE_RETRY_MIN", "30"))
+    )
+    teleassistance_department: str = field(
+        default_factory=lambda: _env("NU_TELEASSISTANCE_DEPARTMENT", "sociali")
+    )
     # 180 days: six months, the most art. 123 c.2 D.Lgs. 196/2003 keeps billing traffic data.
     retention_days: int = field(default_factory=lambda: _days("NU_RETENTION_DAYS", "180"))
     asterisk_root: Path = field(

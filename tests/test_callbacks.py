@@ -8,10 +8,11 @@ from datetime import datetime, timedelta
 import pytest
 
 import ivr.callbacks.node  # noqa: F401  (registers the node kind)
+from ivr.asterisk.dial import dial_string
 from ivr.callbacks.models import CallbackState
 from ivr.callbacks.node import CallbackNode, normalize_number
 from ivr.callbacks.store import CallbackStore, DatabaseCallbacks, DuplicateCallback, Policy
-from ivr.callbacks.worker import CallbackWorker, dial_string, fair_position
+from ivr.callbacks.worker import CallbackWorker, fair_position
 from ivr.flow.actions import (
     Ask,
     Digits,

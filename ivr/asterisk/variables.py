@@ -47,6 +47,14 @@ CB_POSITION = "NU_CB_POSITION"
 CB_PRIO = "NU_CB_PRIO"
 CB_CALL = "NU_CB_CALL"
 
+# -- an outbound call (ivr/outbound/dialler.py originates it; extensions.conf [nu-outbound]) -
+OUT_KEY = "NU_OUT_KEY"  # the attempt's key, also its channel id: results come back with it
+OUT_THEN = "NU_OUT_THEN"  # the context a person who answered continues in (the source's)
+OUT_AMD = "NU_OUT_AMD"  # "1": run answering-machine detection before handing the line on
+TA_CALL = "NU_TA_CALL"  # a teleassistance week call's id (the desk opens the citizen's sheet)
+TA_KIND = "NU_TA_KIND"  # "automatic" (keys 1/2) or "operator" (straight to the operators' queue)
+TA_KEY = "NU_TA_KEY"  # set by extensions.conf: the key the citizen pressed
+
 
 def assign(name: str, value: object) -> str:
     """``NAME=value``, as AMI's Originate ``Variable`` and the dialplan's globals take it."""

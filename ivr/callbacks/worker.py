@@ -42,22 +42,14 @@ from typing import Any
 
 from ivr.asterisk import variables as V
 from ivr.asterisk.ami import keep_connected
+from ivr.asterisk.dial import dial_string
 from ivr.asterisk.variables import assign
 from ivr.callbacks.models import CallbackRequest, CallbackState
 from ivr.callbacks.store import CallbackStore, Policy
 
 log = logging.getLogger("ivr.callbacks")
 
-DIAL_TEMPLATE = re.compile(r"^[A-Za-z0-9/@._:-]*\{number\}[A-Za-z0-9/@._:-]*$")
 GRACE_S = 3.0  # a placeholder just originated may not be listed yet
-
-
-def dial_string(template: str, number: str) -> str:
-    """``PJSIP/{number}@trunk`` for this number; ValueError for a template or number unfit for
-    Dial() (a ``&`` or ``,`` would dial someone else or change the options)."""
-    if not DIAL_TEMPLATE.match(template) or not number.isdigit():
-        raise ValueError("unusable callback dial string or number")
-    return template.replace("{number}", number)
 
 
 def fair_position(waits_s: list[float], age_s: float, kept: int) -> int:

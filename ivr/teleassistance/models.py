@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     Time,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -111,4 +112,97 @@ class EmergencyContact(Base):
     __table_args__ = (
         CheckConstraint(f"channel IN {_in(CHANNELS)}", name="channel"),
         CheckConstraint("channel <> 'email' OR email IS NOT NULL", name="email_for_email"),
+    )
+
+
+# -- The weekly courtesy calls (ivr/teleassistance/calls.py) ----------------------------------
+
+CALL_STATES = ("planned", "dialling", "answered", "missed", "not_called")
+ATTEMPT_OUTCOMES = ("dialling", "answered", "no_answer", "busy", "machine", "failed")
+DESK_OUTCOMES = ("well", "needs_help", "social_services", "company")
+ALARM_STATES = ("open", "closed")
+
+
+class WeekCall(Base):
+    """A citizen's courtesy call of one ISO week: planned once, then its attempts' verdict.
+
+    One row per citizen and week (unique): a restarted worker finds the week's plan here and
+    never places a second call for the same week. ``next_at`` is when the next attempt is due
+    (None once the week is decided). ``outcome`` and ``notes`` are what the desk operator
+    recorded on an operator call."""
+
+    __tablename__ = "teleassistance_calls"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    citizen_id: Mapped[int] = mapped_column(
+        ForeignKey("teleassistance_citizens.id", ondelete="CASCADE"), index=True
+    )
+    week: Mapped[str] = mapped_column(String(8))  # ISO week, "2026-W48"
+    kind: Mapped[str] = mapped_column(String(10))
+    planned_at: Mapped[datetime] = mapped_column(DateTime)  # local time
+    window_end: Mapped[datetime] = mapped_column(DateTime)
+    minutes: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(10), default="planned")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime)
+    reason: Mapped[str | None] = mapped_column(String(24))  # why missed / not called
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    notes: Mapped[str] = mapped_column(Text, default="")
+    handled_by: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (
+        UniqueConstraint("citizen_id", "week"),
+        CheckConstraint(f"kind IN {_in(KINDS)}", name="kind"),
+        CheckConstraint(f"state IN {_in(CALL_STATES)}", name="state"),
+        CheckConstraint(f"outcome IS NULL OR outcome IN {_in(DESK_OUTCOMES)}", name="outcome"),
+    )
+
+
+class CallAttempt(Base):
+    """One dialling of a week's call. ``key`` is the Asterisk channel id of the attempt
+    (``nu-ta-<call>-<n>``): the worker finds its channel, and a result, by it."""
+
+    __tablename__ = "teleassistance_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    call_id: Mapped[int] = mapped_column(
+        ForeignKey("teleassistance_calls.id", ondelete="CASCADE"), index=True
+    )
+    citizen_id: Mapped[int] = mapped_column(
+        ForeignKey("teleassistance_citizens.id", ondelete="CASCADE"), index=True
+    )
+    n: Mapped[int] = mapped_column(Integer)  # 1, 2, 3...
+    key: Mapped[str] = mapped_column(String(40), unique=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime)
+    outcome: Mapped[str] = mapped_column(String(10), default="dialling")
+
+    __table_args__ = (
+        UniqueConstraint("call_id", "n"),
+        CheckConstraint(f"outcome IN {_in(ATTEMPT_OUTCOMES)}", name="outcome"),
+    )
+
+
+class Alarm(Base):
+    """The third consecutive missed week: open until an operator closes it with an outcome."""
+
+    __tablename__ = "teleassistance_alarms"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    citizen_id: Mapped[int] = mapped_column(
+        ForeignKey("teleassistance_citizens.id", ondelete="CASCADE"), index=True
+    )
+    week: Mapped[str] = mapped_column(String(8))  # the week that made it three
+    raised_at: Mapped[datetime] = mapped_column(DateTime)
+    state: Mapped[str] = mapped_column(String(6), default="open", index=True)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    closed_by: Mapped[str | None] = mapped_column(String(64))
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    notes: Mapped[str] = mapped_column(Text, default="")
+
+    __table_args__ = (
+        UniqueConstraint("citizen_id", "week"),
+        CheckConstraint(f"state IN {_in(ALARM_STATES)}", name="state"),
+        CheckConstraint(f"outcome IS NULL OR outcome IN {_in(DESK_OUTCOMES)}", name="outcome"),
     )
