@@ -43,6 +43,7 @@ import re
 import shutil
 import socket
 import struct
+import subprocess
 import threading
 import time
 import uuid
@@ -118,6 +119,37 @@ exten => _X.,1,GotoIf($["${EXTEN:-1}" = "0"]?ring)
  same => n,UserEvent(NuTestCitizen,Number: ${EXTEN},State: answered)
  same => n,Wait(120)
  same => n,Hangup()
+ same => n(ring),Ringing()
+ same => n,Wait(300)
+ same => n,Hangup()
+
+;  An elderly citizen's phone for outbound calls (teleassistance, broadcasts, reminders):
+;  dial Local/<number>@nu-test-elder. What the phone does is the number's last digit:
+;    0 never answers, 9 is busy, 8 is an answering machine (a long recorded greeting, then a
+;    beep's silence), 1 a person who keeps pressing 1, 2 one who keeps pressing 2, any other a
+;    person who says "Pronto?" and stays on the line without a key.
+;  Each reports NuTestElder (Number, State: answered) when it picks up.
+[nu-test-elder]
+exten => _X.,1,Set(D=${EXTEN:-1})
+ same => n,GotoIf($["${D}" = "0"]?ring)
+ same => n,GotoIf($["${D}" = "9"]?busy)
+ same => n,Answer()
+ same => n,UserEvent(NuTestElder,Number: ${EXTEN},State: answered)
+ same => n,GotoIf($["${D}" = "8"]?machine)
+ same => n,Playback(${NU_SOUNDS}/test/pronto)
+ same => n,GotoIf($["${D}" = "1" | "${D}" = "2"]?keys)
+ same => n,Wait(120)
+ same => n,Hangup()
+ same => n(keys),Set(I=0)
+ same => n(press),Wait(1.5)
+ same => n,SendDTMF(${D},120,200)
+ same => n,Set(I=$[${I} + 1])
+ same => n,GotoIf($[${I} < 40]?press)
+ same => n,Hangup()
+ same => n(machine),Playback(${NU_SOUNDS}/test/machine)
+ same => n,Wait(30)
+ same => n,Hangup()
+ same => n(busy),Busy(10)
  same => n(ring),Ringing()
  same => n,Wait(300)
  same => n,Hangup()
@@ -661,6 +693,7 @@ def prepare_instance(
     sounds = workdir / "sounds"
     catalogue = full_catalogue(dialplan, config.ROOT / "prompts")
     write_placeholder_sounds(sounds, {lang: texts.keys() for lang, texts in catalogue.items()})
+    write_elder_voices(sounds / "test")
     settings = dataclasses.replace(
         config.load(),
         sounds_dir=sounds,
@@ -712,6 +745,31 @@ def retire_instance(instance: AsteriskInstance, keep_logs: Path) -> None:
 
 # ---------------------------------------------------------------------------------------------
 # Prompt audio for tests
+
+
+ELDER_VOICES = {
+    "pronto": "Pronto?",
+    "machine": (
+        "Buongiorno, avete chiamato la segreteria telefonica della famiglia Rossi. Al momento "
+        "non possiamo rispondere: lasciate un messaggio dopo il segnale acustico, grazie."
+    ),
+}
+
+
+def write_elder_voices(folder: Path) -> Path:
+    """Speech for the test citizens' phones (``[nu-test-elder]``): a person's short "Pronto?"
+    and an answering machine's long greeting, spoken by espeak-ng at 8 kHz, so that Asterisk's
+    AMD() hears what it would on a real line."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in ELDER_VOICES.items():
+        target = folder / f"{name}.wav"
+        raw = folder / f"{name}.raw.wav"
+        subprocess.run(["espeak-ng", "-v", "it", "-w", str(raw), text], check=True)
+        subprocess.run(
+            ["sox", str(raw), "-r", "8000", "-c", "1", "-b", "16", str(target)], check=True
+        )
+        raw.unlink()
+    return folder
 
 
 def write_placeholder_sounds(
