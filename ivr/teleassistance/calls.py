@@ -198,6 +198,14 @@ class WeeklyCalls:
         self._expire(now)
         if room <= 0 or not (self.hours[0] <= now.time() < self.hours[1]):
             return []
+        with Session(self.engine) as db:  # a read first: most ticks have nothing due
+            waiting = db.scalar(
+                select(func.count())
+                .select_from(WeekCall)
+                .where(WeekCall.state == "planned", WeekCall.next_at <= now)
+            )
+        if not waiting:
+            return []
         operators = self._operator_room()
         queue = self.queue()
 
@@ -314,6 +322,15 @@ class WeeklyCalls:
 
     def _expire(self, now: datetime) -> None:
         """Rows still waiting when their window is over: decided now (see the module doc)."""
+
+        with Session(self.engine) as db:  # a read first: a write only when one is late
+            late = db.scalar(
+                select(func.count())
+                .select_from(WeekCall)
+                .where(WeekCall.state == "planned", WeekCall.window_end <= now)
+            )
+        if not late:
+            return
 
         def work() -> int:
             n = 0
