@@ -16,10 +16,11 @@ from sqlalchemy.orm import Session
 
 from ivr.teleassistance import report as figures
 from ivr.teleassistance.models import Alarm, CallAttempt, Citizen, WeekCall
-from ivr.teleassistance.report import ALL, AlarmRow, CallRow, build
+from ivr.teleassistance.report import AlarmRow, CallRow, build
 from tests.admin_support import city_settings, login, make_app
 
 W46, W47, W48, W49 = "2026-W46", "2026-W47", "2026-W48", "2026-W49"
+EVERY = "*"  # the CSV's every-area row
 NOW = datetime(2026, 11, 27, 13, 0)  # Friday of W48, local time
 
 # Citizens: 1 and 2 in Centro, 3 in Borgo, 4 without an area.
@@ -136,22 +137,22 @@ def test_the_csv_has_every_week_and_area_and_the_period():
     assert list(table[0]) == list(figures.COLUMNS)
     keyed = {(r["week"], r["area"]): r for r in table}
     assert list(keyed) == [
-        (W47, ALL),
+        (W47, EVERY),
         (W47, ""),
         (W47, "Borgo"),
         (W47, "Centro"),
-        (W48, ALL),
+        (W48, EVERY),
         (W48, ""),
         (W48, "Borgo"),
         (W48, "Centro"),
-        ("total", ALL),
+        ("total", EVERY),
         ("total", ""),
         ("total", "Borgo"),
         ("total", "Centro"),
     ]
-    assert keyed[("total", ALL)] == {
+    assert keyed[("total", EVERY)] == {
         "week": "total",
-        "area": ALL,
+        "area": EVERY,
         "calls_placed": "13",
         "citizens_called": "6",
         "answered": "3",
@@ -165,13 +166,21 @@ def test_the_csv_has_every_week_and_area_and_the_period():
         "handle_max_min": "90",
         "oldest_open_min": "120",
     }
-    assert keyed[(W47, ALL)]["answer_rate_pct"] == "66.7"
+    assert keyed[(W47, EVERY)]["answer_rate_pct"] == "66.7"
     assert keyed[(W47, "")]["answer_rate_pct"] == ""  # nothing decided: nothing to measure
 
 
-def test_an_area_that_looks_like_a_formula_is_not_one_in_the_csv():
-    text = figures.to_csv(build([W48], [CallRow(W48, "=HYPERLINK(1)", "answered", 1)], [], NOW))
-    assert "'=HYPERLINK(1)" in text
+def test_an_area_that_looks_like_a_formula_or_all_areas_is_neither():
+    calls = [CallRow(W48, "=HYPERLINK(1)", "answered", 1), CallRow(W48, "*", "missed", 3)]
+    found = build([W48], calls, [], NOW)
+    assert found.areas == ("*", "=HYPERLINK(1)")
+    assert found.cell(W48).calls_placed == 4 and found.cell(W48, "*").calls_placed == 3
+    table = list(csv.reader(io.StringIO(figures.to_csv(found))))
+    assert [(r[0], r[1], r[2]) for r in table[1:4]] == [
+        (W48, "*", "4"),
+        (W48, "'*", "3"),
+        (W48, "'=HYPERLINK(1)", "1"),
+    ]
 
 
 # -- The store -------------------------------------------------------------------------------
@@ -376,3 +385,31 @@ def test_the_command_prints_the_figures_and_the_csv(tmp_path, capsys):
 
     assert command("--weeks", "0") == 2
     assert "--weeks: 1 to 104" in capsys.readouterr().err
+
+
+def test_grouped_bars_draw_each_count_with_its_title_and_say_when_empty():
+    from xml.etree import ElementTree as ET
+
+    from ivr.admin.charts import grouped_bars
+
+    svg = grouped_bars(
+        "g",
+        "Calls <per> week",
+        [W47, W48],
+        [("placed", [6, 7]), ("answered", [2, 0])],
+        x_label="Week",
+        y_label="Calls",
+        empty="nothing",
+    )
+    root = ET.fromstring(svg)  # well-formed: the < in the title is escaped
+    ns = {"s": "http://www.w3.org/2000/svg"}
+    bars = root.findall(".//s:rect[@class='bar']", ns)
+    assert [(b.get("data-group"), b.get("data-value")) for b in bars] == [
+        (W47, "6"),
+        (W48, "7"),
+        (W47, "2"),  # a zero draws no bar
+    ]
+    assert [b.find("s:title", ns).text for b in bars][0] == f"{W47}: placed 6"
+    assert "placed 13; answered 2" in root.find("s:desc", ns).text
+    empty = grouped_bars("g", "t", [W47], [("placed", [0])], x_label="", y_label="", empty="none")
+    assert 'class="empty"' in empty and "none" in empty and 'class="bar"' not in empty

@@ -500,7 +500,7 @@ def grouped_bars(
                     "data-value": str(value),
                     "x": _num(LEFT + slot * i + slot * 0.1 + width * s),
                     "y": _num(TOP + PLOT_H - height),
-                    "width": _num(width),
+                    "width": _num(max(1.0, width - 1)),  # a hairline between bars
                     "height": _num(height),
                     "fill": colour,
                 },

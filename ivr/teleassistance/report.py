@@ -35,8 +35,10 @@ from sqlalchemy import Engine, func, select
 WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
 MAX_WEEKS = 104
 """The longest range a report covers (two years): the page and the command refuse more."""
-ALL = "*"
-"""The area key of a week's (or the period's) figures over every area."""
+ALL = None
+"""The area key of a week's (or the period's) figures over every area (no area typed can be
+None: a citizen without an area counts under ``""``). Written ``*`` in the CSV."""
+ALL_SHOWN = "*"
 
 
 class WeekError(ValueError):
@@ -178,10 +180,10 @@ class Report:
 
     weeks: tuple[str, ...]
     areas: tuple[str, ...]
-    cells: dict[tuple[str, str], Figures]  # (week, area) -> figures; (week, ALL) always there
-    totals: dict[str, Figures]  # area -> the period's figures; ALL always there
+    cells: dict[tuple[str, str | None], Figures]  # (week, area) -> figures; (week, ALL) always
+    totals: dict[str | None, Figures]  # area -> the period's figures; ALL always there
 
-    def cell(self, week: str, area: str = ALL) -> Figures:
+    def cell(self, week: str, area: str | None = ALL) -> Figures:
         return self.cells.get((week, area)) or Figures()
 
     @property
@@ -194,8 +196,8 @@ def build(
 ) -> Report:
     """The figures of ``weeks`` (rows of other weeks are left out); open alarms age at ``now``."""
     wanted = set(weeks)
-    cells: dict[tuple[str, str], Figures] = {(w, ALL): Figures() for w in weeks}
-    totals: dict[str, Figures] = {ALL: Figures()}
+    cells: dict[tuple[str, str | None], Figures] = {(w, ALL): Figures() for w in weeks}
+    totals: dict[str | None, Figures] = {ALL: Figures()}
     areas: set[str] = set()
 
     def targets(week: str, area: str) -> list[Figures]:
@@ -242,10 +244,19 @@ def _shown(value: float | None) -> str:
     return "" if value is None else f"{value:.1f}".rstrip("0").rstrip(".")
 
 
-def row_values(week: str, area: str, f: Figures) -> list[str]:
+def shown_area(area: str | None) -> str:
+    """The area as the CSV writes it: ``*`` for every area; a typed area starting with ``*``,
+    ``'`` or a spreadsheet formula's ``= + - @`` gets a leading apostrophe (never a formula,
+    never mistaken for ``*``)."""
+    if area is ALL:
+        return ALL_SHOWN
+    return "'" + area if area[:1] in ("*", "'", "=", "+", "-", "@") else area
+
+
+def row_values(week: str, area: str | None, f: Figures) -> list[str]:
     return [
         week,
-        area,
+        shown_area(area),
         str(f.calls_placed),
         str(f.citizens_called),
         str(f.answered),
@@ -280,10 +291,7 @@ def to_csv(report: Report) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(COLUMNS)
-    for values in rows(report):
-        # An area is typed by staff: a leading = + - @ would be a formula in a spreadsheet.
-        values[1] = "'" + values[1] if values[1][:1] in ("=", "+", "-", "@") else values[1]
-        writer.writerow(values)
+    writer.writerows(rows(report))
     return buffer.getvalue()
 
 
@@ -299,7 +307,7 @@ def to_text(report: Report) -> str:
         week, area, placed, called, answ, miss, _, rate, raised, closed, opened, med, mx, old = (
             values
         )
-        area = "(all)" if area == ALL else area or "(no area)"
+        area = "(all)" if area == ALL_SHOWN else area or "(no area)"
         rate = f"{rate}%" if rate else "-"
         lines.append(
             f"{week:9} {area[:16]:16} {placed:>6} {called:>6} {answ:>5} {miss:>5} {rate:>6} "

@@ -43,7 +43,8 @@ def _now():
 
 
 def _area(name: str) -> str:
-    return t("tr_all_areas") if name == figures.ALL else name or t("tr_no_area")
+    """An area as the table and the plots name it (``name`` as :func:`figures.rows` gives it)."""
+    return t("tr_all_areas") if name == figures.ALL_SHOWN else name or t("tr_no_area")
 
 
 def _charts(found: figures.Report) -> list[Markup]:
@@ -87,7 +88,7 @@ def _charts(found: figures.Report) -> list[Markup]:
             charts.grouped_bars(
                 "chart-ta-areas",
                 t("tr_chart_areas"),
-                [_area(a) for a in areas],
+                [_area(figures.shown_area(a)) for a in areas],
                 [
                     (t("tr_answered"), [f.answered for f in by_area]),
                     (t("tr_missed"), [f.missed for f in by_area]),
