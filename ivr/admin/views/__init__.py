@@ -19,6 +19,7 @@ from ivr.admin.views import (
     publishing,
     simulator,
     teleassistance,
+    teleassistance_report,
     users,
 )
 
@@ -35,4 +36,5 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     operators.bp,
     desk.bp,
     teleassistance.bp,
+    teleassistance_report.bp,
 )
