@@ -31,7 +31,7 @@ import logging
 import time as time_mod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, func, select
@@ -72,11 +72,6 @@ ALARM_TEXT = {
     "en": "City teleassistance: for three weeks we have not been able to speak with {name}. "
     "An operator is looking into it. Information: {number}.",
 }
-
-
-def week_of(day: date) -> str:
-    year, week, _ = day.isocalendar()
-    return f"{year}-W{week:02d}"
 
 
 def key_of(call_id: int, n: int) -> str:
@@ -133,7 +128,7 @@ class WeeklyCalls:
 
     def plan(self, now: datetime) -> int:
         """Store this week's plan for citizens without a row yet; returns the rows added."""
-        week = week_of(now.date())
+        week = schedule.week_key(now.date())
         last = self._planned.get(week)
         if last is not None and time_mod.monotonic() - last < REPLAN_S:
             return 0
@@ -435,4 +430,4 @@ def pacing_for(settings: Any) -> Pacing:
     )
 
 
-__all__ = ["WeeklyCalls", "Queue", "pacing_for", "week_of", "key_of", "parse_key"]
+__all__ = ["WeeklyCalls", "Queue", "pacing_for", "key_of", "parse_key"]

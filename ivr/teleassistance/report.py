@@ -32,6 +32,8 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import Engine, func, select
 
+from ivr.teleassistance.schedule import week_key
+
 WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
 MAX_WEEKS = 104
 """The longest range a report covers (two years): the page and the command refuse more."""
@@ -47,12 +49,6 @@ class WeekError(ValueError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
-
-
-def week_key(day: date) -> str:
-    """The ISO week of ``day`` as the tables keep it: ``2026-W48``."""
-    year, week, _ = day.isocalendar()
-    return f"{year}-W{week:02d}"
 
 
 def parse_week(text: str, field: str = "week") -> str:
