@@ -478,12 +478,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     admin.set_defaults(func=_admin)
     admin_sub = admin.add_subparsers(dest="admin_action")
+    from ivr.admin.models import ROLES  # one list of roles
+
     create_user = admin_sub.add_parser("create-user", help="add an account (the first admin)")
     create_user.add_argument("username")
     create_user.add_argument(
         "--role",
         default="admin",
-        choices=["admin", "editor", "viewer", "operator", "teleassistance"],
+        choices=list(ROLES),
     )
     create_user.add_argument("--language", default="it", choices=["it", "en"])
     create_user.add_argument(

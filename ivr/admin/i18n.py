@@ -45,6 +45,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "role_viewer": {"it": "lettore", "en": "viewer"},
     "role_operator": {"it": "operatore", "en": "operator"},
     "role_teleassistance": {"it": "teleassistenza", "en": "teleassistance"},
+    "role_back_office": {"it": "back office", "en": "back office"},
     "nav_flow": {"it": "Percorso chiamate", "en": "Call flow"},
     "nav_simulate": {"it": "Chiamata di prova", "en": "Test call"},
     "nav_publish": {"it": "Pubblica", "en": "Publish"},
