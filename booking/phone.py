@@ -26,7 +26,7 @@ DELIVERIES = {"1": "post", "2": "desk"}
 YES, NO = "1", "2"
 
 
-def _code_twice(session: CallSession, intro: str, code: str) -> tuple[Piece, ...]:
+def code_twice(session: CallSession, intro: str, code: str) -> tuple[Piece, ...]:
     """``intro``, then the code twice, digit by digit in groups (3-3-2) as Italians read numbers
     aloud: a caller with no pen ready gets a second chance."""
     groups = tuple(Saying("digits", g, session.lang) for g in spoken_groups(code))
@@ -251,7 +251,7 @@ class BookAppointment(_Steps):
                 code = event.value["code"]
                 session.data["said"] = f"booked {st['service']}"
                 st["step"] = "done"
-                return session.play_then(_code_twice(session, "booking_confirmed", code), node.next)
+                return session.play_then(code_twice(session, "booking_confirmed", code), node.next)
             if event.error == "slot_full" and event.value:
                 # Someone took it first: offer the next free slot straight away.
                 session.say_first(*session.p("booking_slot_taken"))
@@ -312,7 +312,7 @@ class CertificateRequest(_Steps):
             code = event.value["code"]
             session.data["said"] = f"certificate {st['type']} by {st['delivery']}"
             st["step"] = "done"
-            return session.play_then(_code_twice(session, "certificate_confirmed", code), node.next)
+            return session.play_then(code_twice(session, "certificate_confirmed", code), node.next)
         return self.again(session, node, "invalid_choice")
 
 

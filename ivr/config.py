@@ -177,6 +177,17 @@ class Settings:
     asterisk_speech_spool_dir: str = field(
         default_factory=lambda: _env("NU_ASTERISK_SPEECH_SPOOL_DIR", "")
     )
+    # Back office voice messages ("leave a request" in the IVR): Asterisk records them into this
+    # folder (empty: <var_dir>/backoffice), where a request waits as a JSON file beside its
+    # recording while the database is down; NU_ASTERISK_BACKOFFICE_SPOOL_DIR is the same folder
+    # as Asterisk sees it (empty: the same path). NU_BACKOFFICE_MESSAGE_S: a message's longest.
+    backoffice_spool_dir: str = field(default_factory=lambda: _env("NU_BACKOFFICE_SPOOL_DIR", ""))
+    asterisk_backoffice_spool_dir: str = field(
+        default_factory=lambda: _env("NU_ASTERISK_BACKOFFICE_SPOOL_DIR", "")
+    )
+    backoffice_message_s: int = field(
+        default_factory=lambda: int(_env("NU_BACKOFFICE_MESSAGE_S", "60"))
+    )
 
     def __post_init__(self) -> None:
         if self.retention_days < 1:

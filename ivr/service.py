@@ -13,7 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ivr.agi.adapter import CityAGI
-from ivr.agi.runner import CallOutcome, Listener, make_handler
+from ivr.agi.runner import CallOutcome, Listener, RecordingSpool, make_handler
 from ivr.agi.server import FastAGIServer
 from ivr.config import Settings
 from ivr.flow.engine import CallSession
@@ -77,6 +77,15 @@ def city_services(
     from ivr.directory.store import database_services as directory_services
 
     services.update(directory_services(settings.database_url, settings.pbx_dial))
+    from ivr.backoffice.phone_services import database_services as backoffice_services
+
+    services.update(
+        backoffice_services(
+            settings.database_url,
+            backoffice_spool(settings).host,
+            Path(settings.asterisk_sounds_sync_dir or settings.sounds_dir),
+        )
+    )
     if settings.callback_dial:  # no outbound line: no callbacks, the node puts callers through
         from ivr.callbacks.store import DatabaseCallbacks
 
@@ -169,6 +178,15 @@ def speech_spool(settings: Settings) -> tuple[str, Path]:
     return settings.asterisk_speech_spool_dir or str(host), host
 
 
+def backoffice_spool(settings: Settings) -> RecordingSpool:
+    """Where the IVR records voice messages (``leave_request``): one folder, as Asterisk sees it
+    and as we see it, and the city's longest message."""
+    host = Path(settings.backoffice_spool_dir or settings.var_dir / "backoffice")
+    return RecordingSpool(
+        settings.asterisk_backoffice_spool_dir or str(host), host, settings.backoffice_message_s
+    )
+
+
 def speech_languages(settings: Settings) -> str:
     """The languages NU_SPEECH_MODELS configures, comma-separated ("" when malformed)."""
     from ivr.speech.serve import parse_models
@@ -223,6 +241,11 @@ def city_handler(
     if listener is None:  # speech as configured (NU_SPEECH_MODELS): speech_listener
         listener = speech_listener(settings)
         speech = speech_languages(settings) if listener is not None else ""
+    spool = backoffice_spool(settings)
+    try:
+        spool.host.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # calls still run: RECORD FILE fails and the operator takes over
+        log.warning("back office spool %s unusable: %s", spool.host, exc)
     handler = make_handler(
         session_factory(source, open_state(settings.redis_url), clock, speech, callbacks),
         settings.asterisk_sounds_dir,
@@ -230,6 +253,7 @@ def city_handler(
         fallback_queue=lambda: source.current().operator.queue,
         services=services,
         listener=listener,
+        spool=spool,
     )
     return handler, source
 

@@ -112,7 +112,7 @@ def moved_police(text: str) -> str:
             "opt_2": "tributi_orari",
             "opt_3": "sociali_orari",
             "opt_4": "mobilita_orari",
-            "opt_5": "rifiuti_orari",
+            "opt_5": "rifiuti",
             "opt_7": "polizia",
             "opt_8": "parla",
             "opt_9": "operatore",

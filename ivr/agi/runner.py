@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import re
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from ivr.agi.adapter import AGIHangup, CityAGI, PlaybackFailed
+from ivr.agi.adapter import AGIAppError, AGIHangup, CityAGI, PlaybackFailed
 from ivr.asterisk import variables as V
 from ivr.flow.actions import (
     DTMF_KEYS,
@@ -32,6 +34,9 @@ from ivr.flow.actions import (
     Played,
     Prompt,
     PromptFailed,
+    Record,
+    Recorded,
+    RecordFailed,
     Result,
     Saying,
     Transfer,
@@ -69,6 +74,19 @@ class CallOutcome:
 # Hears the caller for a Listen action (speech recognition lives outside the runner).
 Listener = Callable[[CityAGI, Listen], Event]
 
+WAV_HEADER = 44  # a WAV file no longer than this holds no sound
+
+
+@dataclass(frozen=True)
+class RecordingSpool:
+    """Where a :class:`Record` puts voice messages: one folder Asterisk writes (``asterisk``,
+    its path for Asterisk, maybe in a chroot) and we read (``host``); ``max_s`` caps every
+    message's length (``NU_BACKOFFICE_MESSAGE_S``)."""
+
+    asterisk: str
+    host: Path
+    max_s: int = 60
+
 
 def prompt_path(sounds_dir: str, prompt: Prompt) -> str:
     return f"{sounds_dir}/{prompt.language}/{prompt.key}"
@@ -103,9 +121,10 @@ class _Runner:
         log: CallLogger,
         services: Services,
         listener: Listener | None,
+        spool: RecordingSpool | None = None,
     ) -> None:
         self.agi, self.session, self.sounds, self.log = agi, session, str(sounds_dir), log
-        self.services, self.listener = services, listener
+        self.services, self.listener, self.spool = services, listener, spool
         self.language: str | None = None
         self.typeahead = ""  # a key pressed during a message: the answer to the next question
 
@@ -225,6 +244,44 @@ class _Runner:
             return ListenFailed("no_recogniser")
         return self.listener(self.agi, action)
 
+    def record(self, action: Record) -> Event:
+        """The prompts (no barge-in: the message comes after them), a beep, then RECORD FILE
+        into the spool. A message the caller ends by hanging up is kept too: the flow goes on
+        to store it, and only its next prompt notices the caller has gone."""
+        if self.spool is None:
+            self.log.warning("a voice message was asked but no recordings folder is set")
+            return RecordFailed("no_spool")
+        for piece in action.prompts:
+            try:
+                self.say(piece, "")
+            except PlaybackFailed:
+                self.log.warning("prompt %s cannot be played", self._name(piece))
+                return RecordFailed("prompt")
+        limit = self.spool.max_s
+        seconds = min(action.max_s, limit) if action.max_s > 0 else limit
+        name = f"nu-message-{uuid.uuid4().hex}"
+        try:
+            self.agi.record_file(
+                f"{self.spool.asterisk}/{name}",
+                "wav",
+                "#",
+                seconds * 1000,
+                beep=True,
+                silence_s=action.silence_s,
+            )
+        except AGIAppError:
+            self.log.error("RECORD FILE failed: is %s writable by Asterisk?", self.spool.asterisk)
+            return RecordFailed("record")
+        path = self.spool.host / f"{name}.wav"
+        try:
+            size = path.stat().st_size
+        except OSError:
+            size = 0
+        if size <= WAV_HEADER:
+            path.unlink(missing_ok=True)
+            return RecordFailed("nothing")
+        return Recorded(path.name)
+
     def hangup(self, action: Hangup) -> None:
         for piece in action.prompts:
             try:
@@ -257,6 +314,8 @@ class _Runner:
                 event = self.invoke(action)
             elif isinstance(action, Listen):
                 event = self.listen(action)
+            elif isinstance(action, Record):
+                event = self.record(action)
             else:
                 raise TypeError(f"unknown action {action!r}")
             action = self.session.feed(event)
@@ -270,6 +329,7 @@ def run_call(
     *,
     services: Services | None = None,
     listener: Listener | None = None,
+    spool: RecordingSpool | None = None,
 ) -> CallOutcome:
     """Drive ``session`` over ``agi`` until a transfer, a hang-up or the caller leaves.
 
@@ -278,7 +338,7 @@ def run_call(
     """
     log = log or agi.log
     outcome = CallOutcome()
-    runner = _Runner(agi, session, sounds_dir, log, services or {}, listener)
+    runner = _Runner(agi, session, sounds_dir, log, services or {}, listener, spool)
     try:
         runner.run(outcome)
     except AGIHangup:
@@ -316,6 +376,7 @@ def make_handler(
     fallback_queue: str | Callable[[], str],
     services: Services | None = None,
     listener: Listener | None = None,
+    spool: RecordingSpool | None = None,
 ) -> Callable[[CityAGI], CallOutcome]:
     """A FastAGI/local handler: one fresh session per call, outcome reported to ``on_outcome``.
 
@@ -335,7 +396,9 @@ def make_handler(
             except Exception:
                 agi.log.info("could not set the operator route (caller gone?)")
             return CallOutcome(error="session")
-        outcome = run_call(agi, session, sounds_dir, services=services, listener=listener)
+        outcome = run_call(
+            agi, session, sounds_dir, services=services, listener=listener, spool=spool
+        )
         if on_outcome is not None:
             try:
                 on_outcome(agi, outcome)

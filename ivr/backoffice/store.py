@@ -148,9 +148,14 @@ class BackofficeStore:
 
     # -- requests ------------------------------------------------------------------------------
 
-    def create(self, data: NewRequest, actor: str) -> Created:
+    def create(self, data: NewRequest, actor: str, *, code: str = "") -> Created:
         """Store a new request, or return the one it duplicates (same citizen, category and
-        text within :data:`rules.DUPLICATE_MINUTES`), noting the repeat in its history."""
+        text within :data:`rules.DUPLICATE_MINUTES`), noting the repeat in its history.
+
+        ``code``: the request's code, drawn before (the IVR reads it back to the caller before
+        the database may be reached: a spooled request keeps it); a request with that code
+        already stored is returned as it is, so storing a spooled request twice stores it once.
+        """
         categories = self.categories()
         problems = rules.check(data, categories)
         if problems:
@@ -161,6 +166,10 @@ class BackofficeStore:
 
         def work(db: Session) -> Created:
             now = self.clock()
+            if code:
+                stored = db.scalar(select(BackofficeRequest).where(BackofficeRequest.code == code))
+                if stored is not None:
+                    return Created(stored.id, stored.code, True)
             since = now - timedelta(minutes=rules.DUPLICATE_MINUTES)
             same = db.scalar(
                 select(BackofficeRequest).where(
@@ -175,7 +184,7 @@ class BackofficeStore:
                     same.recording = data.recording
                 return Created(same.id, same.code, True)
             row = BackofficeRequest(
-                code=new_code(CODE_FIRST),
+                code=code or new_code(CODE_FIRST),
                 category=category.code,
                 department=category.department,
                 severity=data.severity,

@@ -74,6 +74,21 @@ class Listen:
 
 
 @dataclass(frozen=True)
+class Record:
+    """Play prompts, beep, then record the caller's voice message; answer :class:`Recorded`
+    or :class:`RecordFailed`.
+
+    ``max_s``: the longest message (0: the runner's own limit, a setting; a larger value is
+    cut to it). The caller ends it with ``#``, by being silent for ``silence_s``, or by hanging
+    up: what was said is kept in every case, so a message never depends on the call going on.
+    """
+
+    prompts: tuple[Piece, ...]
+    max_s: int = 0
+    silence_s: int = 4
+
+
+@dataclass(frozen=True)
 class Invoke:
     """Ask a city service (booking, callbacks, queue state...) and wait for its :class:`Result`.
 
@@ -109,7 +124,7 @@ class Hangup:
     prompts: tuple[Piece, ...]
 
 
-Action = Play | Ask | Listen | Invoke | Transfer | Hangup
+Action = Play | Ask | Listen | Record | Invoke | Transfer | Hangup
 TERMINAL = (Transfer, Hangup)
 
 
@@ -169,4 +184,31 @@ class ListenFailed:
     reason: str = ""
 
 
-Event = Played | Digits | NoInput | Heard | Result | PromptFailed | ListenFailed
+@dataclass(frozen=True)
+class Recorded:
+    """A :class:`Record` kept a message: ``file`` is its name in the recordings spool (not a
+    path: where the spool is belongs to whoever runs the call)."""
+
+    file: str
+
+
+@dataclass(frozen=True)
+class RecordFailed:
+    """A :class:`Record` kept nothing. ``reason``: ``nothing`` (no sound before the caller
+    stopped), ``record`` (Asterisk could not write the file), ``no_spool`` (no recordings
+    folder where the call runs: the console phone), ``prompt`` (a prompt failed)."""
+
+    reason: str = ""
+
+
+Event = (
+    Played
+    | Digits
+    | NoInput
+    | Heard
+    | Result
+    | PromptFailed
+    | ListenFailed
+    | Recorded
+    | RecordFailed
+)

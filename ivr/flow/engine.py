@@ -35,6 +35,7 @@ from ivr.flow.actions import (
     Played,
     Prompt,
     PromptFailed,
+    Record,
     Transfer,
 )
 from ivr.flow.calendar import department_open
@@ -195,6 +196,10 @@ class CallSession:
         self, pieces: tuple[Piece, ...], grammar: tuple[str, ...], timeout_ms: int = 6000
     ) -> Listen:
         return Listen(self._with_pending(pieces), self.lang, grammar, timeout_ms)
+
+    def record(self, pieces: tuple[Piece, ...], max_s: int = 0, silence_s: int = 4) -> Record:
+        """Say ``pieces``, then record a voice message (answered Recorded/RecordFailed)."""
+        return Record(self._with_pending(pieces), max_s=max_s, silence_s=silence_s)
 
     def invoke(self, service: str, /, **args: Any) -> Invoke:
         return Invoke(service, args)

@@ -405,6 +405,7 @@ FEATURE_MODULES = (
     "ivr.callbacks.node",
     "ivr.queues.policy",
     "ivr.directory.node",
+    "ivr.backoffice.node",
 )
 
 
