@@ -397,6 +397,32 @@ def _retention(args: argparse.Namespace, settings: config.Settings) -> int:
     return 0
 
 
+def _backoffice_ingest(args: argparse.Namespace, settings: config.Settings) -> int:
+    """``ivr backoffice ingest``: store the voice-message requests that waited in the spool for
+    the database; ``--every-s``: again every N seconds until stopped (the ``backoffice`` process)."""
+    import threading
+
+    from ivr.backoffice.spool import ingest
+    from ivr.backoffice.store import BackofficeStore
+    from ivr.db import ready
+    from ivr.retention import stop_on_signals
+    from ivr.service import backoffice_spool
+
+    spool = backoffice_spool(settings).host
+    with stop_on_signals(threading.Event()) as stop:
+        while True:
+            try:
+                done = ingest(BackofficeStore(ready(settings.database_url)), spool)
+                line = f"{done.stored} stored, {done.waiting} waiting, {done.refused} refused"
+            except Exception as err:  # the database is away: the spool keeps everything
+                line = f"database unavailable ({type(err).__name__}): the spool waits"
+            if args.every_s <= 0:
+                print(line)
+                return 0
+            if stop.wait(args.every_s):
+                return 0
+
+
 def _up(args: argparse.Namespace, settings: config.Settings) -> int:
     """The terminal keeps to ``ivr up``'s own steps; the processes' chatter goes to the log."""
     import dataclasses
@@ -604,6 +630,17 @@ def build_parser() -> argparse.ArgumentParser:
     kpi_report.add_argument("--from", dest="date_from", default=None, help="YYYY-MM-DD")
     kpi_report.add_argument("--to", dest="date_to", default=None, help="YYYY-MM-DD (included)")
     kpi_report.set_defaults(func=_kpi_report)
+
+    backoffice = sub.add_parser("backoffice", help="the back office's requests").add_subparsers(
+        dest="action", required=True
+    )
+    backoffice_ingest = backoffice.add_parser(
+        "ingest", help="store the IVR's voice-message requests kept while the database was down"
+    )
+    backoffice_ingest.add_argument(
+        "--every-s", type=float, default=0.0, help="again every N seconds until stopped"
+    )
+    backoffice_ingest.set_defaults(func=_backoffice_ingest)
 
     retention = sub.add_parser(
         "retention", help="delete personal data older than NU_RETENTION_DAYS"

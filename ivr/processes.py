@@ -68,6 +68,12 @@ PROCESSES: tuple[Process, ...] = (
     ),
     Process("speech", ("speech", "serve"), "speech recognition (vosk)", _speech_models),
     Process("retention", ("retention", "run"), "daily purge past the retention period", _always),
+    Process(
+        "backoffice",
+        ("backoffice", "ingest", "--every-s=60"),
+        "voice-message requests kept while the database was down",
+        _always,
+    ),
     Process("logs", ("logs", "rotate", "--every-hours=1"), "log rotation by size and age", _always),
     Process("sipguard", ("sip", "guard"), "SIP bans after failed logins (AMI)", _always),
     Process("admin", ("admin",), "the admin web and the operators' live view", _always),

@@ -27,6 +27,7 @@ def test_what_runs_follows_the_settings():
         "fastagi",
         "queues",
         "retention",
+        "backoffice",
         "logs",
         "sipguard",
         "admin",

@@ -378,6 +378,18 @@ class AsteriskInstance:
             settings or self.settings, speech_spool_dir=str(host), asterisk_speech_spool_dir=inner
         )
 
+    def backoffice_settings(self, settings: config.Settings | None = None) -> config.Settings:
+        """``settings`` with the back office's voice messages in this instance's spool:
+        Asterisk records into ``<instance>/spool/backoffice``, we read them from the host."""
+        inner = f"{self.inner_dir}/spool/backoffice"
+        host = self.host_path(inner)
+        host.mkdir(parents=True, exist_ok=True)
+        return dataclasses.replace(
+            settings or self.settings,
+            backoffice_spool_dir=str(host),
+            asterisk_backoffice_spool_dir=inner,
+        )
+
     # configuration -----------------------------------------------------------------------------
 
     def render(self, dialplan: Any, **kw: Any) -> list[Path]:

@@ -49,6 +49,7 @@ def _start_redis(settings: Settings) -> RedisServer | None:
 def children_env(settings: Settings, asterisk: AsteriskInstance) -> dict[str, str]:
     """The processes' settings: ours, plus where this Asterisk instance keeps its files."""
     speech = asterisk.speech_settings(settings)
+    backoffice = asterisk.backoffice_settings(settings)
     return dict(
         os.environ,
         NU_VAR_DIR=str(settings.var_dir),
@@ -59,6 +60,8 @@ def children_env(settings: Settings, asterisk: AsteriskInstance) -> dict[str, st
         NU_ASTERISK_LOG_DIR=str(asterisk.log_dir),
         NU_SPEECH_SPOOL_DIR=speech.speech_spool_dir,
         NU_ASTERISK_SPEECH_SPOOL_DIR=speech.asterisk_speech_spool_dir,
+        NU_BACKOFFICE_SPOOL_DIR=backoffice.backoffice_spool_dir,
+        NU_ASTERISK_BACKOFFICE_SPOOL_DIR=backoffice.asterisk_backoffice_spool_dir,
         NU_LOG_FILE=settings.log_file,
         NU_CONSOLE_LOG_LEVEL=settings.console_log_level,
     )
