@@ -399,7 +399,7 @@ def _retention(args: argparse.Namespace, settings: config.Settings) -> int:
 
 def _backoffice_ingest(args: argparse.Namespace, settings: config.Settings) -> int:
     """``ivr backoffice ingest``: store the voice-message requests that waited in the spool for
-    the database; ``--every-s``: again every N seconds until stopped (the ``backoffice`` process)."""
+    the database; ``--every-s``: again every N seconds until stopped (``backoffice`` process)."""
     import threading
 
     from ivr.backoffice.spool import ingest
