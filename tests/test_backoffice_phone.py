@@ -223,16 +223,16 @@ def wav(path: Path, seconds: float = 1.0) -> None:
 class Speaker(ScriptedCaller):
     """Says a message when the IVR records: the file appears where Asterisk would write it."""
 
-    def __init__(self, answers=(), *, speaks: bool = True) -> None:
+    def __init__(self, answers=(), *, speaks: bool = True, hangs_up: bool = False) -> None:
         super().__init__(answers, when_done="")
-        self.speaks = speaks
+        self.speaks, self.hangs_up = speaks, hangs_up
 
     def collect(self, prompt: str, max_digits: int, timeout_ms: int) -> str:
         if prompt.startswith("record:"):
             self.record_timeout_ms = timeout_ms
             if self.speaks:
                 wav(Path(prompt[len("record:") :] + ".wav"))
-            return ""
+            return "h" if self.hangs_up else ""
         return super().collect(prompt, max_digits, timeout_ms)
 
 
@@ -265,6 +265,16 @@ def test_the_runner_records_with_a_beep_and_the_city_limit(tmp_path):
     assert f'SAY DIGITS "{CODE[:3]}" ""' in record.commands or any(
         CODE[:3] in c for c in record.commands if c.startswith("SAY DIGITS")
     )
+
+
+def test_a_caller_who_hangs_up_after_speaking_leaves_the_request_all_the_same(tmp_path):
+    left = []
+    record, outcome = drive(
+        _handler({"backoffice.leave": lambda args: left.append(args) or {"code": CODE}}, tmp_path),
+        Speaker(hangs_up=True),
+    )
+    assert outcome.hung_up and len(left) == 1
+    assert (tmp_path / left[0]["recording"]).is_file()
 
 
 def test_the_runner_without_a_spool_or_a_message_hands_over(tmp_path):
@@ -395,3 +405,25 @@ def test_status_with_the_database_down_is_unavailable(tmp_path):
     with pytest.raises(ServiceError) as err:
         services["backoffice.status"]({"code": CODE, "language": "it"})
     assert err.value.code == "unavailable"
+
+
+def test_the_admin_simulator_leaves_a_message_in_the_example_city():
+    from ivr.admin.simulate import simulate
+    from ivr.config import ROOT
+    from ivr.flow.loader import load_dialplan
+
+    city = load_dialplan(ROOT / "dialplans" / "example-city.yaml", ROOT / "prompts")
+    moves = [
+        {"t": "digits", "v": "1"},  # Italian
+        {"t": "played"},  # welcome
+        {"t": "digits", "v": "5"},  # waste collection
+        {"t": "digits", "v": "2"},  # leave a request
+        {"t": "recorded"},
+        {"t": "result", "v": json.dumps({"code": CODE})},
+    ]
+    sim = simulate(city, moves, now=NOW)
+    assert sim.error is None and sim.steps[-2].action_type == "Invoke"
+    assert ("service", "backoffice.leave") in sim.steps[-2].fields
+    assert [p.key for p in sim.steps[-1].pieces][:1] == ["backoffice_request_left"]
+    silent = simulate(city, [*moves[:4], {"t": "norecord"}], now=NOW)
+    assert [p.key for p in silent.steps[-1].pieces][:1] == ["backoffice_nothing_recorded"]

@@ -183,6 +183,8 @@ TEXTS: dict[str, dict[str, str]] = {
     "say": {"it": "Di'", "en": "Say"},
     "silence": {"it": "Silenzio (nessun tasto)", "en": "Silence (no key)"},
     "heard_to_end": {"it": "Ascoltato fino alla fine", "en": "Heard to the end"},
+    "leaves_message": {"it": "Lascia un messaggio", "en": "Leaves a message"},
+    "says_nothing": {"it": "Non dice nulla", "en": "Says nothing"},
     "prompt_fails": {"it": "Il messaggio non si riproduce", "en": "The prompt fails to play"},
     "service_value": {"it": "Risposta del servizio (JSON)", "en": "Service answer (JSON)"},
     "service_error": {"it": "oppure errore", "en": "or error"},

@@ -77,6 +77,10 @@ def to_event(raw: dict[str, Any]) -> A.Event | None:
         return A.PromptFailed(value)
     if kind == "heard" and hasattr(A, "Heard"):
         return A.Heard(value)
+    if kind == "recorded":  # a voice message left; the simulator keeps no audio
+        return A.Recorded("simulated.wav")
+    if kind == "norecord":
+        return A.RecordFailed("nothing")
     if kind == "result":
         error = str(raw.get("e") or "") or None
         try:
@@ -96,6 +100,8 @@ def describe_move(raw: dict[str, Any]) -> str:
         "played": "heard to the end",
         "failed": "prompt failed",
         "heard": f"said “{value}”",
+        "recorded": "left a voice message",
+        "norecord": "said nothing after the beep",
         "result": f"service answered {raw.get('e') or value or 'ok'}",
     }.get(str(kind), "operator fallback")
 
@@ -111,6 +117,8 @@ def accepts(action: Any) -> tuple[str, ...]:
         return ("played", "failed", "fallback")
     if isinstance(action, A.Invoke):
         return ("result", "fallback")
+    if isinstance(action, A.Record):
+        return ("recorded", "norecord", "fallback")
     return ("fallback",)
 
 

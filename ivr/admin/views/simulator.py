@@ -19,7 +19,17 @@ from ivr.prompts.catalogue import full_catalogue
 
 bp = Blueprint("simulator", __name__)
 
-MOVES = ("digits", "noinput", "played", "failed", "heard", "result", "fallback")
+MOVES = (
+    "digits",
+    "noinput",
+    "played",
+    "failed",
+    "heard",
+    "recorded",
+    "norecord",
+    "result",
+    "fallback",
+)
 
 
 def _moves() -> list[dict[str, Any]]:
