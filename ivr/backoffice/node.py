@@ -160,7 +160,6 @@ class LeaveRequest:
                 return _to_operator(session, "backoffice_unavailable")
             st["step"] = "done"
             session.data["said"] = f"left a request ({node.category})"
-            session.data["backoffice"] = True  # the call ends in a request (KPI records)
             pieces = code_twice(session, "backoffice_request_left", event.value["code"])
             return session.play_then(pieces, node.next)
         return session.fallback("error")
