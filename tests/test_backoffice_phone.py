@@ -331,6 +331,14 @@ def test_leave_stores_the_request_with_its_recording(store, tmp_path):
     assert list(tmp_path.glob("request-*")) == []  # stored: nothing waits in the spool
 
 
+def test_two_voice_messages_of_one_caller_are_two_requests(store, tmp_path):
+    services = backoffice_services(lambda: store, tmp_path, tmp_path / "sounds")
+    first = services["backoffice.leave"](leave_args("m1.wav"))["code"]
+    second = services["backoffice.leave"](leave_args("m2.wav"))["code"]
+    assert first != second
+    assert sorted(r.recording for r in store.queue()) == ["m1.wav", "m2.wav"]
+
+
 def test_the_database_down_the_caller_still_gets_a_code_and_ingest_keeps_it(store, tmp_path):
     services = backoffice_services(down, tmp_path, tmp_path / "sounds")
     answer = services["backoffice.leave"](leave_args())

@@ -153,8 +153,10 @@ class BackofficeStore:
         text within :data:`rules.DUPLICATE_MINUTES`), noting the repeat in its history.
 
         ``code``: the request's code, drawn before (the IVR reads it back to the caller before
-        the database may be reached: a spooled request keeps it); a request with that code
-        already stored is returned as it is, so storing a spooled request twice stores it once.
+        the database may be reached: a spooled request keeps it). Such a request is never
+        merged into another (the caller heard that code, and two voice messages with no text
+        are not the same request); one with that code already stored is returned as it is, so
+        storing a spooled request twice stores it once.
         """
         categories = self.categories()
         problems = rules.check(data, categories)
@@ -178,7 +180,7 @@ class BackofficeStore:
                     BackofficeRequest.status.in_(rules.OPEN),
                 )
             )
-            if same is not None and (number or data.email.strip()):
+            if same is not None and not code and (number or data.email.strip()):
                 same.events.append(_event(now, actor, "merged", {"source": data.source}))
                 if data.recording and not same.recording:
                     same.recording = data.recording
