@@ -11,6 +11,7 @@ from ivr.admin.views import (
     account,
     departments,
     desk,
+    desk_teleassistance,
     directory,
     flow,
     live,
@@ -35,4 +36,5 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     operators.bp,
     desk.bp,
     teleassistance.bp,
+    desk_teleassistance.bp,
 )
