@@ -272,6 +272,23 @@ def _callbacks_run(args: argparse.Namespace, settings: config.Settings) -> int:
     return 0
 
 
+def _outbound_run(args: argparse.Namespace, settings: config.Settings) -> int:
+    from ivr.asterisk.ami import AMIClient
+    from ivr.asterisk.render import read_ami_credentials
+    from ivr.outbound_service import build_dialler
+
+    def connect() -> AMIClient:
+        creds = read_ami_credentials(_asterisk_etc(args, settings))
+        return AMIClient(creds.host, creds.port, creds.username, creds.secret).connect()
+
+    dialler = build_dialler(settings, connect)
+    if dialler is None:
+        print("NU_TELEASSISTANCE_DIAL is not set: no outbound call is placed")
+        return 78  # EX_CONFIG: the supervisor leaves it stopped
+    dialler.run()
+    return 0
+
+
 def _callbacks_list(args: argparse.Namespace, settings: config.Settings) -> int:
     from ivr.callbacks.cli import list_requests, open_store
 
@@ -509,6 +526,12 @@ def build_parser() -> argparse.ArgumentParser:
     callbacks_run = callbacks.add_parser("run", help="keep places in queues, call back, retry")
     callbacks_run.add_argument("--etc", default=None, help=ETC_HELP)
     callbacks_run.set_defaults(func=_callbacks_run)
+    outbound = sub.add_parser(
+        "outbound", help="teleassistance calls, broadcasts, reminders"
+    ).add_subparsers(dest="action", required=True)
+    outbound_run = outbound.add_parser("run", help="place the due outbound calls (AMI)")
+    outbound_run.add_argument("--etc", default=None, help=ETC_HELP)
+    outbound_run.set_defaults(func=_outbound_run)
     callbacks_list = callbacks.add_parser("list", help="callback requests, newest first")
     callbacks_list.add_argument("--active", action="store_true", help="only those waiting")
     callbacks_list.add_argument("--limit", type=int, default=50)
