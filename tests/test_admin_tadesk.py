@@ -84,7 +84,7 @@ def test_an_open_alarm_comes_first_with_the_sheet_and_contacts(app):
     assert "Maria Rossi" in card and "0612345678, 3331234567" in card
     assert "Borgo San Paolo" in card and "Sente poco: parlare piano" in card
     assert "Anna Bianchi (daughter): 3331112222" in card
-    assert "Open for 2 h 5 min" in card  # raised at 07:55 UTC, now 09:00 UTC
+    assert "Open for 3 h 5 min" in card  # raised at 06:55, now 10:00 (local, as calls.py)
 
 
 def test_closing_an_alarm_records_who_and_when_and_a_second_close_is_refused(app):
@@ -104,7 +104,7 @@ def test_closing_an_alarm_records_who_and_when_and_a_second_close_is_refused(app
         "teleassistance",
         "social_services",
     )
-    assert row.closed_at == NOW.replace(tzinfo=None) and row.notes == "Vicina avvisata"
+    assert row.closed_at == LOCAL and row.notes == "Vicina avvisata"
     assert f'id="alarm-{alarm_id}"' not in done.get_data(as_text=True)
     again = post(
         login(app, "admin"),

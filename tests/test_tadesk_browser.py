@@ -6,7 +6,8 @@ who and when. The banner says outbound calls are not configured."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
@@ -18,6 +19,8 @@ from ivr.teleassistance.models import Alarm
 from tests.admin_support import PASSWORD, city_settings, make_app
 from tests.test_admin_browser import AdminServer, chromium
 from tests.test_teleassistance_desk_store import alarm, enrol
+
+ROME = ZoneInfo("Europe/Rome")  # the example city's zone
 
 
 def wait_for(driver, css: str, timeout: float = 20):
@@ -43,7 +46,7 @@ def test_an_alarm_appears_on_the_open_desk_and_is_closed_with_an_outcome(tmp_pat
         assert "NU_TELEASSISTANCE_DIAL is empty" in driver.find_element(By.ID, "no-calls").text
         assert driver.find_element(By.ID, "no-alarms").is_displayed()
 
-        now = datetime.now(UTC).replace(tzinfo=None)
+        now = datetime.now(ROME).replace(tzinfo=None)  # calls.py's times are local
         first = alarm(url, maria, now - timedelta(minutes=10))
         card = wait_for(driver, f"#alarm-{first}")  # no reload: the page polls
         text = card.text
@@ -79,5 +82,5 @@ def test_an_alarm_appears_on_the_open_desk_and_is_closed_with_an_outcome(tmp_pat
         assert (closed.state, closed.outcome) == ("closed", "needs_help")
         assert closed.closed_by == "teleassistance"
         assert closed.notes == "Figlia avvisata, passa alle 18"
-        assert closed.raised_at < closed.closed_at <= datetime.now(UTC).replace(tzinfo=None)
+        assert closed.raised_at < closed.closed_at <= datetime.now(ROME).replace(tzinfo=None)
         assert db.get(Alarm, second).state == "open"

@@ -17,7 +17,7 @@ from ivr.teleassistance.models import Alarm, WeekCall
 from ivr.teleassistance.rules import CitizenData, ContactData
 from ivr.teleassistance.store import TeleassistanceStore
 
-NOW = datetime(2026, 11, 25, 10, 0)  # a Wednesday, UTC
+NOW = datetime(2026, 11, 25, 10, 0)  # a Wednesday, local time (as calls.py keeps it)
 DAUGHTER = ContactData("Anna Bianchi", "333 111 2222", "daughter", "sms")
 
 

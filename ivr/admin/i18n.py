@@ -762,8 +762,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "ALARM: {name}, three weeks with no answer ({week})",
     },
     "tadesk_alarm_age": {
-        "it": "Aperto da {age} (dal {raised} UTC)",
-        "en": "Open for {age} (since {raised} UTC)",
+        "it": "Aperto da {age} (dal {raised})",
+        "en": "Open for {age} (since {raised})",
     },
     "tadesk_close_alarm": {"it": "Chiudi l'allarme", "en": "Close the alarm"},
     "tadesk_alarm_closed": {"it": "Allarme #{id} chiuso.", "en": "Alarm #{id} closed."},

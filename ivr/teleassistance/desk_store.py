@@ -7,15 +7,16 @@ operator decided. Closing an alarm is one conditional ``UPDATE ... WHERE state =
 operators closing the same alarm at once, one wins, the other is told who did. Bad input is
 refused with a :class:`DeskError` naming the field, nothing written. Nothing here logs.
 
-Times: ``planned_at`` is local (the models say so); ``raised_at``/``closed_at`` are naive UTC,
-as every other timestamp the city database keeps, and the desk's clock is UTC too.
+Times are the city's local naive datetimes, like :mod:`ivr.teleassistance.calls`' (which sets
+``planned_at`` and ``raised_at``): the desk's clock must be local too (the admin's
+:func:`~ivr.admin.views.common.city_now`), so ``closed_at`` and an alarm's age agree with them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session, selectinload
@@ -26,8 +27,8 @@ from ivr.teleassistance.models import DESK_OUTCOMES, Alarm, Citizen, WeekCall
 from ivr.teleassistance.rules import NOTES_MAX
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
+def local_now() -> datetime:
+    return datetime.now()
 
 
 class DeskError(ValueError):
@@ -162,7 +163,7 @@ def check_by(by: str) -> str:
 class DeskStore:
     """The desk's view of one city database (``engine``: :func:`ivr.db.ready`'s)."""
 
-    def __init__(self, engine: Engine, *, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(self, engine: Engine, *, clock: Callable[[], datetime] = local_now) -> None:
         self.engine, self.write_engine, self.clock = engine, writer(engine), clock
 
     # -- reading ---------------------------------------------------------------------------
@@ -232,7 +233,7 @@ class DeskStore:
                 raise DeskError(
                     "alarm",
                     f"alarm {alarm_id} was already closed by {alarm.closed_by} at "
-                    f"{alarm.closed_at:%Y-%m-%d %H:%M} UTC",
+                    f"{alarm.closed_at:%Y-%m-%d %H:%M}",
                 )
         card = self.alarm(alarm_id)
         assert card is not None

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
@@ -35,14 +34,15 @@ from ivr.teleassistance.models import DESK_OUTCOMES
 bp = Blueprint("tadesk", __name__)
 
 POLL_MS = 3000
-UTC = ZoneInfo("UTC")
 
 
 def _store() -> DeskStore:
+    """The desk's store on the city's local clock (the weekly calls' times are local)."""
+    zone = city_now(live_dialplan()).tzinfo
     admin = services()
     return DeskStore(
         ready(admin.settings.database_url),
-        clock=lambda: admin.clock(UTC).replace(tzinfo=None),
+        clock=lambda: admin.clock(zone).replace(tzinfo=None),
     )
 
 
