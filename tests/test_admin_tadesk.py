@@ -6,6 +6,7 @@ audit holds ids, never names, numbers or notes."""
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -203,6 +204,35 @@ def test_the_banner_says_when_no_call_goes_out(tmp_path):
     post(client, "/lang", {"lang": "it", "back": "/teleassistance/desk"})
     page = client.get("/teleassistance/desk").get_data(as_text=True)
     assert "nessuna chiamata viene fatta" in page and "Allarmi aperti" in page
+    refused = post(
+        client, "/teleassistance/desk/alarms/7/close", {"outcome": "well"}, follow_redirects=True
+    ).get_data(as_text=True)
+    assert "Non salvato: allarme: l&#39;allarme 7 non esiste" in refused
+
+
+def test_nothing_personal_reaches_the_logs(app, caplog):
+    url = app.extensions["numero_unico_admin"].settings.database_url
+    caplog.set_level(logging.DEBUG)
+    maria = enrol(url)
+    alarm_id = alarm(url, maria, LOCAL)
+    call_id = week_call(url, maria, LOCAL, state="answered", attempts=1)
+    client = login(app, "teleassistance")
+    client.get("/teleassistance/desk")
+    client.get("/teleassistance/desk/live")
+    client.get(f"/teleassistance/desk/calls/{call_id}")
+    post(
+        client,
+        f"/teleassistance/desk/alarms/{alarm_id}/close",
+        {"outcome": "well", "notes": "Vicina"},
+    )
+    post(
+        client,
+        f"/teleassistance/desk/calls/{call_id}/outcome",
+        {"outcome": "well", "notes": "piano"},
+    )
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    for piece in PERSONAL:
+        assert piece not in logged, piece
 
 
 def test_the_live_fragment_changes_signature_when_an_alarm_is_raised(app):

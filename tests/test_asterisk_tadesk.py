@@ -142,6 +142,7 @@ def test_an_operator_call_connects_the_desk_operators_softphone_and_shows_the_sh
             phone.wait_answered_incoming(timeout=90, since=mark)
 
             wait_text(desk, "#current-call", f"Teleassistance call #{call_id}: Ada Lovati")
+            wait_text(desk, "#current-reason", "Operator call: the weekly courtesy call.")
             sheet = desk.find_element(By.ID, "current-sheet").text
             assert NUMBER in sheet and "Borgo Nuovo" in sheet
             assert "Vive sola, chiedere della terapia" in sheet

@@ -776,6 +776,14 @@ TEXTS: dict[str, dict[str, str]] = {
         "it": "Nessuna chiamata di teleassistenza al telefono.",
         "en": "No teleassistance call on your phone.",
     },
+    "tadesk_reason_teleassistance_call": {
+        "it": "Chiamata con operatore: la telefonata settimanale.",
+        "en": "Operator call: the weekly courtesy call.",
+    },
+    "tadesk_reason_teleassistance_help": {
+        "it": "Ha premuto 2 nella chiamata automatica: chiede un operatore.",
+        "en": "Pressed 2 on the automatic call: asks for an operator.",
+    },
     "tadesk_outcome": {"it": "Esito", "en": "Outcome"},
     "tadesk_notes": {"it": "Note", "en": "Notes"},
     "tadesk_save_outcome": {"it": "Salva l'esito", "en": "Save the outcome"},
@@ -822,6 +830,18 @@ TEXTS: dict[str, dict[str, str]] = {
         "it": "Non salvato: {field}: {message}",
         "en": "Not saved: {field}: {message}",
     },
+    "tadesk_error_unknown_outcome": {"it": "scegli tra {choices}", "en": "choose one of {choices}"},
+    "tadesk_error_notes_too_long": {
+        "it": "al massimo {most} caratteri",
+        "en": "at most {most} characters",
+    },
+    "tadesk_error_bad_user": {"it": "utente non valido", "en": "not a valid user"},
+    "tadesk_error_no_alarm": {"it": "l'allarme {id} non esiste", "en": "there is no alarm {id}"},
+    "tadesk_error_alarm_closed": {
+        "it": "l'allarme {id} è già stato chiuso da {by} il {at}",
+        "en": "alarm {id} was already closed by {by} at {at}",
+    },
+    "tadesk_error_no_call": {"it": "la chiamata {id} non esiste", "en": "there is no call {id}"},
     "tadesk_field_outcome": {"it": "esito", "en": "outcome"},
     "tadesk_field_notes": {"it": "note", "en": "notes"},
     "tadesk_field_alarm": {"it": "allarme", "en": "alarm"},

@@ -32,10 +32,11 @@ def local_now() -> datetime:
 
 
 class DeskError(ValueError):
-    """Refused: ``field`` is the form field (or ``alarm``/``call`` for the id), nothing written."""
+    """Refused: ``field`` is the form field (or ``alarm``/``call`` for the id), nothing written.
+    ``code`` and ``params`` let a page say it in its own language; ``message`` is English."""
 
-    def __init__(self, field: str, message: str) -> None:
-        self.field, self.message = field, message
+    def __init__(self, field: str, code: str, message: str, **params: object) -> None:
+        self.field, self.code, self.message, self.params = field, code, message, params
         super().__init__(f"{field}: {message}")
 
 
@@ -147,16 +148,19 @@ def _loads() -> tuple:
 def check_outcome(outcome: str, notes: str) -> str:
     """The notes, trimmed; refuses an outcome the desk does not know or notes too long."""
     if outcome not in DESK_OUTCOMES:
-        raise DeskError("outcome", f"choose one of {', '.join(DESK_OUTCOMES)}")
+        choices = ", ".join(DESK_OUTCOMES)
+        raise DeskError("outcome", "unknown_outcome", f"choose one of {choices}", choices=choices)
     notes = notes.strip()
     if len(notes) > NOTES_MAX:
-        raise DeskError("notes", f"at most {NOTES_MAX} characters")
+        raise DeskError(
+            "notes", "notes_too_long", f"at most {NOTES_MAX} characters", most=NOTES_MAX
+        )
     return notes
 
 
 def check_by(by: str) -> str:
     if not by or len(by) > 64:
-        raise DeskError("by", "who handled it must be a user name of at most 64 characters")
+        raise DeskError("by", "bad_user", "who handled it must be a user name of 1-64 characters")
     return by
 
 
@@ -229,11 +233,17 @@ class DeskStore:
             if done.rowcount != 1:
                 alarm = db.get(Alarm, alarm_id)
                 if alarm is None:
-                    raise DeskError("alarm", f"there is no alarm {alarm_id}")
+                    raise DeskError(
+                        "alarm", "no_alarm", f"there is no alarm {alarm_id}", id=alarm_id
+                    )
+                at = f"{alarm.closed_at:%Y-%m-%d %H:%M}"
                 raise DeskError(
                     "alarm",
-                    f"alarm {alarm_id} was already closed by {alarm.closed_by} at "
-                    f"{alarm.closed_at:%Y-%m-%d %H:%M}",
+                    "alarm_closed",
+                    f"alarm {alarm_id} was already closed by {alarm.closed_by} at {at}",
+                    id=alarm_id,
+                    by=alarm.closed_by,
+                    at=at,
                 )
         card = self.alarm(alarm_id)
         assert card is not None
@@ -250,7 +260,7 @@ class DeskStore:
                 .values(outcome=outcome, notes=notes, handled_by=by)
             )
             if done.rowcount != 1:
-                raise DeskError("call", f"there is no call {call_id}")
+                raise DeskError("call", "no_call", f"there is no call {call_id}", id=call_id)
 
 
 def no_calls_now(dial: str, hours: str, local: time) -> str | None:

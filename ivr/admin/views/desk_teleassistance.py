@@ -34,6 +34,9 @@ from ivr.teleassistance.models import DESK_OUTCOMES
 bp = Blueprint("tadesk", __name__)
 
 POLL_MS = 3000
+# NU_REASON of a teleassistance citizen in the queue ([nu-teleassistance]): an operator call,
+# or a citizen who pressed 2 on an automatic call to ask for an operator.
+REASONS = ("teleassistance_call", "teleassistance_help")
 
 
 def _store() -> DeskStore:
@@ -75,12 +78,21 @@ def _live(account: Account | None) -> dict[str, Any]:
     current = None
     hub = services().desk_hub() if account is not None else None
     on_phone = hub.current(account.extension) if hub and account else None
+    reason = ""
     if on_phone is not None and on_phone.ta_call is not None:
         current = store.call(on_phone.ta_call)
-    signature = ",".join(str(a.id) for a in alarms) + "|" + (str(current[0].id) if current else "")
+        card = hub.card(account.extension) if hub and account else None
+        if card is not None and card.data.get("ta_call") == on_phone.ta_call:
+            reason = str(card.data.get("reason") or "")
+    reason = reason if reason in REASONS else ""
+    # What the page's script compares: the open alarms, the call and why (the ring's reason
+    # may reach the hub a moment after the call itself).
+    shown = f"{current[0].id}:{reason}" if current else ""
+    signature = ",".join(str(a.id) for a in alarms) + "|" + shown
     return {
         "alarms": alarms,
         "current": current,
+        "reason": reason,
         "signature": signature,
         "outcomes": DESK_OUTCOMES,
         "age": age,
@@ -148,7 +160,8 @@ def _back(message: str, category: str = "ok", call_id: int | None = None):
 
 def _refused(err: DeskError, call_id: int | None = None):
     field = t("tadesk_field_" + err.field)
-    return _back(t("tadesk_refused", field=field, message=err.message), "error", call_id)
+    message = t("tadesk_error_" + err.code, **err.params)
+    return _back(t("tadesk_refused", field=field, message=message), "error", call_id)
 
 
 @bp.post("/teleassistance/desk/alarms/<int:alarm_id>/close")
