@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from ivr import config
 
@@ -231,15 +233,25 @@ def _services(args: argparse.Namespace, settings: config.Settings) -> int:
     return command(args, settings)
 
 
+def _ami_connector(etc: Path) -> Callable[[], Any]:
+    """A function opening a fresh AMI connection with the login in ``etc``'s manager.conf (read
+    at each connection: a re-rendered configuration's new secret is picked up)."""
+
+    def connect() -> Any:
+        from ivr.asterisk.ami import AMIClient
+        from ivr.asterisk.render import read_ami_credentials
+
+        creds = read_ami_credentials(etc)
+        return AMIClient(creds.host, creds.port, creds.username, creds.secret).connect()
+
+    return connect
+
+
 def _queues_watch(args: argparse.Namespace, settings: config.Settings) -> int:
-    from ivr.asterisk.ami import AMIClient
-    from ivr.asterisk.render import read_ami_credentials
     from ivr.queues.store import RedisQueueStore
     from ivr.queues.watcher import QueueWatcher
 
-    def connect() -> AMIClient:
-        creds = read_ami_credentials(_asterisk_etc(args, settings))
-        return AMIClient(creds.host, creds.port, creds.username, creds.secret).connect()
+    connect = _ami_connector(_asterisk_etc(args, settings))
 
     from ivr.flow.loader import load_dialplan
     from ivr.kpi.recorder import shared_recorder
@@ -256,13 +268,9 @@ def _queues_watch(args: argparse.Namespace, settings: config.Settings) -> int:
 
 
 def _callbacks_run(args: argparse.Namespace, settings: config.Settings) -> int:
-    from ivr.asterisk.ami import AMIClient
-    from ivr.asterisk.render import read_ami_credentials
     from ivr.callbacks.worker import build_worker
 
-    def connect() -> AMIClient:
-        creds = read_ami_credentials(_asterisk_etc(args, settings))
-        return AMIClient(creds.host, creds.port, creds.username, creds.secret).connect()
+    connect = _ami_connector(_asterisk_etc(args, settings))
 
     worker = build_worker(settings, connect)
     if worker is None:
@@ -273,13 +281,9 @@ def _callbacks_run(args: argparse.Namespace, settings: config.Settings) -> int:
 
 
 def _outbound_run(args: argparse.Namespace, settings: config.Settings) -> int:
-    from ivr.asterisk.ami import AMIClient
-    from ivr.asterisk.render import read_ami_credentials
     from ivr.outbound_service import build_dialler
 
-    def connect() -> AMIClient:
-        creds = read_ami_credentials(_asterisk_etc(args, settings))
-        return AMIClient(creds.host, creds.port, creds.username, creds.secret).connect()
+    connect = _ami_connector(_asterisk_etc(args, settings))
 
     dialler = build_dialler(settings, connect)
     if dialler is None:
@@ -325,15 +329,11 @@ def _directory(args: argparse.Namespace, settings: config.Settings) -> int:
     store = DirectoryStore(ready(settings.database_url), settings.pbx_dial)
 
     def apply() -> object:
-        from ivr.asterisk.ami import AMIClient
-        from ivr.asterisk.render import read_ami_credentials
 
         etc = _asterisk_etc(args, settings)
         known = (etc / "manager.conf").exists()
 
-        def connect() -> AMIClient:
-            creds = read_ami_credentials(etc)
-            return AMIClient(creds.host, creds.port, creds.username, creds.secret).connect()
+        connect = _ami_connector(etc)
 
         return apply_directory(
             store,
@@ -349,12 +349,21 @@ def _directory(args: argparse.Namespace, settings: config.Settings) -> int:
 
 def _teleassistance(args: argparse.Namespace, settings: config.Settings) -> int:
     """``ivr teleassistance ...`` on the city database, windows inside NU_TELEASSISTANCE_HOURS."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
     from ivr.db import ready
+    from ivr.retention import city_timezone
     from ivr.teleassistance.cli import run
     from ivr.teleassistance.store import TeleassistanceStore
 
+    def local_now() -> datetime:  # the weekly calls' clock: the city's local time
+        return datetime.now(ZoneInfo(city_timezone(settings))).replace(tzinfo=None)
+
     return run(
-        args, TeleassistanceStore(ready(settings.database_url), settings.teleassistance_hours)
+        args,
+        TeleassistanceStore(ready(settings.database_url), settings.teleassistance_hours),
+        local_now,
     )
 
 

@@ -3,7 +3,7 @@ test moves: the outbound dialler with the weekly source calls the enrolled citiz
 (``[nu-test-elder]``); a citizen who answers and presses 1 is marked answered; an answering
 machine (espeak-ng greeting, Asterisk's AMD) is a miss, retried, and the third missed week
 raises one alarm whose emergency contacts get their SMS (an HTTP gateway) and e-mail (aiosmtpd)
-through the outbox worker.
+through the outbox worker; the weeks' report counts the calls Asterisk placed.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from booking.outbox import HttpSmsGateway, OutboxWorker, SmtpSender
 from ivr.db import make_engine, migrate
 from ivr.flow.model import CityCalendar
 from ivr.outbound.dialler import Dialler
+from ivr.teleassistance import report as ta_report
 from ivr.teleassistance.calls import Queue, WeeklyCalls
 from ivr.teleassistance.models import Alarm, CallAttempt, WeekCall
 from ivr.teleassistance.plan import pacing
@@ -141,6 +142,11 @@ def test_three_weeks_answered_and_machine_then_the_alarm_reaches_the_contacts(te
     with Session(engine) as db:
         alarms = db.scalars(select(Alarm)).all()
     assert [(a.citizen_id, a.week, a.state) for a in alarms] == [(machine, "2026-W51", "open")]
+
+    # the report counts what Asterisk did: 3 + 6 attempts, 3 answered and 3 missed weeks
+    figures = ta_report.report(engine, "2026-W49", "2026-W51", clock()).total
+    assert (figures.calls_placed, figures.answered, figures.missed) == (9, 3, 3)
+    assert (figures.alarms_raised, figures.alarms_open) == (1, 1)
 
     gateway = Gateway()
     controller, mail = start_smtp(free_port())

@@ -604,6 +604,64 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "The file is not UTF-8: save it as CSV UTF-8.",
     },
     "ta_imported": {"it": "{n} iscritti importati.", "en": "{n} citizens enrolled."},
+    # The teleassistance report (ivr/admin/views/teleassistance_report.py)
+    "tr_title": {"it": "Teleassistenza: resoconto", "en": "Teleassistance report"},
+    "tr_link": {"it": "Resoconto settimanale", "en": "Weekly report"},
+    "tr_bad_week": {
+        "it": "{field}: scrivi una settimana ISO come 2026-W48, la seconda non prima della "
+        "prima, al più {weeks} settimane.",
+        "en": "{field}: type an ISO week like 2026-W48, the second not before the first, "
+        "{weeks} weeks at most.",
+    },
+    "tr_period": {
+        "it": "Settimane dalla {first} alla {last}, per zona",
+        "en": "Weeks {first} to {last}, per area",
+    },
+    "tr_csv": {"it": "Scarica in CSV", "en": "Download as CSV"},
+    "tr_figures": {"it": "Dati per settimana e zona", "en": "Figures per week and area"},
+    "tr_week": {"it": "Settimana", "en": "Week"},
+    "tr_weeks_count": {"it": "Settimane", "en": "Weeks"},
+    "tr_placed": {"it": "Chiamate fatte", "en": "Calls placed"},
+    "tr_called": {"it": "Iscritti chiamati", "en": "Citizens called"},
+    "tr_answered": {"it": "Risposte", "en": "Answered"},
+    "tr_missed": {"it": "Senza risposta", "en": "Missed"},
+    "tr_not_called": {"it": "Non chiamati", "en": "Not called"},
+    "tr_rate": {"it": "Tasso di risposta", "en": "Answer rate"},
+    "tr_alarms": {"it": "Allarmi", "en": "Alarms"},
+    "tr_alarms_raised": {"it": "Allarmi scattati", "en": "Alarms raised"},
+    "tr_alarms_closed": {"it": "Allarmi chiusi", "en": "Alarms closed"},
+    "tr_alarms_open": {"it": "Allarmi aperti", "en": "Alarms open"},
+    "tr_handle_median": {
+        "it": "Gestione, mediana (min)",
+        "en": "Time to handle, median (min)",
+    },
+    "tr_handle_max": {"it": "Gestione, massimo (min)", "en": "Time to handle, longest (min)"},
+    "tr_oldest_open": {"it": "Aperto più vecchio (min)", "en": "Oldest open (min)"},
+    "tr_total": {"it": "Periodo", "en": "Period"},
+    "tr_all_areas": {"it": "tutte le zone", "en": "all areas"},
+    "tr_no_area": {"it": "(senza zona)", "en": "(no area)"},
+    "tr_chart_calls": {"it": "Chiamate per settimana", "en": "Calls per week"},
+    "tr_chart_alarms": {"it": "Allarmi per settimana", "en": "Alarms per week"},
+    "tr_chart_areas": {"it": "Settimane per zona", "en": "Weeks per area"},
+    "tr_no_calls": {
+        "it": "Nessuna chiamata nelle settimane scelte.",
+        "en": "No calls in the weeks shown.",
+    },
+    "tr_no_alarms": {
+        "it": "Nessun allarme nelle settimane scelte.",
+        "en": "No alarms in the weeks shown.",
+    },
+    "tr_hint": {
+        "it": "Solo conteggi per zona, nessun dato personale. Chiamate fatte: tentativi, "
+        "richiami compresi. Risposte e senza risposta: settimane decise così. Un allarme "
+        "conta nella settimana che lo ha fatto scattare (la terza senza risposta); il tempo "
+        "di gestione va da quando scatta a quando un operatore lo chiude. La zona è quella "
+        "attuale dell'iscritto.",
+        "en": "Counts per area only, no personal data. Calls placed: attempts, retries "
+        "included. Answered and missed: weeks decided so. An alarm counts in the week that "
+        "raised it (the third missed one); the time to handle runs from when it is raised to "
+        "when an operator closes it. The area is the citizen's current one.",
+    },
     "yes": {"it": "sì", "en": "yes"},
     "no": {"it": "no", "en": "no"},
     # Per-operator figures on the service levels page (admins)

@@ -31,7 +31,7 @@ import logging
 import time as time_mod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, func, select
@@ -72,11 +72,6 @@ ALARM_TEXT = {
     "en": "City teleassistance: for three weeks we have not been able to speak with {name}. "
     "An operator is looking into it. Information: {number}.",
 }
-
-
-def week_of(day: date) -> str:
-    year, week, _ = day.isocalendar()
-    return f"{year}-W{week:02d}"
 
 
 def key_of(call_id: int, n: int) -> str:
@@ -133,7 +128,7 @@ class WeeklyCalls:
 
     def plan(self, now: datetime) -> int:
         """Store this week's plan for citizens without a row yet; returns the rows added."""
-        week = week_of(now.date())
+        week = schedule.week_key(now.date())
         last = self._planned.get(week)
         if last is not None and time_mod.monotonic() - last < REPLAN_S:
             return 0
@@ -197,6 +192,14 @@ class WeeklyCalls:
         self.plan(now)
         self._expire(now)
         if room <= 0 or not (self.hours[0] <= now.time() < self.hours[1]):
+            return []
+        with Session(self.engine) as db:  # a read first: most ticks have nothing due
+            waiting = db.scalar(
+                select(func.count())
+                .select_from(WeekCall)
+                .where(WeekCall.state == "planned", WeekCall.next_at <= now)
+            )
+        if not waiting:
             return []
         operators = self._operator_room()
         queue = self.queue()
@@ -315,6 +318,15 @@ class WeeklyCalls:
     def _expire(self, now: datetime) -> None:
         """Rows still waiting when their window is over: decided now (see the module doc)."""
 
+        with Session(self.engine) as db:  # a read first: a write only when one is late
+            late = db.scalar(
+                select(func.count())
+                .select_from(WeekCall)
+                .where(WeekCall.state == "planned", WeekCall.window_end <= now)
+            )
+        if not late:
+            return
+
         def work() -> int:
             n = 0
             with Session(self.write_engine) as db, db.begin():
@@ -418,4 +430,4 @@ def pacing_for(settings: Any) -> Pacing:
     )
 
 
-__all__ = ["WeeklyCalls", "Queue", "pacing_for", "week_of", "key_of", "parse_key"]
+__all__ = ["WeeklyCalls", "Queue", "pacing_for", "key_of", "parse_key"]

@@ -20,6 +20,7 @@ from ivr.admin.views import (
     publishing,
     simulator,
     teleassistance,
+    teleassistance_report,
     users,
 )
 
@@ -36,5 +37,6 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     operators.bp,
     desk.bp,
     teleassistance.bp,
+    teleassistance_report.bp,
     desk_teleassistance.bp,
 )
