@@ -2,7 +2,8 @@
 from the database). The desk is open; an alarm row is inserted as the weekly calls would raise
 it; it appears without a reload (the page's short poll) with the citizen's sheet and emergency
 contacts; notes typed in it survive a second alarm arriving; closing it with an outcome records
-who and when. The banner says outbound calls are not configured."""
+who and when. The banner says outbound calls are not configured. And the done-when of the
+issue: three missed weeks of the weekly source raise one alarm that shows on the open desk."""
 
 from __future__ import annotations
 
@@ -12,10 +13,12 @@ from zoneinfo import ZoneInfo
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ivr.db import ready
 from ivr.teleassistance.models import Alarm
+from ivr.teleassistance.store import TeleassistanceStore
 from tests.admin_support import PASSWORD, city_settings, make_app
 from tests.test_admin_browser import AdminServer, chromium
 from tests.test_teleassistance_desk_store import alarm, enrol
@@ -84,3 +87,47 @@ def test_an_alarm_appears_on_the_open_desk_and_is_closed_with_an_outcome(tmp_pat
         assert closed.notes == "Figlia avvisata, passa alle 18"
         assert closed.raised_at < closed.closed_at <= datetime.now(ROME).replace(tzinfo=None)
         assert db.get(Alarm, second).state == "open"
+
+
+def test_three_missed_weeks_raise_one_alarm_that_shows_on_the_open_desk(tmp_path):
+    """The weekly source (:mod:`ivr.teleassistance.calls`, the dialler's part played as in
+    tests/test_teleassistance_calls.py) misses a citizen three weeks in a row while the desk is
+    open: one alarm appears on it, with the sheet and the emergency contacts."""
+    from ivr.db import make_engine
+    from tests.test_teleassistance_calls import MONDAY, Clock, citizen, play_week, source
+
+    app = make_app(city_settings(tmp_path, teleassistance_dial="PJSIP/{number}@trunk"))
+    url = app.extensions["numero_unico_admin"].settings.database_url
+    engine = make_engine(url)
+    clock = Clock(datetime.combine(MONDAY, datetime.min.time()).replace(hour=10))
+    weekly = source(engine, clock)
+    enrolled = TeleassistanceStore(engine, "09:00-20:00", clock=clock).add(
+        citizen("Giulia Neri", "0622222228")
+    )
+    admin = AdminServer(app)
+    driver = chromium(tmp_path)
+    try:
+        driver.get(admin.url + "/login")
+        driver.find_element(By.ID, "username").send_keys("teleassistance")
+        driver.find_element(By.ID, "password").send_keys(PASSWORD)
+        driver.find_element(By.ID, "password").submit()
+        wait_for(driver, "nav")
+        driver.get(admin.url + "/teleassistance/desk")
+        for week in range(3):
+            monday = MONDAY + timedelta(weeks=week)
+            assert play_week(weekly, clock, monday, ["no_answer", "busy"]) == "missed"
+        with Session(engine) as db:
+            (raised,) = db.scalars(select(Alarm)).all()
+        assert (raised.citizen_id, raised.week, raised.state) == (enrolled, "2026-W51", "open")
+        card = wait_for(driver, f"#alarm-{raised.id}")  # no reload: the page polls
+        text = card.text
+        assert "ALARM: Giulia Neri, three weeks with no answer (2026-W51)" in text
+        assert "0622222228" in text
+        assert "Anna Bianchi (daughter): 3331112222 · sms" in text
+        assert "Luca Bianchi (son): 3331113333 · email · luca@example.org" in text
+        assert "Pia Verdi (neighbour): 3331114444 · call" in text
+        assert len(driver.find_elements(By.CSS_SELECTOR, "article.alarm")) == 1
+    finally:
+        driver.quit()
+        admin.stop()
+        engine.dispose()
