@@ -11,6 +11,7 @@ from ivr.admin.views import (
     account,
     departments,
     desk,
+    desk_teleassistance,
     directory,
     flow,
     live,
@@ -37,4 +38,5 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     desk.bp,
     teleassistance.bp,
     teleassistance_report.bp,
+    desk_teleassistance.bp,
 )
