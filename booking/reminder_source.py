@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
@@ -50,6 +50,7 @@ from ivr.outbound.dialler import Dial
 log = logging.getLogger("booking.reminders")
 
 CONTEXT = "nu-reminder"  # extensions.conf: says the appointment, reads 1 or 2
+PLAN_EVERY = timedelta(minutes=1)  # how often tomorrow's new bookings are looked for
 
 
 class ReminderSource:
@@ -62,6 +63,7 @@ class ReminderSource:
         self._write_engine = writer(engine)
         self.rules = rules
         self.bookings = bookings  # its clock and zone are the city's; cancel goes through it
+        self._planned: datetime | None = None  # when tomorrow's bookings were last looked at
 
     def local(self, now: datetime) -> datetime:
         """``now`` as the city's naive local time (the booking tables' time)."""
@@ -77,16 +79,23 @@ class ReminderSource:
     # -- the dialler's questions ---------------------------------------------------------------
 
     def due(self, now: datetime, room: int) -> list[Dial]:
+        """Asked every tick (half a second): outside the hours it touches nothing, inside them
+        it plans at most once a minute and opens a write transaction only for due rows (on
+        SQLite a writer holds up the IVR's booking writers)."""
         now = self.local(now)
+        if not rules_mod.in_hours(now, self.rules):
+            return []
+        if self._planned is None or not timedelta(0) <= now - self._planned < PLAN_EVERY:
 
-        def work(session: Session) -> list[Dial]:
-            self._expire(session, now)
-            if not rules_mod.in_hours(now, self.rules):
-                return []
-            self._plan(session, now)
-            return self._claim(session, now, room)
+            def plan(session: Session) -> None:
+                self._expire(session, now)
+                self._plan(session, now)
 
-        return self._write(work, "reminders due")
+            self._write(plan, "reminders plan")
+            self._planned = now
+        if not self._any_due(now):
+            return []
+        return self._write(lambda session: self._claim(session, now, room), "reminders due")
 
     def result(self, key: str, outcome: str, now: datetime) -> None:
         parsed = rules_mod.parse_key(key)
@@ -126,7 +135,19 @@ class ReminderSource:
             ).all()
         return [k for k in keys if k]
 
-    # -- inside due()'s transaction ------------------------------------------------------------
+    def _any_due(self, now: datetime) -> bool:
+        with Session(self.engine) as session:
+            found = session.scalar(
+                select(BookingReminder.id)
+                .where(
+                    BookingReminder.state == State.PENDING.value,
+                    BookingReminder.next_at <= now,
+                )
+                .limit(1)
+            )
+        return found is not None
+
+    # -- inside due()'s transactions ------------------------------------------------------------
 
     def _expire(self, session: Session, now: datetime) -> None:
         """Pending reminders of appointments from today on can no longer be "the day before"."""

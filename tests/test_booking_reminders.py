@@ -260,6 +260,8 @@ def test_a_reminder_still_pending_when_the_day_comes_is_given_up(engine, booking
     reminders.due(at(TUESDAY, 17, 0), 0)  # no free channel: planned, not claimed
     assert row(engine, other).state == "pending"
     assert reminders.due(at(WEDNESDAY, 8, 0), 10) == []  # the appointment's own day: too late
+    assert row(engine, other).state == "pending"  # out of hours nothing is touched
+    assert reminders.due(at(WEDNESDAY, 17, 0), 10) == []
     assert row(engine, other).state == "failed"
 
 
@@ -313,3 +315,11 @@ def test_the_source_exists_only_when_it_can_reach_someone(engine, monkeypatch):
         True,
     )
     assert made.name == "reminders"
+
+
+def test_a_booking_made_during_the_evening_is_planned_within_a_minute(engine, bookings):
+    reminders = source(engine, bookings)
+    assert reminders.due(at(MONDAY, 17, 0), 10) == []  # nothing booked for tomorrow yet
+    booking_id, _, _ = book_on(bookings, TUESDAY, "3351112221")
+    assert reminders.due(datetime(2026, 11, 23, 17, 0, 30), 10) == []  # looked at a moment ago
+    assert [d.key for d in reminders.due(at(MONDAY, 17, 1), 10)] == [f"rem-{booking_id}-1"]
