@@ -135,16 +135,27 @@ class ReminderSource:
             ).all()
         return [k for k in keys if k]
 
+    @staticmethod
+    def _due_rows(now: datetime, *columns: Any) -> Any:
+        """Pending reminders due now whose booking is still active and tomorrow (a booking
+        cancelled or moved meanwhile waits: a moved one is reminded the evening before its new
+        day, a cancelled one is given up when its day comes)."""
+        return (
+            select(*columns)
+            .select_from(BookingReminder)
+            .join(Booking, Booking.id == BookingReminder.booking_id)
+            .join(Slot, Slot.id == Booking.slot_id)
+            .where(
+                BookingReminder.state == State.PENDING.value,
+                BookingReminder.next_at <= now,
+                Booking.status == BookingStatus.ACTIVE.value,
+                Slot.day == rules_mod.reminder_day(now),
+            )
+        )
+
     def _any_due(self, now: datetime) -> bool:
         with Session(self.engine) as session:
-            found = session.scalar(
-                select(BookingReminder.id)
-                .where(
-                    BookingReminder.state == State.PENDING.value,
-                    BookingReminder.next_at <= now,
-                )
-                .limit(1)
-            )
+            found = session.scalar(self._due_rows(now, BookingReminder.id).limit(1))
         return found is not None
 
     # -- inside due()'s transactions ------------------------------------------------------------
@@ -196,19 +207,10 @@ class ReminderSource:
             )
 
     def _claim(self, session: Session, now: datetime, room: int) -> list[Dial]:
-        day = rules_mod.reminder_day(now)
         rows = session.execute(
-            select(BookingReminder, Booking, Slot, Service, Office)
-            .join(Booking, Booking.id == BookingReminder.booking_id)
-            .join(Slot, Slot.id == Booking.slot_id)
+            self._due_rows(now, BookingReminder, Booking, Slot, Service, Office)
             .join(Service, Service.id == Booking.service_id)
             .join(Office, Office.id == Slot.office_id)
-            .where(
-                BookingReminder.state == State.PENDING.value,
-                BookingReminder.next_at <= now,
-                Booking.status == BookingStatus.ACTIVE.value,
-                Slot.day == day,
-            )
             .order_by(BookingReminder.next_at, BookingReminder.id)
             .limit(max(room, 0) + 50)
         ).all()

@@ -1,7 +1,8 @@
 """Appointment reminders through a real Asterisk 22: the outbound dialler (ivr/outbound/dialler.py)
 places the reminder source's calls (booking/reminder_source.py) to the test citizens'
 phones (``[nu-test-elder]``): the one whose number ends in 2 keeps pressing 2 and cancels, and
-the booking rules free the slot for someone else; the one ending in 1 presses 1 and confirms.
+the booking rules free the slot for someone else; those ending in 1 press 1 and confirm (in
+Italian and in English); the one ending in 0 never answers and waits for its second call.
 
 The clock is fixed: the bookings are made on Monday 23 November 2026 at 10:00 for Tuesday, and
 the dialler runs "on Monday at 17:30", inside the reminder hours. The dialler runs in a thread
@@ -76,7 +77,7 @@ def run_dialler(asterisk, source: ReminderSource, clock: Clock) -> tuple[Dialler
         [source],
         dial_template=DIAL,
         channels=1,  # one call at a time: the log reads in order
-        ring_s=20,
+        ring_s=6,
         clock=clock,
         tick_s=0.2,
     )
@@ -86,7 +87,7 @@ def run_dialler(asterisk, source: ReminderSource, clock: Clock) -> tuple[Dialler
 
 
 def wait_decided(engine, booking_ids: list[int], timeout: float = 90.0) -> dict[int, str]:
-    """Each booking's reminder state once every one of them is final."""
+    """Each booking's reminder state once every one of them is final or waits for its retry."""
     deadline = time.monotonic() + timeout
     states: dict[int, str] = {}
     while time.monotonic() < deadline:
@@ -95,7 +96,8 @@ def wait_decided(engine, booking_ids: list[int], timeout: float = 90.0) -> dict[
                 select(BookingReminder).where(BookingReminder.booking_id.in_(booking_ids))
             ).all()
             states = {r.booking_id: r.state for r in rows}
-        if len(states) == len(booking_ids) and all(s in FINAL for s in states.values()):
+            settled = all(r.state in FINAL or (r.state, r.attempts) == ("pending", 1) for r in rows)
+        if len(states) == len(booking_ids) and settled:
             return states
         time.sleep(0.2)
     raise TimeoutError(f"reminders never decided: {states}")
@@ -106,18 +108,27 @@ def test_a_reminder_cancel_frees_the_slot_and_a_confirm_keeps_it(asterisk, city,
     cancelling, cancelled_slot, code1 = book_tomorrow(bookings, "3351112222")
     confirming, _, code2 = book_tomorrow(bookings, "3351112221")
     english, _, code3 = book_tomorrow(bookings, "3351112231", "en")
+    away, _, code4 = book_tomorrow(bookings, "3351112240")  # never answers
     caplog.set_level(logging.INFO)
     clock.now = MONDAY_EVENING
     source = ReminderSource(bookings.engine, Policy(), bookings)
     offset = asterisk.log_size()
     dialler, thread = run_dialler(asterisk, source, clock)
     try:
-        states = wait_decided(bookings.engine, [cancelling, confirming, english])
+        states = wait_decided(bookings.engine, [cancelling, confirming, english, away])
     finally:
         dialler.stop()
         thread.join(timeout=10)
 
-    assert states == {cancelling: "cancelled", confirming: "confirmed", english: "confirmed"}
+    assert states == {
+        cancelling: "cancelled",
+        confirming: "confirmed",
+        english: "confirmed",
+        away: "pending",  # rang out: called again an hour later, the same evening
+    }
+    with Session(bookings.engine) as session:
+        retry = session.scalar(select(BookingReminder).where(BookingReminder.booking_id == away))
+    assert (retry.attempts, retry.next_at) == (1, datetime(2026, 11, 23, 18, 30))
     with Session(bookings.engine) as session:
         assert session.get(Booking, cancelling).status == "cancelled"
         assert session.get(Booking, confirming).status == "active"
@@ -156,5 +167,14 @@ def test_a_reminder_cancel_frees_the_slot_and_a_confirm_keeps_it(asterisk, city,
         if p.is_file() and p.name != TEST_LOG
     )
     assert "reminder rem-" in shipped
-    for secret in ("3351112222", "3351112221", "3351112231", code1, code2, code3):
+    for secret in (
+        "3351112222",
+        "3351112221",
+        "3351112231",
+        "3351112240",
+        code1,
+        code2,
+        code3,
+        code4,
+    ):
         assert secret not in ours and secret not in shipped

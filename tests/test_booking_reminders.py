@@ -323,3 +323,20 @@ def test_a_booking_made_during_the_evening_is_planned_within_a_minute(engine, bo
     booking_id, _, _ = book_on(bookings, TUESDAY, "3351112221")
     assert reminders.due(datetime(2026, 11, 23, 17, 0, 30), 10) == []  # looked at a moment ago
     assert [d.key for d in reminders.due(at(MONDAY, 17, 1), 10)] == [f"rem-{booking_id}-1"]
+
+
+def test_a_booking_moved_is_reminded_before_its_new_day_and_a_cancelled_one_never(engine, bookings):
+    moved, moved_code, _ = book_on(bookings, TUESDAY, "3351112221")
+    dropped, dropped_code, _ = book_on(bookings, TUESDAY, "3351112222")
+    reminders = source(engine, bookings)
+    assert reminders.due(at(MONDAY, 17, 0), 0) == []  # planned, no channel free yet
+    later = next(
+        s
+        for s in bookings.available_slots("carta_identita", 200)
+        if s.starts_at.date() == WEDNESDAY
+    )
+    bookings.reschedule(moved_code, later.id)
+    bookings.cancel(dropped_code)
+    assert reminders.due(at(MONDAY, 17, 5), 10) == []
+    assert [d.key for d in reminders.due(at(TUESDAY, 17, 0), 10)] == [f"rem-{moved}-1"]
+    assert row(engine, dropped).state == "failed"  # its day came: given up, never called
