@@ -25,10 +25,10 @@ from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 
 from ivr.callbacks.node import normalize_number
+from ivr.teleassistance.rules import parse_window
 
 KEY_PREFIX = "rem"
 _KEY = re.compile(r"^rem-(\d{1,18})-(\d{1,3})$")
-_HOURS = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 
 # What [nu-reminder] (extensions.conf) reports as the call's outcome, besides the dialler's own.
 CONFIRMED = "confirmed"
@@ -77,13 +77,12 @@ class Policy:
 
 
 def parse_hours(text: str) -> tuple[time, time]:
-    """``"17:00-20:00"`` as (start, end); ValueError naming the setting otherwise."""
-    found = _HOURS.match(text or "")
-    if found:
-        h1, m1, h2, m2 = (int(g) for g in found.groups())
-        if h1 <= 23 and h2 <= 23 and m1 <= 59 and m2 <= 59 and (h1, m1) < (h2, m2):
-            return time(h1, m1), time(h2, m2)
-    raise ValueError(f"NU_REMINDER_HOURS must be HH:MM-HH:MM, start before end, not {text!r}")
+    """``"17:00-20:00"`` as (start, end), read like the teleassistance calling hours; ValueError
+    naming the setting otherwise."""
+    window = parse_window(text or "")
+    if window is None:
+        raise ValueError(f"NU_REMINDER_HOURS must be HH:MM-HH:MM, start before end, not {text!r}")
+    return window
 
 
 def policy(
