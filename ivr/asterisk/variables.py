@@ -54,6 +54,12 @@ OUT_AMD = "NU_OUT_AMD"  # "1": run answering-machine detection before handing th
 TA_CALL = "NU_TA_CALL"  # a teleassistance week call's id (the desk opens the citizen's sheet)
 TA_KIND = "NU_TA_KIND"  # "automatic" (keys 1/2) or "operator" (straight to the operators' queue)
 TA_KEY = "NU_TA_KEY"  # set by extensions.conf: the key the citizen pressed
+REM_AT = "NU_REM_AT"  # an appointment reminder: the appointment's epoch seconds
+REM_ZONE = "NU_REM_ZONE"  # the city's time zone, the one the appointment is said in
+REM_OFFICE = "NU_REM_OFFICE"  # the appointment's office id
+REM_SERVICE = "NU_REM_SERVICE"  # the appointment's service id
+REM_KEY = "NU_REM_KEY"  # set by extensions.conf: 1 confirm, 2 cancel
+REM_FORMAT = "NU_REM_FORMAT"  # set by extensions.conf: SayUnixTime's format for the language
 
 
 def assign(name: str, value: object) -> str:
