@@ -99,3 +99,23 @@ def test_the_fastagi_path_picks_the_handler():
         agi, _ = canned(env=env)
         dispatch(agi)
         assert seen[-1] == expected, script
+
+
+def test_asterisk_asks_the_fastagi_path_only_when_the_city_has_speech(tmp_path):
+    """extensions.conf runs the handler's path when the rendered NU_SPEECH is 1, which it is
+    exactly when NU_SPEECH_MODELS is set."""
+    import dataclasses
+
+    from ivr import config
+    from ivr.asterisk.render import render
+    from ivr.flow.loader import load_dialplan
+
+    static = (config.ROOT / "asterisk-conf" / "extensions.conf").read_text()
+    assert "AGI(${NU_AGI_URL}/" + SCRIPT + ")" in static
+    assert 'GotoIf($["${NU_SPEECH}" != "1"]?keys)' in static
+    dialplan = load_dialplan(config.ROOT / "dialplans" / "example-city.yaml")
+    for models, flag in [("", "0"), ("it=/models/it", "1")]:
+        settings = dataclasses.replace(config.load(), speech_models=models)
+        out = tmp_path / (flag or "off")
+        render(dialplan, settings, out, ami_port=6038, sip_port=6060, agi_port=4999)
+        assert f"\nNU_SPEECH={flag}\n" in (out / "extensions_nu.conf").read_text()
