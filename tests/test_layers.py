@@ -68,6 +68,11 @@ RULES: list[Rule] = [
         "the admin page uses the teleassistance store, never the reverse",
     ),
     Rule(
+        "ivr.backoffice",
+        "ivr.admin",
+        "the admin mounts the GeoReport API and uses the back office's store, never the reverse",
+    ),
+    Rule(
         "ivr.flow",
         "ivr.agi",
         "the engine is pure: the runner depends on the call-flow layer, never the reverse",

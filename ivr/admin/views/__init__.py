@@ -14,6 +14,7 @@ from ivr.admin.views import (
     directory,
     flow,
     live,
+    open311,
     operators,
     prompts,
     publishing,
@@ -37,4 +38,5 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     desk.bp,
     teleassistance.bp,
     teleassistance_report.bp,
+    open311.bp,
 )
