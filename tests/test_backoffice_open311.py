@@ -400,3 +400,45 @@ def test_answers_to_posts_never_echo_a_contact(city):
     refused = city.client.post(f"{V2}/requests.json", data=form(city, email="bad@mail"))
     assert refused.status_code == 400
     assert b"bad@mail" not in refused.data  # refusals name the field, not what was typed
+
+
+# -- ivr backoffice ... ----------------------------------------------------------------------------
+
+
+def test_the_cli_makes_keys_and_categories(booking_url, capsys):
+    from ivr.backoffice.cli import run
+    from ivr.cli import build_parser
+
+    engine = make_engine(booking_url)
+
+    def ivr(*argv: str) -> tuple[int, str, str]:
+        code = run(build_parser().parse_args(["backoffice", *argv]), engine)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    code, out, _ = ivr("api-key", "add", "app segnalazioni")
+    assert code == 0
+    key = out.splitlines()[1]
+    assert ApiKeys(engine).client(key) == "app segnalazioni"
+    with Session(engine) as db:
+        assert db.scalar(select(BackofficeApiKey.digest)) == digest(key)
+    assert ivr("api-key", "add", "app segnalazioni")[0] == 1
+    assert "active" in ivr("api-key", "list")[1]
+    assert ivr("api-key", "revoke", "app segnalazioni")[0] == 0
+    assert ApiKeys(engine).client(key) is None
+    assert "revoked" in ivr("api-key", "list")[1]
+    assert ivr("api-key", "revoke", "nobody")[2] == "name: no key named 'nobody'\n"
+
+    code, out, _ = ivr(
+        "category", "add", "buche", "--department", "mobilita", "--name", "Buche",
+        "--sla", "urgent=2,high=12",
+    )  # fmt: skip
+    assert (code, out) == (0, "buche: added\n")
+    assert BackofficeStore(engine).categories()["buche"].sla == {"urgent": 2, "high": 12}
+    code, _, err = ivr(
+        "category", "add", "Bad!", "--department", "", "--name", "x", "--sla", "panic=1"
+    )
+    assert code == 1
+    assert [line.partition(":")[0] for line in err.splitlines()] == ["code", "department", "sla"]
+    assert "Bad!" not in ivr("category", "list")[1]
+    assert "buche" in ivr("category", "list")[1]
