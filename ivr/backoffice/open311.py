@@ -64,6 +64,8 @@ class RateLimit:
     def allow(self, key: str) -> bool:
         now = time.monotonic()
         with self._lock:
+            if len(self._hits) > 10_000:  # forget addresses quiet for a minute
+                self._hits = {k: q for k, q in self._hits.items() if q and q[-1] > now - 60}
             hits = self._hits.setdefault(key, deque())
             while hits and hits[0] <= now - 60:
                 hits.popleft()
