@@ -181,8 +181,6 @@ def blueprint(context: Callable[[], Context]) -> Blueprint:
 
     @bp.post(f"/requests.{FORMAT}")
     def post_request(fmt: str) -> Response:
-        if request.files:
-            return refuse([Error(400, georeport.MEDIA, "no files: describe it in words")], fmt)
         form = {k: v for k, v in request.form.items()}
         ctx = context()
         key = form.get("api_key", "").strip()
@@ -190,6 +188,8 @@ def blueprint(context: Callable[[], Context]) -> Blueprint:
         if client is None:
             log.info("open311: post refused, %s api_key", "wrong" if key else "no")
             return refuse([Error(403, "api_key", "wrong or revoked" if key else "missing")], fmt)
+        if request.files:
+            return refuse([Error(400, georeport.MEDIA, "no files: describe it in words")], fmt)
         data, errors = georeport.new_request(form, ctx.store.categories())
         if data is not None:
             try:
