@@ -15,6 +15,7 @@ from ivr.admin.views import (
     directory,
     flow,
     live,
+    open311,
     operators,
     prompts,
     publishing,
@@ -39,4 +40,5 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     teleassistance.bp,
     teleassistance_report.bp,
     desk_teleassistance.bp,
+    open311.bp,
 )
