@@ -38,3 +38,12 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     teleassistance.bp,
     teleassistance_report.bp,
 )
+
+# The back office's knowledge, categories and report (issue 14).
+from ivr.admin.views import (  # noqa: E402
+    backoffice_categories,
+    backoffice_faq,
+    backoffice_report,
+)
+
+BLUEPRINTS += (backoffice_categories.bp, backoffice_faq.bp, backoffice_report.bp)
