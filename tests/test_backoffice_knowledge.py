@@ -280,3 +280,39 @@ def test_the_report_query_reads_the_requests_of_the_range(stores):
     assert late.id != early.id
     outside = report.report(requests.engine, date(2026, 12, 1), date(2026, 12, 2), clock.now)
     assert outside.total.created == 0
+
+
+# -- ivr backoffice category ---------------------------------------------------------------------
+
+
+def test_categories_from_the_command_line(tmp_path, monkeypatch, capsys):
+    from ivr.cli import main
+    from ivr.db import migrate
+
+    url = f"sqlite:///{tmp_path / 'city.db'}"
+    migrate(url)
+    monkeypatch.setenv("NU_DATABASE_URL", url)
+    add = ["backoffice", "category", "add", "buche", "--department", "mobilita"]
+    assert main([*add, "--name", "Buche stradali", "--sla", "urgent=2,normal=48"]) == 0
+    assert capsys.readouterr().out == "added: buche\n"
+    assert main([*add, "--name", "Buche", "--sla", "urgent=two,panic=1"]) == 2
+    err = capsys.readouterr().err
+    assert "refused: sla: urgent: whole hours" in err and "'panic' is not one of" in err
+    assert main([*add, "--name", "", "--sla", "low=100", "--inactive"]) == 2
+    assert "refused: name:" in capsys.readouterr().err
+    assert main([*add, "--name", "Buche", "--sla", "low=100", "--inactive"]) == 0
+    assert capsys.readouterr().out == "changed: buche\n"
+    assert main(["backoffice", "category", "list"]) == 0
+    assert "buche" not in capsys.readouterr().out  # inactive
+    assert main(["backoffice", "category", "list", "--all"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert listed[1].split() == [
+        "buche",
+        "mobilita",
+        "(4)",
+        "(24)",
+        "(72)",
+        "100",
+        "Buche",
+        "(inactive)",
+    ]
