@@ -44,6 +44,10 @@ def test_an_faq_text_names_every_bad_field():
         "chiamare +39 333.123.4567 dopo le 9",
         "il numero 02-12345678",
         "lo 0432 12345",
+        "il numero unico 020202",
+        "WhatsApp 3331234567",
+        "o lo 02.12.34.56.78",
+        "o lo 02 12.34.56.78",
         "scriva a mario.rossi@example.it",
         "Write to help@comune.esempio.it please",
     ],
@@ -63,6 +67,8 @@ def test_phone_numbers_and_email_addresses_are_refused(text):
         "Il bollo costa 16 euro, la carta d'identità 22,21 euro.",
         "Serve il modulo 45 e una foto; DPR 445/2000.",
         "Prema 9 per un operatore.",
+        "Aperto dalle 08.30-12.30 e dalle 14:00-16:00.",
+        "Il contributo arriva a 350.000 euro in tutto.",
     ],
 )
 def test_dates_times_and_amounts_are_not_phone_numbers(text):

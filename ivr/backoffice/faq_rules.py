@@ -4,7 +4,8 @@ An FAQ entry is an answer worth giving every caller, written by staff from a sol
 once published, spoken by the IVR to anyone who presses its key. So it must carry nothing about
 the citizen who asked: :func:`check` refuses a text with a phone number or an e-mail address in
 it (the two kinds of personal data a clerk pastes by mistake), naming the field, and never
-repeats the text it refused. Dates (2026-12-24, 24/12/2026), times and small amounts pass.
+repeats the text it refused. Dates (2026-12-24, 24/12/2026), times (08.30-12.30) and amounts
+below a million pass.
 
 Lengths: the spoken prompt is ``question`` then ``answer`` (:func:`spoken`), one prompt text of
 at most 1000 characters (the admin's prompt limit).
@@ -22,10 +23,18 @@ ANSWER_MAX = 790  # question + space + answer <= 1000, the admin's limit for one
 
 _EMAIL = re.compile(r"[^\s@<>()\[\],;:]+@[^\s@<>()\[\],;:]+\.[A-Za-z]{2,}")
 # Dates are not numbers to call: 2026-12-24, 24/12/2026, 24.12.2026, 24-12-26.
-_DATE = re.compile(r"\b(?:\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[/.-]\d{1,2}[/.-](?:\d{4}|\d{2}))\b")
+# Neither is part of a longer run of digit groups (02.12.34.56.78 is a phone number in pairs).
+_ALONE_BEFORE, _ALONE_AFTER = r"(?<![\d.:/-])(?<![\d][ ])", r"(?![.:/-]?\d)(?! \d)"
+_DATE = re.compile(
+    _ALONE_BEFORE
+    + r"(?:\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[/.-]\d{1,2}[/.-](?:\d{4}|\d{2}))"
+    + _ALONE_AFTER
+)
+# Times are not numbers to call either: 8.30, 08:30 (and so 08.30-12.30, a range of them).
+_TIME = re.compile(_ALONE_BEFORE + r"\d{1,2}[.:]\d{2}" + r"(?![.:/]?\d)(?! \d)")
 # A run of digits with the separators people write numbers with (spaces, dots, dashes,
-# brackets, a leading + or 00): a phone number when it has 8 digits or more, or 6 or more
-# starting with 0, 3 or + (Italian landlines start with 0, mobiles with 3).
+# brackets, a leading + or 00): a phone number when it has 8 digits or more (mobiles have 9 or
+# 10), or 6 or more starting with 0 or + (the shortest Italian landlines, a city's 020202).
 _DIGITS = re.compile(r"\+?\(?\d[\d\s.\-()/]*\d")
 
 
@@ -39,14 +48,14 @@ class FaqText:
 
 
 def has_phone_number(text: str) -> bool:
-    without_dates = _DATE.sub(" ", text)
+    without_dates = _TIME.sub(" ", _DATE.sub(" ", text))
     for found in _DIGITS.finditer(without_dates):
         run = found.group(0)
         # a run of numbers listed with commas/slashes is several numbers, each checked alone
         for part in re.split(r"/", run):
             digits = re.sub(r"\D", "", part)
             start = part.strip().lstrip("(")
-            if len(digits) >= 8 or (len(digits) >= 6 and start[:1] in ("0", "3", "+")):
+            if len(digits) >= 8 or (len(digits) >= 6 and start[:1] in ("0", "+")):
                 return True
     return False
 
