@@ -34,6 +34,8 @@ ARGS = {
     "citizen_id": 1,  # a teleassistance citizen (none: 404 for those allowed, 403 for others)
     "alarm_id": 1,  # a teleassistance alarm (none: refused on the desk, 403 for others)
     "call_id": 1,  # a teleassistance week call (none: 404 for those allowed, 403 for others)
+    "code": "buche",  # a back-office category (none: 404 for those allowed, 403 for others)
+    "entry_id": 1,  # a back-office FAQ entry (none: 404 for those allowed, 403 for others)
 }
 
 

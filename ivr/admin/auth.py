@@ -223,3 +223,9 @@ def audit(db: Any, action: str, target: str = "", before: Any = None, after: Any
 
 
 __all__ = ["ROLES"]
+
+# The back office's knowledge and settings (ivr/admin/views/backoffice_*.py). FAQ entries carry no
+# personal data: the back office writes them, editors read them to put them into the draft.
+# Categories and their SLA hours are the deadlines the back office is measured by: admins set them.
+CAN["faq"] = {"admin", "editor", "back_office"}
+CAN["back_office_admin"] = {"admin"}

@@ -919,3 +919,149 @@ def translate(lang: str, key: str, /, **kw: Any) -> str:
         return key
     text = entry.get(lang) or entry.get("en") or key
     return text.format(**kw) if kw else text
+
+
+# The back office's knowledge (FAQ), categories and report (ivr/admin/views/backoffice_*.py).
+TEXTS.update(
+    {
+        "bok_faq": {"it": "FAQ del back office", "en": "Back-office FAQ"},
+        "bok_faq_hint": {
+            "it": "Risposte scritte da richieste risolte, per ufficio; un editor può metterle "
+            "nella bozza del risponditore e pubblicarle.",
+            "en": "Answers written from solved requests, per department; an editor can put "
+            "them into the IVR's draft and publish them.",
+        },
+        "bok_faq_write": {"it": "Scrivi una FAQ", "en": "Write an FAQ entry"},
+        "bok_from_request": {"it": "Dalla richiesta", "en": "From request"},
+        "bok_request_id_or_code": {"it": "numero o codice", "en": "id or code"},
+        "bok_request": {"it": "Richiesta", "en": "Request"},
+        "bok_request_text": {"it": "Cosa chiedeva", "en": "What was asked"},
+        "bok_request_answer": {"it": "Risposta data", "en": "Answer given"},
+        "bok_no_such_request": {
+            "it": "nessuna richiesta con questo numero o codice",
+            "en": "no request with this id or code",
+        },
+        "bok_request_not_solved": {
+            "it": "la richiesta è {status}, non risolta: una FAQ nasce da una richiesta risolta",
+            "en": "the request is {status}, not solved: an FAQ entry comes from a solved one",
+        },
+        "bok_faq_no_personal": {
+            "it": "Scrivi per tutti: niente nomi, indirizzi, numeri di telefono o e-mail di chi "
+            "ha chiesto.",
+            "en": "Write for everyone: no name, address, phone number or e-mail of whoever asked.",
+        },
+        "bok_question": {"it": "Domanda", "en": "Question"},
+        "bok_answer": {"it": "Risposta", "en": "Answer"},
+        "bok_language": {"it": "Lingua", "en": "Language"},
+        "bok_prompt": {"it": "Messaggio", "en": "Prompt"},
+        "bok_no_faq": {"it": "Nessuna FAQ.", "en": "No FAQ entries."},
+        "bok_faq_delete": {"it": "Elimina la FAQ", "en": "Delete the FAQ entry"},
+        "bok_faq_deleted": {
+            "it": "FAQ eliminata; il messaggio {key} resta nel risponditore finché un editor "
+            "non lo toglie dalla bozza.",
+            "en": "FAQ entry deleted; prompt {key} stays in the call flow until an editor "
+            "removes it from the draft.",
+        },
+        "bok_deleted": {"it": "Eliminato.", "en": "Deleted."},
+        "bok_saved": {"it": "Salvato.", "en": "Saved."},
+        "bok_faq_to_ivr": {"it": "Nel risponditore", "en": "Into the IVR"},
+        "bok_faq_to_ivr_hint": {
+            "it": "Il testo diventa il messaggio {key} (nella lingua della FAQ) e un nodo della "
+            "bozza, raggiunto da un tasto libero del menu scelto. Poi: traduci il messaggio "
+            "nelle altre lingue, aggiorna il messaggio del menu col nuovo tasto, crea l'audio "
+            "e pubblica la bozza.",
+            "en": "The text becomes prompt {key} (in the entry's language) and a node of the "
+            "draft, reached by a free key of the chosen menu. Then: translate the prompt into "
+            "the other languages, make the menu's prompt say the new key, build the audio and "
+            "publish the draft.",
+        },
+        "bok_menu": {"it": "Menu", "en": "Menu"},
+        "bok_free_keys": {"it": "tasti liberi", "en": "free keys"},
+        "bok_digit": {"it": "Tasto", "en": "Key"},
+        "bok_faq_put_in_draft": {"it": "Metti nella bozza", "en": "Put into the draft"},
+        "bok_faq_in_draft": {
+            "it": "Nella bozza: {key} nel menu {menu}. Completa le traduzioni qui, poi pubblica.",
+            "en": "In the draft: {key} in menu {menu}. Complete the translations here, then "
+            "publish.",
+        },
+        "bok_categories": {"it": "Categorie del back office", "en": "Back-office categories"},
+        "bok_categories_hint": {
+            "it": "Ore entro cui risolvere, per gravità; in grigio i valori predefiniti.",
+            "en": "Hours to solve a request, per severity; greyed: the defaults.",
+        },
+        "bok_categories_admins_only": {
+            "it": "Solo gli amministratori cambiano categorie e scadenze.",
+            "en": "Only admins change categories and deadlines.",
+        },
+        "bok_category_add": {"it": "Aggiungi una categoria", "en": "Add a category"},
+        "bok_code": {"it": "Codice", "en": "Code"},
+        "bok_code_hint": {"it": "minuscole, cifre e _", "en": "lowercase letters, digits and _"},
+        "bok_code_taken": {"it": "codice già usato", "en": "this code exists already"},
+        "bok_name": {"it": "Nome", "en": "Name"},
+        "bok_description": {"it": "Descrizione", "en": "Description"},
+        "bok_department": {"it": "Ufficio", "en": "Department"},
+        "bok_unknown_department": {
+            "it": "non è un ufficio del risponditore pubblicato",
+            "en": "not a department of the published call flow",
+        },
+        "bok_active": {"it": "Attiva", "en": "Active"},
+        "bok_no_categories": {"it": "Nessuna categoria.", "en": "No categories."},
+        "bok_sla": {"it": "Scadenza (ore)", "en": "Deadline (hours)"},
+        "bok_sla_hint": {
+            "it": "Vuoto: il valore predefinito del comune.",
+            "en": "Empty: the city's default.",
+        },
+        "bok_sla_hours": {
+            "it": "ore intere, almeno 1 (al più un anno)",
+            "en": "whole hours, at least 1 (a year at most)",
+        },
+        "bok_sev_urgent": {"it": "Urgente", "en": "Urgent"},
+        "bok_sev_high": {"it": "Alta", "en": "High"},
+        "bok_sev_normal": {"it": "Normale", "en": "Normal"},
+        "bok_sev_low": {"it": "Bassa", "en": "Low"},
+        "bok_report": {"it": "Rapporto del back office", "en": "Back-office report"},
+        "bok_report_hint": {
+            "it": "Richieste create nel periodo; aperte e scadute adesso; tempi mediani in ore "
+            "dalla richiesta al primo contatto e alla soluzione.",
+            "en": "Requests created in the period; open and overdue now; median hours from the "
+            "request to the first contact and to the solution.",
+        },
+        "bok_bad_range": {
+            "it": "{field}: un giorno come 2026-11-30, in ordine, al più {days} giorni",
+            "en": "{field}: a day like 2026-11-30, in order, {days} days at most",
+        },
+        "bok_period": {"it": "Dal {first} al {last}", "en": "From {first} to {last}"},
+        "bok_csv": {"it": "Scarica CSV", "en": "Download CSV"},
+        "bok_figures": {"it": "Cifre", "en": "Figures"},
+        "bok_by": {"it": "Per", "en": "By"},
+        "bok_total": {"it": "Totale", "en": "Total"},
+        "bok_team": {"it": "Squadra", "en": "Team"},
+        "bok_severity": {"it": "Gravità", "en": "Severity"},
+        "bok_all": {"it": "Tutti", "en": "All"},
+        "bok_no_team": {"it": "(non assegnate)", "en": "(unassigned)"},
+        "bok_created": {"it": "Create", "en": "Created"},
+        "bok_open": {"it": "Aperte", "en": "Open"},
+        "bok_overdue": {"it": "Scadute", "en": "Overdue"},
+        "bok_solved": {"it": "Risolte", "en": "Solved"},
+        "bok_contact_median": {
+            "it": "Primo contatto (mediana, ore)",
+            "en": "First contact (median, hours)",
+        },
+        "bok_solve_median": {"it": "Soluzione (mediana, ore)", "en": "Solved (median, hours)"},
+        "bok_requests": {"it": "richieste", "en": "requests"},
+        "bok_hours": {"it": "ore", "en": "hours"},
+        "bok_no_requests": {
+            "it": "Nessuna richiesta nel periodo.",
+            "en": "No request in the period.",
+        },
+        "bok_chart_teams": {"it": "Aperte e scadute per squadra", "en": "Open and overdue by team"},
+        "bok_chart_severity": {
+            "it": "Aperte e scadute per gravità",
+            "en": "Open and overdue by severity",
+        },
+        "bok_chart_times": {
+            "it": "Ore mediane al primo contatto e alla soluzione, per ufficio",
+            "en": "Median hours to first contact and to solve, per department",
+        },
+    }
+)

@@ -42,3 +42,12 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     desk_teleassistance.bp,
     open311.bp,
 )
+
+# The back office's knowledge, categories and report (issue 14).
+from ivr.admin.views import (  # noqa: E402
+    backoffice_categories,
+    backoffice_faq,
+    backoffice_report,
+)
+
+BLUEPRINTS += (backoffice_categories.bp, backoffice_faq.bp, backoffice_report.bp)
