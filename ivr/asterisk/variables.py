@@ -54,6 +54,10 @@ OUT_AMD = "NU_OUT_AMD"  # "1": run answering-machine detection before handing th
 TA_CALL = "NU_TA_CALL"  # a teleassistance week call's id (the desk opens the citizen's sheet)
 TA_KIND = "NU_TA_KIND"  # "automatic" (keys 1/2) or "operator" (straight to the operators' queue)
 TA_KEY = "NU_TA_KEY"  # set by extensions.conf: the key the citizen pressed
+# a broadcast's message (ivr/teleassistance/broadcasts.py; [nu-teleassistance-broadcast])
+BC_AUDIO = "NU_BC_AUDIO"  # "<lang>/broadcast_<id>" under NU_SOUNDS; filtered to [a-z0-9_/]
+BC_KEY = "NU_BC_KEY"  # set by extensions.conf: a key pressed to hear the message again
+BC_TIMES = "NU_BC_TIMES"  # set by extensions.conf: how many times the message was played
 
 
 def assign(name: str, value: object) -> str:
