@@ -126,7 +126,7 @@ def _when_problems(data: BroadcastData, hours: tuple[time, time], now: datetime)
                 f"{show_window(window)} is outside the calling hours {show_window(hours)}",
             )
         )
-    elif day is not None and datetime.combine(day, window[1]) <= now:
+    elif day is not None and day >= now.date() and datetime.combine(day, window[1]) <= now:
         problems.append(Problem("window", f"{show_window(window)} is already over today"))
     return problems
 
