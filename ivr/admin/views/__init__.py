@@ -9,6 +9,7 @@ from flask import Blueprint
 
 from ivr.admin.views import (
     account,
+    broadcasts,
     departments,
     desk,
     directory,
@@ -35,4 +36,5 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     operators.bp,
     desk.bp,
     teleassistance.bp,
+    broadcasts.bp,
 )
