@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -39,6 +39,16 @@ LINGOTTO = [("0622220006", "it"), ("0622220007", "en")]
 
 def clock() -> datetime:
     return NOW
+
+
+class Clock:
+    """A clock the test moves on (retries are minutes apart)."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
 
 
 def enrol(store: TeleassistanceStore, name: str, number: str, language: str, area: str) -> int:
@@ -156,3 +166,94 @@ def test_a_broadcast_reaches_the_chosen_area_only(asterisk, city, tmp_path):
     assert "/it/broadcast_goodbye" in log and "/en/broadcast_goodbye" in log
     results = asterisk.ami.events(mark, Event="UserEvent", UserEvent="NuOutboundResult")
     assert sorted(e["Outcome"] for e in results) == ["delivered"] * 3 + ["machine"]
+
+
+def wait_deliveries(store: BroadcastStore, broadcast_id: int, pred, timeout: float = 90.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = store.deliveries(broadcast_id)
+        if pred(rows):
+            return rows
+        assert time.monotonic() < deadline, f"deliveries never matched: {rows}"
+        time.sleep(0.3)
+
+
+def test_unanswered_and_busy_phones_are_tried_again_and_a_key_repeats_the_message(
+    asterisk, tmp_path
+):
+    url = f"sqlite:///{tmp_path / 'city.db'}"
+    migrate(url)
+    engine = make_engine(url)
+    enrolment = TeleassistanceStore(engine)
+    people = [("Gianni Muto", "0633330000"), ("Lia Occupata", "0633330009")]
+    people.append(("Piero Tasto", "0633330001"))  # keeps pressing 1
+    for name, number in people:
+        enrol(enrolment, name, number, "it", "Borgo Po")
+    now = Clock(NOW)
+    store = BroadcastStore(engine, clock=now)
+    broadcast_id = store.create(
+        BroadcastData(
+            kind="scam_warning",
+            title="Truffe",
+            areas=("Borgo Po",),
+            day="2026-11-25",
+            window="09:00-12:00",
+            texts={"it": "Attenzione ai falsi tecnici."},
+        ),
+        "test",
+    )
+    assert build_broadcast_audio(
+        broadcast_id, store.get(broadcast_id).texts, asterisk.settings.sounds_dir
+    ).ok
+    asterisk.instance.sync_sounds()
+    store.audio_built(broadcast_id)
+    policy = Policy(hours=parse_window("09:00-20:00"), attempts=2, retry_minutes=1)
+    source = BroadcastSource(engine, policy, clock=now)
+    dialler = WatchedDialler(
+        asterisk.instance.ami,
+        [source],
+        dial_template=DIAL,
+        channels=3,
+        ring_s=4,
+        clock=now,
+        tick_s=0.2,
+    )
+    log_offset = asterisk.log_size()
+    thread = threading.Thread(target=dialler.run, args=(0.2,), name="test-dialler", daemon=True)
+    thread.start()
+    try:
+        first = wait_deliveries(
+            store,
+            broadcast_id,
+            lambda rows: all(r.attempts and r.state != "dialling" for r in rows),
+        )
+        by_state = {r.state: r for r in first}
+        assert set(by_state) == {"no_answer", "busy", "delivered"}
+        assert (
+            by_state["no_answer"].next_at == by_state["busy"].next_at == NOW + timedelta(minutes=1)
+        )
+        now.now = NOW + timedelta(minutes=1)  # the retries are due
+        last = wait_deliveries(
+            store,
+            broadcast_id,
+            lambda rows: (
+                all(r.state != "dialling" and r.next_at is None for r in rows)
+                and sum(r.attempts for r in rows) == 5
+            ),
+        )
+        # the citizen who pressed a key hears the message a third time, then the goodbye
+        deadline = time.monotonic() + 40
+        while "/it/broadcast_goodbye" not in asterisk.log_text(log_offset):
+            assert time.monotonic() < deadline, "no goodbye"
+            time.sleep(0.3)
+    finally:
+        dialler.stop()
+        thread.join(timeout=10)
+    assert sorted((r.state, r.attempts) for r in last) == [
+        ("busy", 2),
+        ("delivered", 1),
+        ("no_answer", 2),
+    ]
+    assert sorted(dialler.placed) == sorted(["0633330000", "0633330009"] * 2 + ["0633330001"])
+    message = f'/it/broadcast_{broadcast_id}")'  # a Playback() of it
+    assert asterisk.log_text(log_offset).count(message) == 3

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, time
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
@@ -36,12 +36,15 @@ from ivr.teleassistance.broadcast_audio import audio_path
 from ivr.teleassistance.broadcast_models import Broadcast, BroadcastDelivery
 from ivr.teleassistance.models import Citizen, CitizenNumber
 from ivr.teleassistance.rules import Problem
+from ivr.teleassistance.store import DEFAULT_HOURS
+
+if TYPE_CHECKING:
+    from ivr.config import Settings
 
 log = logging.getLogger("ivr.teleassistance.broadcasts")
 
 CONTEXT = "nu-teleassistance-broadcast"  # extensions.conf: plays the message, says goodbye
 KEY_PREFIX = "bc-"
-DEFAULT_HOURS = "09:00-20:00"
 
 
 class BroadcastError(ValueError):
@@ -450,7 +453,7 @@ class BroadcastSource(_Database):
 
 
 def build_broadcast_source(
-    settings: Any, engine: Engine, clock: Callable[[], datetime] = datetime.now
+    settings: Settings, engine: Engine, clock: Callable[[], datetime] = datetime.now
 ) -> BroadcastSource | None:
     """The broadcasts' source for the ``outbound`` process, with the calling hours, attempts
     and retry minutes of the teleassistance settings; None when no outbound call may be placed
