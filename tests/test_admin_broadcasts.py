@@ -146,3 +146,55 @@ def test_audio_that_cannot_be_built_cancels_the_broadcast(settings):
     assert view.state == "cancelled" and not view.audio_ready
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "could not be built" in page and "no voice today" in page
+
+
+def wav(seconds: float, level: int = 6000) -> bytes:
+    """A tone (or silence, level 0) as a 16-bit mono WAV at 8 kHz."""
+    import io
+    import math
+    import struct
+    import wave
+
+    rate = 8000
+    frames = b"".join(
+        struct.pack("<h", int(level * math.sin(2 * math.pi * 440 * i / rate)))
+        for i in range(int(rate * seconds))
+    )
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(frames)
+    return out.getvalue()
+
+
+def test_a_language_may_be_a_recording_instead_of_a_text(app, settings):
+    import io
+
+    client = login(app, "teleassistance")
+    form = {**GOOD, "text_en": "", "audio_en": (io.BytesIO(wav(1.5)), "message.wav")}
+    response = post(client, "/broadcasts/new", form, content_type="multipart/form-data")
+    assert response.status_code == 302, response.get_data(as_text=True)
+    (view,) = broadcasts(settings).broadcasts()
+    assert view.audio_ready and view.texts == {"it": GOOD["text_it"], "en": ""}
+    assert (settings.sounds_dir / "en" / f"broadcast_{view.id}.wav").is_file()
+    assert (settings.sounds_dir / "en" / f"broadcast_{view.id}.wav16").is_file()
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "en: (recording)" in page
+
+
+@pytest.mark.parametrize(
+    ("upload", "words"), [(b"not audio at all", "not a PCM WAV"), (None, "silent")]
+)
+def test_a_bad_recording_is_named_beside_its_field(app, settings, upload, words):
+    import io
+
+    client = login(app, "teleassistance")
+    data = upload if upload is not None else wav(1.0, level=0)
+    form = {**GOOD, "text_en": "", "audio_en": (io.BytesIO(data), "message.wav")}
+    response = post(client, "/broadcasts/new", form, content_type="multipart/form-data")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert 'id="err-audio_en"' in page and words in page
+    assert broadcasts(settings).broadcasts() == []

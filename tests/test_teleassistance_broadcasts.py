@@ -273,3 +273,10 @@ def test_no_source_without_a_dial_string(city):
     built = build_broadcast_source(settings, city.engine)
     assert built is not None and built.name == "broadcasts"
     assert built.policy == Policy(HOURS, 3, 30)
+
+
+def test_a_recorded_language_needs_no_text():
+    recorded = heat(texts={"it": "Fa caldo."}, recorded=frozenset({"en"}))
+    assert fields(recorded) == []
+    assert brules.normal(recorded).texts == {"it": "Fa caldo.", "en": ""}
+    assert fields(heat(recorded=frozenset({"xx"}))) == ["audio_xx"]

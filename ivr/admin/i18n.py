@@ -628,12 +628,17 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "bc_texts": {"it": "Testo del messaggio", "en": "The message"},
     "bc_texts_hint": {
-        "it": "Un testo per ogni lingua parlata dagli iscritti delle zone scelte; sarà letto "
-        "da una voce sintetica.",
-        "en": "A text for every language the citizens of the chosen areas speak; a synthetic "
-        "voice reads it.",
+        "it": "Un testo per ogni lingua parlata dagli iscritti delle zone scelte, letto da una "
+        "voce sintetica, oppure una registrazione.",
+        "en": "A text for every language the citizens of the chosen areas speak, read by a "
+        "synthetic voice, or a recording.",
     },
     "bc_text_in": {"it": "Testo in {lang}", "en": "Text in {lang}"},
+    "bc_recording_in": {
+        "it": "Oppure una registrazione in {lang} (WAV, al più 1 MB: circa un minuto a 8 kHz)",
+        "en": "Or a recording in {lang} (WAV, 1 MB at most: about a minute at 8 kHz)",
+    },
+    "bc_recorded": {"it": "(registrazione)", "en": "(recording)"},
     "bc_create": {"it": "Crea e invia", "en": "Create and send"},
     "bc_created": {
         "it": "Messaggio #{id} creato per {n} iscritti: le chiamate partono nella fascia oraria.",

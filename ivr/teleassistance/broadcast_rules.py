@@ -44,6 +44,7 @@ class BroadcastData:
     day: str
     window: str
     texts: Mapping[str, str] = field(default_factory=dict)
+    recorded: frozenset[str] = frozenset()  # languages whose message is a recording instead
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,9 @@ def check(
             problems.append(Problem(f"text_{lang}", f"{lang!r} is not one of the city's"))
         elif len(text.strip()) > TEXT_MAX:
             problems.append(Problem(f"text_{lang}", f"at most {TEXT_MAX} characters"))
-    for lang in sorted(speaking):
+    for lang in sorted(data.recorded - set(LANGUAGES)):
+        problems.append(Problem(f"audio_{lang}", f"{lang!r} is not one of the city's"))
+    for lang in sorted(speaking - data.recorded):
         if not data.texts.get(lang, "").strip():
             problems.append(
                 Problem(f"text_{lang}", f"the message in {lang}: citizens of these areas speak it")
@@ -140,7 +143,8 @@ def window_of(data: BroadcastData) -> tuple[datetime, datetime]:
 
 def normal(data: BroadcastData) -> BroadcastData:
     """The broadcast as stored (after :func:`check`): single spaces, areas once each (first
-    spelling kept), only the texts that say something."""
+    spelling kept), only the texts that say something, a recorded language's as "" (its
+    message is the recording)."""
     areas: dict[str, str] = {}
     for area in data.areas:
         clean = " ".join(area.split())
@@ -152,7 +156,11 @@ def normal(data: BroadcastData) -> BroadcastData:
         areas=tuple(areas.values()),
         day=data.day.strip(),
         window=data.window.strip(),
-        texts={k: v.strip() for k, v in data.texts.items() if v.strip()},
+        texts={
+            **{k: v.strip() for k, v in data.texts.items() if v.strip()},
+            **dict.fromkeys(data.recorded, ""),
+        },
+        recorded=data.recorded,
     )
 
 

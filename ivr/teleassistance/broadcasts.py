@@ -20,7 +20,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import date, datetime, time
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, func, select
@@ -193,23 +193,7 @@ class BroadcastStore(_Database):
         now = self._now()
         with self._writing() as db:
             day = rules.parse_date(data.day) or now.date()
-            citizens = db.execute(
-                select(
-                    Citizen.id,
-                    Citizen.area_key,
-                    Citizen.language,
-                    Citizen.status,
-                    Citizen.suspended_from,
-                    Citizen.suspended_to,
-                )
-            ).all()
-            speaking: dict[str, set[str]] = {}
-            for _, area_key, language, status, start, end in citizens:
-                if area_key:  # an area whose citizens are all suspended is known, speechless
-                    languages = speaking.setdefault(area_key, set())
-                    if not rules.suspended_on(status, start, end, day):
-                        languages.add(language)
-            audience = brules.Audience(speaking)
+            audience, citizens = _audience(db, day)
             problems = brules.check(data, audience, self.hours, now)
             if problems:
                 raise BroadcastError(problems)
@@ -232,8 +216,8 @@ class BroadcastStore(_Database):
             db.add(row)
             db.flush()
             first = brules.first_attempt(window, self.hours)
-            for citizen_id, area_key, language, status, start, end in citizens:
-                if area_key in keys and not rules.suspended_on(status, start, end, day):
+            for citizen_id, area_key, language in citizens:
+                if area_key in keys:
                     db.add(
                         BroadcastDelivery(
                             broadcast_id=row.id,
@@ -247,6 +231,13 @@ class BroadcastStore(_Database):
                     )
             log.info("broadcast %s created", row.id)
             return row.id
+
+    def problems(self, data: brules.BroadcastData) -> list[Problem]:
+        """What :meth:`create` would refuse now (nothing written)."""
+        now = self._now()
+        with Session(self.engine) as db:
+            audience, _ = _audience(db, rules.parse_date(data.day) or now.date())
+        return brules.check(data, audience, self.hours, now)
 
     def audio_built(self, broadcast_id: int) -> None:
         """Its audio is built and where Asterisk reads it: it may be dialled."""
@@ -292,6 +283,30 @@ class BroadcastStore(_Database):
         ):
             found[bid][state] = n
         return found
+
+
+def _audience(db: Session, day: date) -> tuple[brules.Audience, list[tuple[int, str, str]]]:
+    """The enrolled areas with the languages their citizens not suspended on ``day`` speak,
+    and those citizens (id, area key, language)."""
+    speaking: dict[str, set[str]] = {}
+    active = []
+    for citizen_id, area_key, language, status, start, end in db.execute(
+        select(
+            Citizen.id,
+            Citizen.area_key,
+            Citizen.language,
+            Citizen.status,
+            Citizen.suspended_from,
+            Citizen.suspended_to,
+        )
+    ):
+        if not area_key:
+            continue
+        languages = speaking.setdefault(area_key, set())  # all suspended: known, speechless
+        if not rules.suspended_on(status, start, end, day):
+            languages.add(language)
+            active.append((citizen_id, area_key, language))
+    return brules.Audience(speaking), active
 
 
 def _view(row: Broadcast, counts: dict[str, int]) -> BroadcastView:

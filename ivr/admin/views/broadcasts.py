@@ -4,9 +4,11 @@ broadcast's delivery counts and its deliveries (citizens by id and masked number
 
 A refused form is shown again with each problem beside its field and nothing written. Once
 created, every language's text is spoken into audio by the prompts' pipeline
-(:mod:`ivr.teleassistance.broadcast_audio`) and copied where Asterisk reads it; only then may
-the ``outbound`` process dial it. Audio that cannot be built cancels the broadcast, said so.
-Audited by the broadcast's id only (the areas and texts stay in the broadcast's own row).
+(:mod:`ivr.teleassistance.broadcast_audio`) — or a language's uploaded recording (a WAV, within
+the admin's 1 MB request limit) is converted and checked by the same pipeline — and copied
+where Asterisk reads it; only then may the ``outbound`` process dial it. Audio that cannot be
+built cancels the broadcast, said so. Audited by the broadcast's id only (the areas and texts
+stay in the broadcast's own row).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from ivr.admin import auth
 from ivr.admin.services import services
 from ivr.admin.views.common import t
 from ivr.callbacks.models import LANGUAGES
-from ivr.teleassistance.broadcast_audio import build_broadcast_audio
+from ivr.teleassistance.broadcast_audio import build_broadcast_audio, recording_problems
 from ivr.teleassistance.broadcast_models import BROADCAST_KINDS, DELIVERY_STATES
 from ivr.teleassistance.broadcast_rules import BroadcastData
 from ivr.teleassistance.broadcasts import BroadcastError, BroadcastStore, BroadcastView
@@ -28,7 +30,15 @@ from ivr.teleassistance.rules import Problem
 
 bp = Blueprint("broadcasts", __name__)
 
-FIELDS = ("kind", "title", "areas", "day", "window", *(f"text_{lang}" for lang in LANGUAGES))
+FIELDS = (
+    "kind",
+    "title",
+    "areas",
+    "day",
+    "window",
+    *(f"text_{lang}" for lang in LANGUAGES),
+    *(f"audio_{lang}" for lang in LANGUAGES),
+)
 
 
 def _store() -> BroadcastStore:
@@ -99,6 +109,14 @@ def create():
     form = request.form
     typed: dict[str, Any] = {name: form.get(name, "").strip() for name in FIELDS}
     typed["areas"] = form.getlist("areas")
+    recordings: dict[str, bytes] = {}
+    problems: list[Problem] = []
+    for lang in LANGUAGES:
+        upload = request.files.get(f"audio_{lang}")
+        wav = upload.read() if upload else b""
+        if wav:
+            recordings[lang] = wav
+            problems += [Problem(f"audio_{lang}", m) for m in recording_problems(wav)]
     data = BroadcastData(
         kind=typed["kind"],
         title=typed["title"],
@@ -106,10 +124,14 @@ def create():
         day=typed["day"],
         window=typed["window"],
         texts={lang: typed[f"text_{lang}"] for lang in LANGUAGES if typed[f"text_{lang}"]},
+        recorded=frozenset(recordings),
     )
     user = auth.current_user()
     store = _store()
     try:
+        problems += store.problems(data)
+        if problems:
+            raise BroadcastError(problems)
         broadcast_id = store.create(data, user.username if user else "-")
     except BroadcastError as err:
         return _form_page(typed, _errors(err.problems), 422)
@@ -117,7 +139,11 @@ def create():
     view = store.get(broadcast_id)
     assert view is not None
     report = build_broadcast_audio(
-        broadcast_id, view.texts, admin.settings.sounds_dir, synthesizer=admin.synthesizer
+        broadcast_id,
+        view.texts,
+        admin.settings.sounds_dir,
+        synthesizer=admin.synthesizer,
+        recordings=recordings,
     )
     if report.failed:
         store.cancel(broadcast_id, user.username if user else "-")
