@@ -280,3 +280,18 @@ def test_a_recorded_language_needs_no_text():
     assert fields(recorded) == []
     assert brules.normal(recorded).texts == {"it": "Fa caldo.", "en": ""}
     assert fields(heat(recorded=frozenset({"xx"}))) == ["audio_xx"]
+
+
+def test_the_window_closes_on_whoever_was_not_reached(city):
+    store = BroadcastStore(city.engine, clock=lambda: NOW)
+    bid = store.create(heat(), "maria")
+    store.audio_built(bid)
+    calls = source(city, Clock(NOW))
+    (dial,) = calls.due(NOW, 1)  # one channel all morning: the other citizen waits
+    noon = datetime(2026, 11, 25, 12, 0)
+    assert calls.due(noon, 1) == [] and store.get(bid).state == "running"  # a call is up
+    calls.result(dial.key, "delivered", noon)
+    assert calls.due(noon, 1) == []
+    view = store.get(bid)
+    assert view.state == "done" and view.counts == {"delivered": 1, "pending": 1}
+    assert all(d.next_at is None for d in store.deliveries(bid))

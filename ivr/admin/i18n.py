@@ -655,7 +655,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "bc_state_cancelled": {"it": "annullato", "en": "cancelled"},
     "bc_audio_waiting": {"it": "audio non pronto", "en": "audio not ready"},
     "bc_recipients": {"it": "Destinatari", "en": "Recipients"},
-    "bc_delivery_pending": {"it": "da chiamare", "en": "to call"},
+    "bc_delivery_pending": {"it": "non ancora chiamato", "en": "not called yet"},
     "bc_delivery_dialling": {"it": "in chiamata", "en": "dialling"},
     "bc_delivery_delivered": {"it": "ascoltato", "en": "delivered"},
     "bc_delivery_no_answer": {"it": "non risponde", "en": "no answer"},

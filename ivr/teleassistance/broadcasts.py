@@ -458,6 +458,13 @@ class BroadcastSource(_Database):
             over = now >= row.window_end and row.id not in dialling
             if over or not left[row.id]:
                 row.state, row.updated_at = "done", now
+                for delivery in db.scalars(  # not reached in the window: never dialled now
+                    select(BroadcastDelivery).where(
+                        BroadcastDelivery.broadcast_id == row.id,
+                        BroadcastDelivery.next_at.is_not(None),
+                    )
+                ):
+                    delivery.next_at = None
                 log.info("broadcast %s done", row.id)
                 continue
             if row.state == "scheduled" and now >= row.window_start:
