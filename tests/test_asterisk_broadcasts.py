@@ -257,3 +257,50 @@ def test_unanswered_and_busy_phones_are_tried_again_and_a_key_repeats_the_messag
     assert sorted(dialler.placed) == sorted(["0633330000", "0633330009"] * 2 + ["0633330001"])
     message = f'/it/broadcast_{broadcast_id}")'  # a Playback() of it
     assert asterisk.log_text(log_offset).count(message) == 3
+
+
+def test_a_message_whose_audio_is_missing_gets_an_apology_not_silence(asterisk, tmp_path):
+    url = f"sqlite:///{tmp_path / 'city.db'}"
+    migrate(url)
+    engine = make_engine(url)
+    enrol(TeleassistanceStore(engine), "Rita Gatti", "0644440003", "it", "Vanchiglia")
+    store = BroadcastStore(engine, clock=clock)
+    broadcast_id = store.create(
+        BroadcastData(
+            kind="event",
+            title="Concerto",
+            areas=("Vanchiglia",),
+            day="2026-11-25",
+            window="09:00-12:00",
+            texts={"it": "Stasera concerto in piazza."},
+        ),
+        "test",
+    )
+    for left in asterisk.settings.sounds_dir.glob(f"*/broadcast_{broadcast_id}.*"):
+        left.unlink()  # an earlier test's broadcast of the same id
+    asterisk.instance.sync_sounds()
+    store.audio_built(broadcast_id)  # said built, but no file reached Asterisk
+    policy = Policy(hours=parse_window("09:00-20:00"), attempts=1)
+    dialler = WatchedDialler(
+        asterisk.instance.ami,
+        [BroadcastSource(engine, policy, clock=clock)],
+        dial_template=DIAL,
+        channels=1,
+        clock=clock,
+        tick_s=0.2,
+    )
+    log_offset = asterisk.log_size()
+    thread = threading.Thread(target=dialler.run, args=(0.2,), name="test-dialler", daemon=True)
+    thread.start()
+    try:
+        (row,) = wait_deliveries(
+            store, broadcast_id, lambda rows: rows[0].attempts and rows[0].state != "dialling"
+        )
+        deadline = time.monotonic() + 20
+        while "/it/service_unavailable" not in asterisk.log_text(log_offset):
+            assert time.monotonic() < deadline, "no apology"
+            time.sleep(0.3)
+    finally:
+        dialler.stop()
+        thread.join(timeout=10)
+    assert (row.state, row.attempts, row.next_at) == ("failed", 1, None)
