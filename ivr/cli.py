@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from ivr import config
 
@@ -231,15 +233,25 @@ def _services(args: argparse.Namespace, settings: config.Settings) -> int:
     return command(args, settings)
 
 
+def _ami_connector(etc: Path) -> Callable[[], Any]:
+    """A function opening a fresh AMI connection with the login in ``etc``'s manager.conf (read
+    at each connection: a re-rendered configuration's new secret is picked up)."""
+
+    def connect() -> Any:
+        from ivr.asterisk.ami import AMIClient
+        from ivr.asterisk.render import read_ami_credentials
+
+        creds = read_ami_credentials(etc)
+        return AMIClient(creds.host, creds.port, creds.username, creds.secret).connect()
+
+    return connect
+
+
 def _queues_watch(args: argparse.Namespace, settings: config.Settings) -> int:
-    from ivr.asterisk.ami import AMIClient
-    from ivr.asterisk.render import read_ami_credentials
     from ivr.queues.store import RedisQueueStore
     from ivr.queues.watcher import QueueWatcher
 
-    def connect() -> AMIClient:
-        creds = read_ami_credentials(_asterisk_etc(args, settings))
-        return AMIClient(creds.host, creds.port, creds.username, creds.secret).connect()
+    connect = _ami_connector(_asterisk_etc(args, settings))
 
     from ivr.flow.loader import load_dialplan
     from ivr.kpi.recorder import shared_recorder
@@ -256,19 +268,28 @@ def _queues_watch(args: argparse.Namespace, settings: config.Settings) -> int:
 
 
 def _callbacks_run(args: argparse.Namespace, settings: config.Settings) -> int:
-    from ivr.asterisk.ami import AMIClient
-    from ivr.asterisk.render import read_ami_credentials
     from ivr.callbacks.worker import build_worker
 
-    def connect() -> AMIClient:
-        creds = read_ami_credentials(_asterisk_etc(args, settings))
-        return AMIClient(creds.host, creds.port, creds.username, creds.secret).connect()
+    connect = _ami_connector(_asterisk_etc(args, settings))
 
     worker = build_worker(settings, connect)
     if worker is None:
         print("NU_CALLBACK_DIAL is not set: callbacks are off")
         return 1
     worker.run()
+    return 0
+
+
+def _outbound_run(args: argparse.Namespace, settings: config.Settings) -> int:
+    from ivr.outbound_service import build_dialler
+
+    connect = _ami_connector(_asterisk_etc(args, settings))
+
+    dialler = build_dialler(settings, connect)
+    if dialler is None:
+        print("NU_TELEASSISTANCE_DIAL is not set: no outbound call is placed")
+        return 78  # EX_CONFIG: the supervisor leaves it stopped
+    dialler.run()
     return 0
 
 
@@ -308,15 +329,11 @@ def _directory(args: argparse.Namespace, settings: config.Settings) -> int:
     store = DirectoryStore(ready(settings.database_url), settings.pbx_dial)
 
     def apply() -> object:
-        from ivr.asterisk.ami import AMIClient
-        from ivr.asterisk.render import read_ami_credentials
 
         etc = _asterisk_etc(args, settings)
         known = (etc / "manager.conf").exists()
 
-        def connect() -> AMIClient:
-            creds = read_ami_credentials(etc)
-            return AMIClient(creds.host, creds.port, creds.username, creds.secret).connect()
+        connect = _ami_connector(etc)
 
         return apply_directory(
             store,
@@ -332,12 +349,21 @@ def _directory(args: argparse.Namespace, settings: config.Settings) -> int:
 
 def _teleassistance(args: argparse.Namespace, settings: config.Settings) -> int:
     """``ivr teleassistance ...`` on the city database, windows inside NU_TELEASSISTANCE_HOURS."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
     from ivr.db import ready
+    from ivr.retention import city_timezone
     from ivr.teleassistance.cli import run
     from ivr.teleassistance.store import TeleassistanceStore
 
+    def local_now() -> datetime:  # the weekly calls' clock: the city's local time
+        return datetime.now(ZoneInfo(city_timezone(settings))).replace(tzinfo=None)
+
     return run(
-        args, TeleassistanceStore(ready(settings.database_url), settings.teleassistance_hours)
+        args,
+        TeleassistanceStore(ready(settings.database_url), settings.teleassistance_hours),
+        local_now,
     )
 
 
@@ -452,12 +478,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     admin.set_defaults(func=_admin)
     admin_sub = admin.add_subparsers(dest="admin_action")
+    from ivr.admin.models import ROLES  # one list of roles
+
     create_user = admin_sub.add_parser("create-user", help="add an account (the first admin)")
     create_user.add_argument("username")
     create_user.add_argument(
         "--role",
         default="admin",
-        choices=["admin", "editor", "viewer", "operator", "teleassistance"],
+        choices=list(ROLES),
     )
     create_user.add_argument("--language", default="it", choices=["it", "en"])
     create_user.add_argument(
@@ -509,6 +537,12 @@ def build_parser() -> argparse.ArgumentParser:
     callbacks_run = callbacks.add_parser("run", help="keep places in queues, call back, retry")
     callbacks_run.add_argument("--etc", default=None, help=ETC_HELP)
     callbacks_run.set_defaults(func=_callbacks_run)
+    outbound = sub.add_parser(
+        "outbound", help="teleassistance calls, broadcasts, reminders"
+    ).add_subparsers(dest="action", required=True)
+    outbound_run = outbound.add_parser("run", help="place the due outbound calls (AMI)")
+    outbound_run.add_argument("--etc", default=None, help=ETC_HELP)
+    outbound_run.set_defaults(func=_outbound_run)
     callbacks_list = callbacks.add_parser("list", help="callback requests, newest first")
     callbacks_list.add_argument("--active", action="store_true", help="only those waiting")
     callbacks_list.add_argument("--limit", type=int, default=50)

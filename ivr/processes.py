@@ -45,6 +45,12 @@ def _callback_line(settings: Settings) -> str | None:
     return None if settings.callback_dial else "no NU_CALLBACK_DIAL: callbacks are not offered"
 
 
+def _outbound_line(settings: Settings) -> str | None:
+    if settings.teleassistance_dial:
+        return None
+    return "no NU_TELEASSISTANCE_DIAL: no courtesy call, broadcast or reminder is placed"
+
+
 def _speech_models(settings: Settings) -> str | None:
     return None if settings.speech_models else "no NU_SPEECH_MODELS: menus take keys only"
 
@@ -54,6 +60,12 @@ PROCESSES: tuple[Process, ...] = (
     Process("queues", ("queues", "watch"), "live queue state and queue KPIs (AMI)", _always),
     Process("outbox", ("booking", "outbox"), "booking confirmations by e-mail and SMS", _senders),
     Process("callbacks", ("callbacks", "run"), "callbacks keeping the place", _callback_line),
+    Process(
+        "outbound",
+        ("outbound", "run"),
+        "teleassistance calls, broadcasts and reminders",
+        _outbound_line,
+    ),
     Process("speech", ("speech", "serve"), "speech recognition (vosk)", _speech_models),
     Process("retention", ("retention", "run"), "daily purge past the retention period", _always),
     Process("logs", ("logs", "rotate", "--every-hours=1"), "log rotation by size and age", _always),

@@ -13,7 +13,12 @@ from ivr.systemd_units import target_unit, template_unit
 
 ROOT = Path(__file__).resolve().parent.parent
 BARE = dataclasses.replace(
-    config.load(), smtp_host="", sms_gateway_url="", callback_dial="", speech_models=""
+    config.load(),
+    smtp_host="",
+    sms_gateway_url="",
+    callback_dial="",
+    speech_models="",
+    teleassistance_dial="",
 )
 
 
@@ -27,7 +32,11 @@ def test_what_runs_follows_the_settings():
         "admin",
     ]
     full = dataclasses.replace(
-        BARE, smtp_host="smtp", callback_dial="PJSIP/{number}@trunk", speech_models="it=/m"
+        BARE,
+        smtp_host="smtp",
+        callback_dial="PJSIP/{number}@trunk",
+        speech_models="it=/m",
+        teleassistance_dial="PJSIP/{number}@trunk",
     )
     assert wanted(full) == list(PROCESSES)
 

@@ -51,6 +51,9 @@ CAN = {
     # Enrolled citizens' personal data (ivr/admin/views/teleassistance.py): the teleassistance
     # staff and, as for every page, the admin; nobody else sees a name or a number of theirs.
     "teleassistance": {"admin", "teleassistance"},
+    # Back-office requests (ivr/backoffice/): citizens' contacts and messages, for the back
+    # office staff who work them and the admin.
+    "back_office": {"admin", "back_office"},
 }
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 

@@ -449,3 +449,61 @@ def daily_chart(days: Sequence[tuple[date, Kpis]], t: Translate) -> str:
                 offered=k.offered,
             )
     return chart.svg()
+
+
+GROUP_COLOURS = (BAR, SERIES_2, TARGET, AVERAGE)
+
+
+def grouped_bars(
+    ident: str,
+    title: str,
+    groups: Sequence[str],
+    series: Sequence[tuple[str, Sequence[int]]],
+    *,
+    x_label: str,
+    y_label: str,
+    empty: str,
+) -> str:
+    """Counts side by side per group (a week, an area): one bar per series in each group,
+    coloured and named in the legend, each with its own ``<title>``. The charts above are
+    each for one figure; this one compares a few counts (placed, answered, missed...)."""
+    largest = max((v for _, values in series for v in values), default=0)
+    if not groups or not largest:
+        return _Chart(ident, title, empty).empty(empty)
+    totals = "; ".join(f"{name} {sum(values)}" for name, values in series)
+    chart = _Chart(ident, title, f"{title} ({groups[0]} – {groups[-1]}): {totals}.")
+    chart.legend(
+        [("bar", GROUP_COLOURS[i % len(GROUP_COLOURS)], name) for i, (name, _) in enumerate(series)]
+    )
+    chart.axes(x_label, y_label)
+    top, step = nice_scale(largest)
+    chart.y_ticks(top, step)
+    slot = PLOT_W / len(groups)
+    width = slot * 0.8 / len(series)
+    every = max(1, math.ceil(len(groups) / 12))
+    for i in range(0, len(groups), every):
+        chart.text(LEFT + slot * i + slot / 2, TOP + PLOT_H + 16, groups[i][:14])
+    bars = ET.SubElement(chart.root, "g", {"class": "bars"})
+    for s, (name, values) in enumerate(series):
+        colour = GROUP_COLOURS[s % len(GROUP_COLOURS)]
+        for i, (group, value) in enumerate(zip(groups, values, strict=True)):
+            if not value:
+                continue
+            height = PLOT_H * value / top
+            bar = ET.SubElement(
+                bars,
+                "rect",
+                {
+                    "class": "bar",
+                    "data-group": group,
+                    "data-series": str(s),
+                    "data-value": str(value),
+                    "x": _num(LEFT + slot * i + slot * 0.1 + width * s),
+                    "y": _num(TOP + PLOT_H - height),
+                    "width": _num(max(1.0, width - 1)),  # a hairline between bars
+                    "height": _num(height),
+                    "fill": colour,
+                },
+            )
+            ET.SubElement(bar, "title").text = f"{group}: {name} {value}"
+    return chart.svg()

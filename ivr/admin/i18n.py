@@ -45,6 +45,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "role_viewer": {"it": "lettore", "en": "viewer"},
     "role_operator": {"it": "operatore", "en": "operator"},
     "role_teleassistance": {"it": "teleassistenza", "en": "teleassistance"},
+    "role_back_office": {"it": "back office", "en": "back office"},
     "nav_flow": {"it": "Percorso chiamate", "en": "Call flow"},
     "nav_simulate": {"it": "Chiamata di prova", "en": "Test call"},
     "nav_publish": {"it": "Pubblica", "en": "Publish"},
@@ -674,6 +675,64 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "bc_cancelled": {"it": "Messaggio #{id} annullato.", "en": "Broadcast #{id} cancelled."},
     "bc_created_by": {"it": "Creato da {by} il {at}", "en": "Created by {by} on {at}"},
+    # The teleassistance report (ivr/admin/views/teleassistance_report.py)
+    "tr_title": {"it": "Teleassistenza: resoconto", "en": "Teleassistance report"},
+    "tr_link": {"it": "Resoconto settimanale", "en": "Weekly report"},
+    "tr_bad_week": {
+        "it": "{field}: scrivi una settimana ISO come 2026-W48, la seconda non prima della "
+        "prima, al più {weeks} settimane.",
+        "en": "{field}: type an ISO week like 2026-W48, the second not before the first, "
+        "{weeks} weeks at most.",
+    },
+    "tr_period": {
+        "it": "Settimane dalla {first} alla {last}, per zona",
+        "en": "Weeks {first} to {last}, per area",
+    },
+    "tr_csv": {"it": "Scarica in CSV", "en": "Download as CSV"},
+    "tr_figures": {"it": "Dati per settimana e zona", "en": "Figures per week and area"},
+    "tr_week": {"it": "Settimana", "en": "Week"},
+    "tr_weeks_count": {"it": "Settimane", "en": "Weeks"},
+    "tr_placed": {"it": "Chiamate fatte", "en": "Calls placed"},
+    "tr_called": {"it": "Iscritti chiamati", "en": "Citizens called"},
+    "tr_answered": {"it": "Risposte", "en": "Answered"},
+    "tr_missed": {"it": "Senza risposta", "en": "Missed"},
+    "tr_not_called": {"it": "Non chiamati", "en": "Not called"},
+    "tr_rate": {"it": "Tasso di risposta", "en": "Answer rate"},
+    "tr_alarms": {"it": "Allarmi", "en": "Alarms"},
+    "tr_alarms_raised": {"it": "Allarmi scattati", "en": "Alarms raised"},
+    "tr_alarms_closed": {"it": "Allarmi chiusi", "en": "Alarms closed"},
+    "tr_alarms_open": {"it": "Allarmi aperti", "en": "Alarms open"},
+    "tr_handle_median": {
+        "it": "Gestione, mediana (min)",
+        "en": "Time to handle, median (min)",
+    },
+    "tr_handle_max": {"it": "Gestione, massimo (min)", "en": "Time to handle, longest (min)"},
+    "tr_oldest_open": {"it": "Aperto più vecchio (min)", "en": "Oldest open (min)"},
+    "tr_total": {"it": "Periodo", "en": "Period"},
+    "tr_all_areas": {"it": "tutte le zone", "en": "all areas"},
+    "tr_no_area": {"it": "(senza zona)", "en": "(no area)"},
+    "tr_chart_calls": {"it": "Chiamate per settimana", "en": "Calls per week"},
+    "tr_chart_alarms": {"it": "Allarmi per settimana", "en": "Alarms per week"},
+    "tr_chart_areas": {"it": "Settimane per zona", "en": "Weeks per area"},
+    "tr_no_calls": {
+        "it": "Nessuna chiamata nelle settimane scelte.",
+        "en": "No calls in the weeks shown.",
+    },
+    "tr_no_alarms": {
+        "it": "Nessun allarme nelle settimane scelte.",
+        "en": "No alarms in the weeks shown.",
+    },
+    "tr_hint": {
+        "it": "Solo conteggi per zona, nessun dato personale. Chiamate fatte: tentativi, "
+        "richiami compresi. Risposte e senza risposta: settimane decise così. Un allarme "
+        "conta nella settimana che lo ha fatto scattare (la terza senza risposta); il tempo "
+        "di gestione va da quando scatta a quando un operatore lo chiude. La zona è quella "
+        "attuale dell'iscritto.",
+        "en": "Counts per area only, no personal data. Calls placed: attempts, retries "
+        "included. Answered and missed: weeks decided so. An alarm counts in the week that "
+        "raised it (the third missed one); the time to handle runs from when it is raised to "
+        "when an operator closes it. The area is the citizen's current one.",
+    },
     "yes": {"it": "sì", "en": "yes"},
     "no": {"it": "no", "en": "no"},
     # Per-operator figures on the service levels page (admins)
@@ -812,6 +871,115 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "desk_not_cancelled": {"it": "non annullata: {error}", "en": "not cancelled: {error}"},
     "desk_cancelled": {"it": "annullata: {code}", "en": "cancelled: {code}"},
+    # The teleassistance desk (ivr/admin/views/desk_teleassistance.py)
+    "nav_tadesk": {"it": "Postazione teleassistenza", "en": "Teleassistance desk"},
+    "tadesk_title": {"it": "Postazione teleassistenza", "en": "Teleassistance desk"},
+    "tadesk_banner_not_configured": {
+        "it": "Le chiamate in uscita non sono configurate (NU_TELEASSISTANCE_DIAL vuoto): "
+        "nessuna chiamata viene fatta. Chiamate a mano i cittadini della lista.",
+        "en": "Outbound calls are not configured (NU_TELEASSISTANCE_DIAL is empty): no call "
+        "is placed. Call the citizens on the list by hand.",
+    },
+    "tadesk_banner_outside_hours": {
+        "it": "Fuori dall'orario delle chiamate ({hours}): ora nessuna chiamata viene fatta.",
+        "en": "Outside the calling hours ({hours}): no call is placed now.",
+    },
+    "tadesk_alarms": {"it": "Allarmi aperti", "en": "Open alarms"},
+    "tadesk_no_alarms": {"it": "Nessun allarme aperto.", "en": "No open alarm."},
+    "tadesk_alarm_heading": {
+        "it": "ALLARME: {name}, tre settimane senza risposta ({week})",
+        "en": "ALARM: {name}, three weeks with no answer ({week})",
+    },
+    "tadesk_alarm_age": {
+        "it": "Aperto da {age} (dal {raised})",
+        "en": "Open for {age} (since {raised})",
+    },
+    "tadesk_close_alarm": {"it": "Chiudi l'allarme", "en": "Close the alarm"},
+    "tadesk_alarm_closed": {"it": "Allarme #{id} chiuso.", "en": "Alarm #{id} closed."},
+    "tadesk_current": {"it": "La chiamata al telefono", "en": "The call on your phone"},
+    "tadesk_current_call": {
+        "it": "Chiamata di teleassistenza #{id}: {name}",
+        "en": "Teleassistance call #{id}: {name}",
+    },
+    "tadesk_no_current": {
+        "it": "Nessuna chiamata di teleassistenza al telefono.",
+        "en": "No teleassistance call on your phone.",
+    },
+    "tadesk_reason_teleassistance_call": {
+        "it": "Chiamata con operatore: la telefonata settimanale.",
+        "en": "Operator call: the weekly courtesy call.",
+    },
+    "tadesk_reason_teleassistance_help": {
+        "it": "Ha premuto 2 nella chiamata automatica: chiede un operatore.",
+        "en": "Pressed 2 on the automatic call: asks for an operator.",
+    },
+    "tadesk_outcome": {"it": "Esito", "en": "Outcome"},
+    "tadesk_notes": {"it": "Note", "en": "Notes"},
+    "tadesk_save_outcome": {"it": "Salva l'esito", "en": "Save the outcome"},
+    "tadesk_outcome_saved": {
+        "it": "Esito della chiamata #{id} salvato.",
+        "en": "Outcome of call #{id} saved.",
+    },
+    "tadesk_outcome_well": {"it": "tutto bene", "en": "all well"},
+    "tadesk_outcome_needs_help": {"it": "ha bisogno di aiuto", "en": "needs help"},
+    "tadesk_outcome_social_services": {
+        "it": "passato ai servizi sociali",
+        "en": "passed to social services",
+    },
+    "tadesk_outcome_company": {"it": "chiamata di compagnia", "en": "company call"},
+    "tadesk_today": {"it": "Le chiamate di oggi ({day})", "en": "Today's calls ({day})"},
+    "tadesk_no_calls": {"it": "Nessuna chiamata oggi.", "en": "No call today."},
+    "tadesk_time": {"it": "Ora", "en": "Time"},
+    "tadesk_attempts": {"it": "Tentativi", "en": "Attempts"},
+    "tadesk_state_planned": {"it": "prevista", "en": "planned"},
+    "tadesk_state_dialling": {"it": "in corso", "en": "dialling"},
+    "tadesk_state_answered": {"it": "risposto", "en": "answered"},
+    "tadesk_state_missed": {"it": "senza risposta", "en": "no answer"},
+    "tadesk_state_not_called": {"it": "non chiamato", "en": "not called"},
+    "tadesk_call_title": {
+        "it": "Chiamata di teleassistenza #{id}",
+        "en": "Teleassistance call #{id}",
+    },
+    "tadesk_phone": {"it": "Il tuo telefono", "en": "Your phone"},
+    "tadesk_no_account": {
+        "it": "Nessun account operatore è collegato a questo utente: la scheda della chiamata "
+        "al telefono non può comparire qui.",
+        "en": "No operator account is linked to this user: the sheet of the call on your "
+        "phone cannot show here.",
+    },
+    "tadesk_not_serving": {
+        "it": "Il tuo account operatore non serve il reparto {department}.",
+        "en": "Your operator account does not serve the department {department}.",
+    },
+    "tadesk_phone_state": {
+        "it": "Interno {extension}, {department}:",
+        "en": "Extension {extension}, {department}:",
+    },
+    "tadesk_refused": {
+        "it": "Non salvato: {field}: {message}",
+        "en": "Not saved: {field}: {message}",
+    },
+    "tadesk_error_unknown_outcome": {"it": "scegli tra {choices}", "en": "choose one of {choices}"},
+    "tadesk_error_notes_too_long": {
+        "it": "al massimo {most} caratteri",
+        "en": "at most {most} characters",
+    },
+    "tadesk_error_bad_user": {"it": "utente non valido", "en": "not a valid user"},
+    "tadesk_error_no_alarm": {"it": "l'allarme {id} non esiste", "en": "there is no alarm {id}"},
+    "tadesk_error_alarm_closed": {
+        "it": "l'allarme {id} è già stato chiuso da {by} il {at}",
+        "en": "alarm {id} was already closed by {by} at {at}",
+    },
+    "tadesk_error_no_call": {"it": "la chiamata {id} non esiste", "en": "there is no call {id}"},
+    "tadesk_field_outcome": {"it": "esito", "en": "outcome"},
+    "tadesk_field_notes": {"it": "note", "en": "notes"},
+    "tadesk_field_alarm": {"it": "allarme", "en": "alarm"},
+    "tadesk_field_call": {"it": "chiamata", "en": "call"},
+    "tadesk_field_by": {"it": "utente", "en": "user"},
+    "desk_teleassistance_call": {
+        "it": "Chiamata di teleassistenza #{id}: apri la scheda",
+        "en": "Teleassistance call #{id}: open the sheet",
+    },
 }
 
 

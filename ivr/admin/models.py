@@ -34,7 +34,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ivr.db.base import Base
 
-ROLES = ("admin", "editor", "viewer", "operator", "teleassistance")
+ROLES = ("admin", "editor", "viewer", "operator", "teleassistance", "back_office")
 
 
 def utcnow() -> datetime:

@@ -58,6 +58,12 @@ TA_KEY = "NU_TA_KEY"  # set by extensions.conf: the key the citizen pressed
 BC_AUDIO = "NU_BC_AUDIO"  # "<lang>/broadcast_<id>" under NU_SOUNDS; filtered to [a-z0-9_/]
 BC_KEY = "NU_BC_KEY"  # set by extensions.conf: a key pressed to hear the message again
 BC_TIMES = "NU_BC_TIMES"  # set by extensions.conf: how many times the message was played
+REM_AT = "NU_REM_AT"  # an appointment reminder: the appointment's epoch seconds
+REM_ZONE = "NU_REM_ZONE"  # the city's time zone, the one the appointment is said in
+REM_OFFICE = "NU_REM_OFFICE"  # the appointment's office id
+REM_SERVICE = "NU_REM_SERVICE"  # the appointment's service id
+REM_KEY = "NU_REM_KEY"  # set by extensions.conf: 1 confirm, 2 cancel
+REM_FORMAT = "NU_REM_FORMAT"  # set by extensions.conf: SayUnixTime's format for the language
 
 
 def assign(name: str, value: object) -> str:

@@ -1,4 +1,5 @@
-"""``ivr teleassistance list|add|import|export|erase|suspend|resume``: enrolment from a shell.
+"""``ivr teleassistance list|add|import|export|erase|suspend|resume|report``: enrolment (and
+the weekly calls' figures, :mod:`ivr.teleassistance.report`) from a shell.
 
 Every change is checked whole and refused with every problem, nothing changed. Phone numbers
 are shown masked (:func:`ivr.logs.mask_number`); only ``export``, which answers the citizen's
@@ -12,11 +13,13 @@ import argparse
 import json
 import os
 import sys
-from datetime import date
+from collections.abc import Callable
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from ivr.logs import mask_number
+from ivr.teleassistance import report as figures
 from ivr.teleassistance.csvio import CsvError
 from ivr.teleassistance.rules import (
     SUSPENSION_REASONS,
@@ -69,12 +72,24 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     suspend.add_argument("--from", dest="start", default=None, help="YYYY-MM-DD (today)")
     suspend.add_argument("--to", dest="end", default=None, help="YYYY-MM-DD (until resumed)")
     actions.add_parser("resume", help="call again").add_argument("id", type=int)
+    reporting = actions.add_parser(
+        "report", help="calls placed, answered, missed and alarms, per week and area"
+    )
+    reporting.add_argument("--weeks", type=int, default=4, help="the last N weeks (4)")
+    reporting.add_argument("--csv", action="store_true", help="CSV on standard output")
     return parser
 
 
-def run(args: argparse.Namespace, store: TeleassistanceStore) -> int:
+def run(
+    args: argparse.Namespace,
+    store: TeleassistanceStore,
+    local_now: Callable[[], datetime] = datetime.now,
+) -> int:
+    """``local_now``: the city's local time, the clock the weekly calls are kept in."""
     who = f"citizen {args.id}" if hasattr(args, "id") else "citizen"
     try:
+        if args.action == "report":
+            return _report(args, store, local_now())
         if args.action == "list":
             active = True if args.active else False if args.suspended else None
             print(table(store.citizens(area=args.area, active=active), store.clock().date()))
@@ -158,6 +173,20 @@ def _import(file: str, store: TeleassistanceStore) -> int:
         print(f"{file}: cannot read: {err}", file=sys.stderr)
         return 1
     print(f"imported: {added} citizens enrolled")
+    return 0
+
+
+def _report(args: argparse.Namespace, store: TeleassistanceStore, now: datetime) -> int:
+    if not 1 <= args.weeks <= figures.MAX_WEEKS:
+        print(f"--weeks: 1 to {figures.MAX_WEEKS}, not {args.weeks}", file=sys.stderr)
+        return 2
+    first, last = figures.last_weeks(now.date(), args.weeks)
+    found = figures.report(store.engine, first, last, now)
+    if args.csv:
+        sys.stdout.write(figures.to_csv(found))
+    else:
+        print(f"Teleassistance calls, weeks {first} to {last} (per area; no personal data)")
+        print(figures.to_text(found))
     return 0
 
 

@@ -47,6 +47,13 @@ NO_CALLING_DAY = "no_calling_day"
 OUTSIDE_HOURS = "window_outside_calling_hours"
 WINDOW_FULL = "window_full"
 
+
+def week_key(day: date) -> str:
+    """The ISO week of ``day`` as the tables keep it: ``2026-W48``."""
+    year, week, _ = day.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
 ALARM_AFTER = 3
 """Consecutive missed weeks that raise the alarm ("if the third call got no answer")."""
 

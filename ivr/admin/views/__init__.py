@@ -12,6 +12,7 @@ from ivr.admin.views import (
     broadcasts,
     departments,
     desk,
+    desk_teleassistance,
     directory,
     flow,
     live,
@@ -20,6 +21,7 @@ from ivr.admin.views import (
     publishing,
     simulator,
     teleassistance,
+    teleassistance_report,
     users,
 )
 
@@ -37,4 +39,6 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     desk.bp,
     teleassistance.bp,
     broadcasts.bp,
+    teleassistance_report.bp,
+    desk_teleassistance.bp,
 )

@@ -1,7 +1,7 @@
 """Teleassistance: broadcasts to the enrolled citizens of chosen areas, one delivery per citizen.
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-11-25 11:47:06.664799
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
