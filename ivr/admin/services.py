@@ -92,13 +92,18 @@ class AdminServices:
             ready(self.settings.database_url), self.settings.teleassistance_hours
         )
 
-    def broadcasts(self) -> BroadcastStore:
+    def broadcasts(self, clock: Callable[[], datetime] | None = None) -> BroadcastStore:
         """Broadcasts to the enrolled citizens of chosen areas, their windows inside the
-        city's calling hours (``NU_TELEASSISTANCE_HOURS``)."""
+        city's calling hours (``NU_TELEASSISTANCE_HOURS``); ``clock``: the city's local time
+        now, naive (default: the host's)."""
         from ivr.db import ready
         from ivr.teleassistance.broadcasts import BroadcastStore
 
-        return BroadcastStore(ready(self.settings.database_url), self.settings.teleassistance_hours)
+        return BroadcastStore(
+            ready(self.settings.database_url),
+            self.settings.teleassistance_hours,
+            clock=clock or datetime.now,
+        )
 
     def desk_hub(self) -> DeskHub | None:
         """The operator desks' live feed from Asterisk (one per Asterisk, started on first

@@ -20,7 +20,7 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 
 from ivr.admin import auth
 from ivr.admin.services import services
-from ivr.admin.views.common import t
+from ivr.admin.views.common import city_now, live_dialplan, t
 from ivr.callbacks.models import LANGUAGES
 from ivr.teleassistance.broadcast_audio import build_broadcast_audio, recording_problems
 from ivr.teleassistance.broadcast_models import BROADCAST_KINDS, DELIVERY_STATES
@@ -42,7 +42,11 @@ FIELDS = (
 
 
 def _store() -> BroadcastStore:
-    return services().broadcasts()
+    """The broadcasts on the city's local clock: windows are typed, and dialled, in its time
+    (the ``outbound`` process's clock), whatever the host's zone."""
+    zone = city_now(live_dialplan()).tzinfo
+    admin = services()
+    return admin.broadcasts(clock=lambda: admin.clock(zone).replace(tzinfo=None))
 
 
 def _audit(action: str, broadcast_id: int, after: str | None = None) -> None:
