@@ -1,8 +1,8 @@
 """The ``outbound`` process (``ivr outbound run``): one dialler for every outbound source, so that
 together they never hold more than ``NU_TELEASSISTANCE_CHANNELS`` lines.
 
-Wiring only: each source is built by its feature from the settings (the weekly courtesy calls
-and booking's appointment reminders; broadcasts add theirs to :func:`sources`). Nothing is dialled
+Wiring only: each source is built by its feature from the settings (the weekly courtesy calls,
+booking's appointment reminders and the teleassistance broadcasts). Nothing is dialled
 without ``NU_TELEASSISTANCE_DIAL``; the process then exits 78 ("cannot work with these
 settings") and the supervisor leaves it stopped.
 """
@@ -59,10 +59,12 @@ def sources(
 ) -> list[Source]:
     """Every outbound source these settings give work to."""
     from booking.reminder_source import build_reminder_source
+    from ivr.teleassistance.broadcasts import build_broadcast_source
 
     found: list[Source | None] = [
         teleassistance_source(settings, engine, dialplans, clock),
         build_reminder_source(settings, engine, clock),
+        build_broadcast_source(settings, engine, clock),
     ]
     return [s for s in found if s is not None]
 
