@@ -30,7 +30,7 @@ def teleassistance_source(
     from ivr.teleassistance.calls import Queue, WeeklyCalls, pacing_for
 
     def queue() -> Queue:
-        plan = dialplans.current
+        plan = dialplans.current()
         dept = settings.teleassistance_department
         if dept not in plan.departments:
             dept = plan.general_operator
@@ -46,11 +46,11 @@ def teleassistance_source(
         engine,
         hours=settings.teleassistance_hours,
         pacing=pacing_for(settings),
-        calendar=lambda: dialplans.current.calendar,
+        calendar=lambda: dialplans.current().calendar,
         queue=queue,
         free_operators=free_operators if settings.redis_url else None,
         clock=clock,
-        city_number=dialplans.current.number,
+        city_number=dialplans.current().number,
     )
 
 
@@ -76,7 +76,7 @@ def build_dialler(settings: Any, connect: Callable[[], Any]) -> Dialler | None:
     from ivr.db import ready
 
     dialplans = DialplanSource(settings.dialplan_path, settings.prompts_dir)
-    clock = local_clock(dialplans.current.timezone)
+    clock = local_clock(dialplans.current().timezone)
     engine = ready(settings.database_url)
     return Dialler(
         connect,
@@ -84,6 +84,6 @@ def build_dialler(settings: Any, connect: Callable[[], Any]) -> Dialler | None:
         dial_template=settings.teleassistance_dial,
         channels=settings.teleassistance_channels,
         ring_s=settings.teleassistance_ring_s,
-        caller_id=dialplans.current.number,
+        caller_id=dialplans.current().number,
         clock=clock,
     )

@@ -295,3 +295,19 @@ def test_the_window_closes_on_whoever_was_not_reached(city):
     view = store.get(bid)
     assert view.state == "done" and view.counts == {"delivered": 1, "pending": 1}
     assert all(d.next_at is None for d in store.deliveries(bid))
+
+
+def test_the_outbound_process_dials_broadcasts_beside_the_other_sources(tmp_path):
+    import dataclasses
+
+    from ivr import config
+    from ivr.outbound_service import build_dialler
+
+    settings = dataclasses.replace(
+        config.load(),
+        teleassistance_dial="PJSIP/{number}@trunk",
+        database_url=f"sqlite:///{tmp_path / 'city.db'}",
+        redis_url="",
+    )
+    dialler = build_dialler(settings, lambda: None)
+    assert dialler is not None and "broadcasts" in [s.name for s in dialler.sources]
