@@ -16,6 +16,7 @@ from ivr.admin.views import (
     directory,
     flow,
     live,
+    open311,
     operators,
     prompts,
     publishing,
@@ -41,4 +42,5 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     broadcasts.bp,
     teleassistance_report.bp,
     desk_teleassistance.bp,
+    open311.bp,
 )
