@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from ivr.live import LiveState
     from ivr.operators.store import OperatorStore
     from ivr.prompts.build import Synthesizer
+    from ivr.teleassistance.broadcasts import BroadcastStore
     from ivr.teleassistance.store import TeleassistanceStore
 
 EXTENSION = "numero_unico_admin"  # the key in ``Flask.extensions``
@@ -89,6 +90,19 @@ class AdminServices:
 
         return TeleassistanceStore(
             ready(self.settings.database_url), self.settings.teleassistance_hours
+        )
+
+    def broadcasts(self, clock: Callable[[], datetime] | None = None) -> BroadcastStore:
+        """Broadcasts to the enrolled citizens of chosen areas, their windows inside the
+        city's calling hours (``NU_TELEASSISTANCE_HOURS``); ``clock``: the city's local time
+        now, naive (default: the host's)."""
+        from ivr.db import ready
+        from ivr.teleassistance.broadcasts import BroadcastStore
+
+        return BroadcastStore(
+            ready(self.settings.database_url),
+            self.settings.teleassistance_hours,
+            clock=clock or datetime.now,
         )
 
     def desk_hub(self) -> DeskHub | None:

@@ -58,6 +58,10 @@ TA_KEY = "NU_TA_KEY"  # set by extensions.conf: the key the citizen pressed
 TA_ANSWER = "NU_TA_ANSWER"  # set by the courtesy call's FastAGI (ivr/agi/courtesy.py): 1, 2, none
 TA_QUEUE = "NU_TA_QUEUE"  # extensions.conf: NU_QUEUE kept across that AGI (its overflow answer)
 TA_TRIES = "NU_TA_TRIES"  # extensions.conf: how many times Read() asks for a key (3, 2 after none)
+# a broadcast's message (ivr/teleassistance/broadcasts.py; [nu-teleassistance-broadcast])
+BC_AUDIO = "NU_BC_AUDIO"  # "<lang>/broadcast_<id>" under NU_SOUNDS; filtered to [a-z0-9_/]
+BC_KEY = "NU_BC_KEY"  # set by extensions.conf: a key pressed to hear the message again
+BC_TIMES = "NU_BC_TIMES"  # set by extensions.conf: how many times the message was played
 REM_AT = "NU_REM_AT"  # an appointment reminder: the appointment's epoch seconds
 REM_ZONE = "NU_REM_ZONE"  # the city's time zone, the one the appointment is said in
 REM_OFFICE = "NU_REM_OFFICE"  # the appointment's office id

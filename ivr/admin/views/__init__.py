@@ -9,6 +9,7 @@ from flask import Blueprint
 
 from ivr.admin.views import (
     account,
+    broadcasts,
     departments,
     desk,
     desk_teleassistance,
@@ -38,6 +39,7 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     operators.bp,
     desk.bp,
     teleassistance.bp,
+    broadcasts.bp,
     teleassistance_report.bp,
     desk_teleassistance.bp,
     open311.bp,
