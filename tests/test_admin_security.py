@@ -29,6 +29,8 @@ ARGS = {
     "lang": "it",
     "extension": "150",  # the Operators page's account (none: 404 for admins, 403 for others)
     "citizen_id": 1,  # a teleassistance citizen (none: 404 for those allowed, 403 for others)
+    "request_id": 1,  # a back-office request (none: 404 for those allowed, 403 for others)
+    "name": "message.wav",  # its voice message
 }
 
 

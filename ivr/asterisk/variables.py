@@ -55,6 +55,12 @@ TA_CALL = "NU_TA_CALL"  # a teleassistance week call's id (the desk opens the ci
 TA_KIND = "NU_TA_KIND"  # "automatic" (keys 1/2) or "operator" (straight to the operators' queue)
 TA_KEY = "NU_TA_KEY"  # set by extensions.conf: the key the citizen pressed
 
+# -- a back-office call back (ivr/backoffice/callback.py originates it; [nu-backoffice-call]) -
+BO_KEY = "NU_BO_KEY"  # the attempt's key, also the staff leg's channel id: the result carries it
+BO_DIAL = "NU_BO_DIAL"  # the citizen's outbound dial string (never logged)
+BO_RING = "NU_BO_RING"  # seconds the citizen's phone rings
+BO_REQUEST = "NU_BO_REQUEST"  # set by extensions.conf: the request id (the extension dialled)
+
 
 def assign(name: str, value: object) -> str:
     """``NAME=value``, as AMI's Originate ``Variable`` and the dialplan's globals take it."""

@@ -38,3 +38,8 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     teleassistance.bp,
     teleassistance_report.bp,
 )
+
+# The back office's work queue (appended: other areas register theirs the same way).
+from ivr.admin.views import backoffice  # noqa: E402
+
+BLUEPRINTS += (backoffice.bp,)
