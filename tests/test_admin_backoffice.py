@@ -228,6 +228,8 @@ def test_the_request_page_plays_its_own_voice_message_only(city):
     assert client.get(f"/backoffice/{rid}/recording/other.wav").status_code == 404
     assert client.get(f"/backoffice/{rid}/recording/..%2Fother.wav").status_code == 404
     assert login(app, "viewer").get(f"/backoffice/{rid}/recording/msg-1.wav").status_code == 403
+    post(client, f"/backoffice/{rid}/erase", {"confirm": "on"})  # the voice message goes too
+    assert not (folder / "msg-1.wav").exists() and (folder / "other.wav").exists()
 
 
 def test_export_is_a_no_store_download_and_erasure_needs_the_confirmation(city):
@@ -244,6 +246,7 @@ def test_export_is_a_no_store_download_and_erasure_needs_the_confirmation(city):
     assert store.get(ids["high"]) is not None
     post(client, f"/backoffice/{ids['high']}/erase", {"confirm": "on"})
     assert store.get(ids["high"]) is None
+    assert "erased" in client.get("/backoffice").get_data(as_text=True)
 
 
 def test_call_back_without_a_line_or_a_phone_dials_nothing_and_says_why(tmp_path):
@@ -344,3 +347,30 @@ def test_the_desk_files_a_request_pre_filled_from_the_call(tmp_path, monkeypatch
         ).one()
     assert NUMBER not in f"{entry.target} {entry.after}"
     assert login(app, "back_office").get("/desk/request").status_code == 403
+
+
+def test_a_back_office_user_gets_exactly_its_permissions_everywhere(tmp_path):
+    from ivr.admin.auth import CAN
+    from tests.test_admin_security import NoVoice, request, routes
+
+    settings = city_settings(tmp_path)
+    app = make_app(settings, synthesizer=NoVoice())
+    with app.config["SESSIONS"].begin() as db:
+        auth.create_user(db, "back_office", PASSWORD, "back_office", "en")
+    client = login(app, "back_office")
+    for endpoint, method, path, permission in routes(app):
+        response = request(client, method, path)
+        if "back_office" in CAN[permission]:
+            assert response.status_code != 403, (endpoint, method, path)
+        else:
+            assert response.status_code == 403, (endpoint, method, path)
+
+
+def test_every_computed_text_of_the_pages_exists_in_both_languages():
+    from ivr.admin.i18n import TEXTS
+    from ivr.backoffice.rules import SEVERITIES, SOURCES, STATUSES
+
+    kinds = ("created", "merged", "assigned", "status", "answer", "contact")
+    keys = [f"bo_status_{s}" for s in STATUSES] + [f"bo_severity_{s}" for s in SEVERITIES]
+    keys += [f"bo_source_{s}" for s in SOURCES] + [f"bo_event_{k}" for k in kinds]
+    assert [k for k in keys if set(TEXTS.get(k, {})) != {"it", "en"}] == []
