@@ -348,6 +348,15 @@ def test_the_desk_files_a_request_pre_filled_from_the_call(tmp_path, monkeypatch
     assert NUMBER not in f"{entry.target} {entry.after}"
     assert login(app, "back_office").get("/desk/request").status_code == 403
 
+    # After the wrap-up the desk has no call: the form keeps the call it was filled in from.
+    monkeypatch.setattr(desk_view, "_call_context", lambda account: None)
+    store = BackofficeStore(ready(settings.database_url))
+    for call_id, kept in (("1700000000.43", "1700000000.43"), ("x;Set(A=1)", "")):
+        form.update(call_id=call_id, description=f"after the call {call_id}")
+        page = post(client, "/desk/request", form, follow_redirects=True).get_data(as_text=True)
+        code = re.search(r"Request (\d+) recorded", page).group(1)
+        assert store.by_code(code).call_id == kept
+
 
 def test_a_back_office_user_gets_exactly_its_permissions_everywhere(tmp_path):
     from ivr.admin.auth import CAN

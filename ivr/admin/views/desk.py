@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import queue as queue_mod
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -561,8 +562,10 @@ def create_request():
     account = _account()
     form = {name: request.form.get(name, "").strip()[:4000] for name in REQUEST_FIELDS}
     context = _call_context(account)
-    # The call id is the desk's own call when there is one: the form cannot attach another's.
-    form["call_id"] = str(context.get("call_id") or "") if context else form["call_id"][:40]
+    # The call id is the desk's own call while it has one (the form cannot attach another's);
+    # after the wrap-up, the one the form was filled in from, if it looks like a uniqueid.
+    posted = form["call_id"] if re.fullmatch(r"[0-9A-Za-z.-]{1,40}", form["call_id"]) else ""
+    form["call_id"] = str(context.get("call_id") or "") if context else posted
     data = NewRequest(
         category=form["category"],
         description=form["description"],
