@@ -137,6 +137,12 @@ def test_the_queue_shows_deadline_then_severity_not_arrival_overdue_highlighted(
     assert overdue == [str(ids["late"])]
     assert NUMBER not in page and EMAIL not in page and SECRET_TEXT not in page
     assert "********67" in page and "…@example.org" in page  # masked
+    # One click calls back a citizen with a number; Enter in the assign fields never does
+    # (the form's first submit button is "assign").
+    calls = re.findall(r'formaction="/backoffice/(\d+)/call"', page)
+    callable_ = ("late", "urgent", "high", "low")  # "water" has an e-mail only
+    assert sorted(int(i) for i in calls) == sorted(ids[n] for n in callable_)
+    assert page.index('id="assign"') < page.index("formaction=")
 
 
 def test_the_queue_filters_by_team_category_and_status(city):

@@ -2,10 +2,11 @@
 softphone for the staff member, a citizen's phone in the test dialplan (``[nu-test-elder]``),
 and Chromium on the admin.
 
-A back-office user whose operator account is extension 221 logs in and lands on the work queue,
-opens a request and clicks "call back": their softphone rings and answers, Asterisk dials the
-citizen through the outbound dial string (``Local/{number}@nu-test-elder``), the citizen's
-phone answers, and the request's history shows the contact attempt answered."""
+A back-office user whose operator account is extension 221 logs in and lands on the work queue
+and clicks a request's "call back": the request's page opens while their softphone rings and
+answers, Asterisk dials the citizen through the outbound dial string
+(``Local/{number}@nu-test-elder``), the citizen's phone answers, and the request's history
+shows the contact attempt answered."""
 
 from __future__ import annotations
 
@@ -77,15 +78,15 @@ def test_staff_call_a_citizen_back_from_the_request_page(
             assert driver.current_url.endswith("/backoffice")  # the queue is her home
             row = driver.find_element(By.CSS_SELECTOR, f'tr[data-id="{made.id}"]')
             assert CITIZEN not in row.text  # masked in the list
-            row.find_element(By.CSS_SELECTOR, "td.code a").click()
-            WebDriverWait(driver, 10).until(EC.presence_of_element_located((By.ID, "call-back")))
-
             mark = phone.mark()
             elder = asterisk.ami.event_mark()
-            driver.find_element(By.ID, "call-back").click()
+            row.find_element(By.CSS_SELECTOR, "button.call-back").click()  # one click
             WebDriverWait(driver, 10).until(
                 EC.text_to_be_present_in_element((By.CSS_SELECTOR, "main"), "is ringing")
             )
+            # ...and the request is on screen while the phone rings.
+            assert driver.find_element(By.ID, "description").text == "Buca in via Roma"
+            assert driver.find_element(By.ID, "number").text == CITIZEN
             phone.wait_answered_incoming(timeout=30, since=mark)
             asterisk.ami.wait_for(
                 timeout=30, since=elder, Event="UserEvent", UserEvent="NuTestElder", Number=CITIZEN

@@ -124,6 +124,7 @@ def queue():
             "assignee": r.assignee,
             "source": r.source,
             "citizen": masked_contact(r),
+            "callable": bool(r.number),
         }
         for r in store.queue(team=team, category=category, statuses=statuses)
     ]
