@@ -367,6 +367,14 @@ def _teleassistance(args: argparse.Namespace, settings: config.Settings) -> int:
     )
 
 
+def _backoffice(args: argparse.Namespace, settings: config.Settings) -> int:
+    """``ivr backoffice ...`` on the city database (:mod:`ivr.backoffice.cli`)."""
+    from ivr.backoffice.cli import run
+    from ivr.db import ready
+
+    return run(args, ready(settings.database_url))
+
+
 def _kpi_report(args: argparse.Namespace, settings: config.Settings) -> int:
     from ivr.kpi.cli import report
 
@@ -563,6 +571,10 @@ def build_parser() -> argparse.ArgumentParser:
     from ivr.teleassistance.cli import add_parser as add_teleassistance_parser
 
     add_teleassistance_parser(sub).set_defaults(func=_teleassistance)
+
+    from ivr.backoffice.cli import add_parser as add_backoffice_parser
+
+    add_backoffice_parser(sub).set_defaults(func=_backoffice)
 
     from ivr.sip.cli import add_parser as add_sip_parser
 

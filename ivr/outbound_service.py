@@ -2,7 +2,7 @@
 together they never hold more than ``NU_TELEASSISTANCE_CHANNELS`` lines.
 
 Wiring only: each source is built by its feature from the settings (the weekly courtesy calls
-here; broadcasts and appointment reminders add theirs to :func:`sources`). Nothing is dialled
+and booking's appointment reminders; broadcasts add theirs to :func:`sources`). Nothing is dialled
 without ``NU_TELEASSISTANCE_DIAL``; the process then exits 78 ("cannot work with these
 settings") and the supervisor leaves it stopped.
 """
@@ -58,7 +58,13 @@ def sources(
     settings: Any, engine: Any, dialplans: DialplanSource, clock: Callable[[], datetime]
 ) -> list[Source]:
     """Every outbound source these settings give work to."""
-    return [teleassistance_source(settings, engine, dialplans, clock)]
+    from booking.reminder_source import build_reminder_source
+
+    found: list[Source | None] = [
+        teleassistance_source(settings, engine, dialplans, clock),
+        build_reminder_source(settings, engine, clock),
+    ]
+    return [s for s in found if s is not None]
 
 
 def build_dialler(settings: Any, connect: Callable[[], Any]) -> Dialler | None:

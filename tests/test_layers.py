@@ -68,6 +68,23 @@ RULES: list[Rule] = [
         "the admin page uses the teleassistance store, never the reverse",
     ),
     Rule(
+        "ivr.outbound",
+        "ivr.teleassistance",
+        "the dialler places any source's calls: sources plug in (ivr/outbound_service.py), the "
+        "dialler never knows them",
+    ),
+    Rule("ivr.outbound", "ivr.agi", "outbound calls are AMI's, not a call-flow runner's"),
+    Rule(
+        "ivr.backoffice",
+        "ivr.admin",
+        "the admin pages and the GeoReport API use the back-office store, never the reverse",
+    ),
+    Rule(
+        "ivr.backoffice",
+        "ivr.agi",
+        "back-office services answer through ivr.flow.services, without the runner",
+    ),
+    Rule(
         "ivr.flow",
         "ivr.agi",
         "the engine is pure: the runner depends on the call-flow layer, never the reverse",

@@ -801,6 +801,115 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "desk_not_cancelled": {"it": "non annullata: {error}", "en": "not cancelled: {error}"},
     "desk_cancelled": {"it": "annullata: {code}", "en": "cancelled: {code}"},
+    # The teleassistance desk (ivr/admin/views/desk_teleassistance.py)
+    "nav_tadesk": {"it": "Postazione teleassistenza", "en": "Teleassistance desk"},
+    "tadesk_title": {"it": "Postazione teleassistenza", "en": "Teleassistance desk"},
+    "tadesk_banner_not_configured": {
+        "it": "Le chiamate in uscita non sono configurate (NU_TELEASSISTANCE_DIAL vuoto): "
+        "nessuna chiamata viene fatta. Chiamate a mano i cittadini della lista.",
+        "en": "Outbound calls are not configured (NU_TELEASSISTANCE_DIAL is empty): no call "
+        "is placed. Call the citizens on the list by hand.",
+    },
+    "tadesk_banner_outside_hours": {
+        "it": "Fuori dall'orario delle chiamate ({hours}): ora nessuna chiamata viene fatta.",
+        "en": "Outside the calling hours ({hours}): no call is placed now.",
+    },
+    "tadesk_alarms": {"it": "Allarmi aperti", "en": "Open alarms"},
+    "tadesk_no_alarms": {"it": "Nessun allarme aperto.", "en": "No open alarm."},
+    "tadesk_alarm_heading": {
+        "it": "ALLARME: {name}, tre settimane senza risposta ({week})",
+        "en": "ALARM: {name}, three weeks with no answer ({week})",
+    },
+    "tadesk_alarm_age": {
+        "it": "Aperto da {age} (dal {raised})",
+        "en": "Open for {age} (since {raised})",
+    },
+    "tadesk_close_alarm": {"it": "Chiudi l'allarme", "en": "Close the alarm"},
+    "tadesk_alarm_closed": {"it": "Allarme #{id} chiuso.", "en": "Alarm #{id} closed."},
+    "tadesk_current": {"it": "La chiamata al telefono", "en": "The call on your phone"},
+    "tadesk_current_call": {
+        "it": "Chiamata di teleassistenza #{id}: {name}",
+        "en": "Teleassistance call #{id}: {name}",
+    },
+    "tadesk_no_current": {
+        "it": "Nessuna chiamata di teleassistenza al telefono.",
+        "en": "No teleassistance call on your phone.",
+    },
+    "tadesk_reason_teleassistance_call": {
+        "it": "Chiamata con operatore: la telefonata settimanale.",
+        "en": "Operator call: the weekly courtesy call.",
+    },
+    "tadesk_reason_teleassistance_help": {
+        "it": "Ha premuto 2 nella chiamata automatica: chiede un operatore.",
+        "en": "Pressed 2 on the automatic call: asks for an operator.",
+    },
+    "tadesk_outcome": {"it": "Esito", "en": "Outcome"},
+    "tadesk_notes": {"it": "Note", "en": "Notes"},
+    "tadesk_save_outcome": {"it": "Salva l'esito", "en": "Save the outcome"},
+    "tadesk_outcome_saved": {
+        "it": "Esito della chiamata #{id} salvato.",
+        "en": "Outcome of call #{id} saved.",
+    },
+    "tadesk_outcome_well": {"it": "tutto bene", "en": "all well"},
+    "tadesk_outcome_needs_help": {"it": "ha bisogno di aiuto", "en": "needs help"},
+    "tadesk_outcome_social_services": {
+        "it": "passato ai servizi sociali",
+        "en": "passed to social services",
+    },
+    "tadesk_outcome_company": {"it": "chiamata di compagnia", "en": "company call"},
+    "tadesk_today": {"it": "Le chiamate di oggi ({day})", "en": "Today's calls ({day})"},
+    "tadesk_no_calls": {"it": "Nessuna chiamata oggi.", "en": "No call today."},
+    "tadesk_time": {"it": "Ora", "en": "Time"},
+    "tadesk_attempts": {"it": "Tentativi", "en": "Attempts"},
+    "tadesk_state_planned": {"it": "prevista", "en": "planned"},
+    "tadesk_state_dialling": {"it": "in corso", "en": "dialling"},
+    "tadesk_state_answered": {"it": "risposto", "en": "answered"},
+    "tadesk_state_missed": {"it": "senza risposta", "en": "no answer"},
+    "tadesk_state_not_called": {"it": "non chiamato", "en": "not called"},
+    "tadesk_call_title": {
+        "it": "Chiamata di teleassistenza #{id}",
+        "en": "Teleassistance call #{id}",
+    },
+    "tadesk_phone": {"it": "Il tuo telefono", "en": "Your phone"},
+    "tadesk_no_account": {
+        "it": "Nessun account operatore è collegato a questo utente: la scheda della chiamata "
+        "al telefono non può comparire qui.",
+        "en": "No operator account is linked to this user: the sheet of the call on your "
+        "phone cannot show here.",
+    },
+    "tadesk_not_serving": {
+        "it": "Il tuo account operatore non serve il reparto {department}.",
+        "en": "Your operator account does not serve the department {department}.",
+    },
+    "tadesk_phone_state": {
+        "it": "Interno {extension}, {department}:",
+        "en": "Extension {extension}, {department}:",
+    },
+    "tadesk_refused": {
+        "it": "Non salvato: {field}: {message}",
+        "en": "Not saved: {field}: {message}",
+    },
+    "tadesk_error_unknown_outcome": {"it": "scegli tra {choices}", "en": "choose one of {choices}"},
+    "tadesk_error_notes_too_long": {
+        "it": "al massimo {most} caratteri",
+        "en": "at most {most} characters",
+    },
+    "tadesk_error_bad_user": {"it": "utente non valido", "en": "not a valid user"},
+    "tadesk_error_no_alarm": {"it": "l'allarme {id} non esiste", "en": "there is no alarm {id}"},
+    "tadesk_error_alarm_closed": {
+        "it": "l'allarme {id} è già stato chiuso da {by} il {at}",
+        "en": "alarm {id} was already closed by {by} at {at}",
+    },
+    "tadesk_error_no_call": {"it": "la chiamata {id} non esiste", "en": "there is no call {id}"},
+    "tadesk_field_outcome": {"it": "esito", "en": "outcome"},
+    "tadesk_field_notes": {"it": "note", "en": "notes"},
+    "tadesk_field_alarm": {"it": "allarme", "en": "alarm"},
+    "tadesk_field_call": {"it": "chiamata", "en": "call"},
+    "tadesk_field_by": {"it": "utente", "en": "user"},
+    "desk_teleassistance_call": {
+        "it": "Chiamata di teleassistenza #{id}: apri la scheda",
+        "en": "Teleassistance call #{id}: open the sheet",
+    },
 }
 
 

@@ -11,9 +11,11 @@ from ivr.admin.views import (
     account,
     departments,
     desk,
+    desk_teleassistance,
     directory,
     flow,
     live,
+    open311,
     operators,
     prompts,
     publishing,
@@ -37,6 +39,8 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     desk.bp,
     teleassistance.bp,
     teleassistance_report.bp,
+    desk_teleassistance.bp,
+    open311.bp,
 )
 
 # The back office's work queue (appended: other areas register theirs the same way).
