@@ -220,10 +220,11 @@ def test_answers_by_sms_and_email_go_through_the_outbox(city):
 def test_the_request_page_plays_its_own_voice_message_only(city):
     app, settings, _ = city
     store = BackofficeStore(ready(settings.database_url))
-    folder = settings.var_dir / "backoffice" / "recordings"
+    folder = settings.var_dir / "backoffice"  # the IVR's recordings spool
     folder.mkdir(parents=True)
     (folder / "msg-1.wav").write_bytes(b"RIFF....WAVE")
     (folder / "other.wav").write_bytes(b"RIFF....WAVE")
+    (folder / "request-12345678.json").write_text('{"number": "3470000000"}')
     data = NewRequest(category="acqua", recording="msg-1.wav", number=NUMBER, source="phone")
     rid = store.create(data, "ivr").id
     client = login(app, "back_office")
@@ -233,6 +234,7 @@ def test_the_request_page_plays_its_own_voice_message_only(city):
     assert response.status_code == 200 and response.mimetype == "audio/wav"
     assert client.get(f"/backoffice/{rid}/recording/other.wav").status_code == 404
     assert client.get(f"/backoffice/{rid}/recording/..%2Fother.wav").status_code == 404
+    assert client.get(f"/backoffice/{rid}/recording/request-12345678.json").status_code == 404
     assert login(app, "viewer").get(f"/backoffice/{rid}/recording/msg-1.wav").status_code == 403
     post(client, f"/backoffice/{rid}/erase", {"confirm": "on"})  # the voice message goes too
     assert not (folder / "msg-1.wav").exists() and (folder / "other.wav").exists()

@@ -90,8 +90,12 @@ def masked_contact(row: RequestView) -> str:
 
 
 def recordings_dir() -> Path:
-    """The back office's recordings folder (voice messages left on the phone)."""
-    return Path(services().settings.var_dir) / "backoffice" / "recordings"
+    """The folder the IVR records voice messages into (``leave_request``), as we see it:
+    ``NU_BACKOFFICE_SPOOL_DIR`` where the IVR's side defines it, else ``<var>/backoffice``.
+    Only a request's own audio file is ever served from it (the spool holds other files)."""
+    settings = services().settings
+    configured = getattr(settings, "backoffice_spool_dir", "")  # the IVR side's setting
+    return Path(configured or Path(settings.var_dir) / "backoffice")
 
 
 def _recording(row: RequestView) -> Path | None:
