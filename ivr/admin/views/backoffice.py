@@ -173,7 +173,7 @@ def detail(request_id: int):
         category=categories.get(row.category),
         overdue=row.overdue(store.clock()),
         history=store.history(request_id),
-        moves=sorted(rules.TRANSITIONS.get(row.status, ())),
+        moves=[s for s in rules.STATUSES if rules.can_move(row.status, s)],
         recording=_recording(row) is not None,
         can_call=bool(row.number),
     )
