@@ -33,6 +33,8 @@ ARGS = {
     "extension": "150",  # the Operators page's account (none: 404 for admins, 403 for others)
     "citizen_id": 1,  # a teleassistance citizen (none: 404 for those allowed, 403 for others)
     "broadcast_id": 1,  # a broadcast (none: 404 for those allowed, 403 for others)
+    "request_id": 1,  # a back-office request (none: 404 for those allowed, 403 for others)
+    "name": "message.wav",  # its voice message
     "alarm_id": 1,  # a teleassistance alarm (none: refused on the desk, 403 for others)
     "call_id": 1,  # a teleassistance week call (none: 404 for those allowed, 403 for others)
     "code": "buche",  # a back-office category (none: 404 for those allowed, 403 for others)

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from ivr.admin.publish import AsteriskTarget, Publisher
     from ivr.admin.service_levels import CallRecords
     from ivr.asterisk.ami import AMIClient
+    from ivr.backoffice.store import BackofficeStore
     from ivr.config import Settings
     from ivr.desk.hub import DeskHub
     from ivr.directory.store import DirectoryStore
@@ -104,6 +105,13 @@ class AdminServices:
             self.settings.teleassistance_hours,
             clock=clock or datetime.now,
         )
+
+    def backoffice(self) -> BackofficeStore:
+        """The back office's requests on the city database (the work queue, answers)."""
+        from ivr.backoffice.store import BackofficeStore
+        from ivr.db import ready
+
+        return BackofficeStore(ready(self.settings.database_url))
 
     def desk_hub(self) -> DeskHub | None:
         """The operator desks' live feed from Asterisk (one per Asterisk, started on first

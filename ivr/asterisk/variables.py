@@ -69,6 +69,12 @@ REM_SERVICE = "NU_REM_SERVICE"  # the appointment's service id
 REM_KEY = "NU_REM_KEY"  # set by extensions.conf: 1 confirm, 2 cancel
 REM_FORMAT = "NU_REM_FORMAT"  # set by extensions.conf: SayUnixTime's format for the language
 
+# -- a back-office call back (ivr/backoffice/callback.py originates it; [nu-backoffice-call]) -
+BO_KEY = "NU_BO_KEY"  # the attempt's key, also the staff leg's channel id: the result carries it
+BO_DIAL = "NU_BO_DIAL"  # the citizen's outbound dial string (never logged)
+BO_RING = "NU_BO_RING"  # seconds the citizen's phone rings
+BO_REQUEST = "NU_BO_REQUEST"  # set by extensions.conf: the request id (the extension dialled)
+
 
 def assign(name: str, value: object) -> str:
     """``NAME=value``, as AMI's Originate ``Variable`` and the dialplan's globals take it."""

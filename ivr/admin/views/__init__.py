@@ -53,3 +53,7 @@ from ivr.admin.views import (  # noqa: E402
 )
 
 BLUEPRINTS += (backoffice_categories.bp, backoffice_faq.bp, backoffice_report.bp)
+# The back office's work queue (appended: other areas register theirs the same way).
+from ivr.admin.views import backoffice  # noqa: E402
+
+BLUEPRINTS += (backoffice.bp,)
