@@ -83,6 +83,21 @@ def booking_closed(language: str, code: str, service: str, moment: datetime, cit
     )
 
 
+def booking_reminder(
+    language: str, code: str, service: str, moment: datetime, office: str, address: str, city: str
+) -> str:
+    """The day-before reminder, when it goes by SMS (booking/reminders.py)."""
+    if language == "en":
+        return (
+            f"Reminder {code}: {service} tomorrow, {when(moment, language)}, {office}, "
+            f"{address}. To cancel call {city}."
+        )
+    return (
+        f"Promemoria {code}: {service} domani, {when(moment, language)}, {office}, "
+        f"{address}. Per annullare chiami lo {city}."
+    )
+
+
 def certificate_requested(
     language: str, code: str, kind: str, delivery: str, office: str | None
 ) -> str:

@@ -281,3 +281,40 @@ class Outbox(Base):
         CheckConstraint(_enum_check("status", MessageStatus), name="status"),
         Index("ix_outbox_due", "status", "next_attempt_at"),
     )
+
+
+REMINDER_STATES = (
+    "pending",
+    "dialling",
+    "confirmed",
+    "cancelled",
+    "heard",
+    "unanswered",
+    "sms_sent",
+    "failed",
+)
+
+
+class BookingReminder(Base):
+    """The day-before reminder of one booking (:mod:`booking.reminders`): one row per booking,
+    ever, so a citizen is never reminded twice, whatever restarts. ``key`` is the current call's
+    (``rem-<booking>-<attempt>``, the dialler's channel id); the number stays on the booking."""
+
+    __tablename__ = "booking_reminders"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    booking_id: Mapped[int] = mapped_column(
+        ForeignKey("bookings.id", ondelete="CASCADE"), unique=True
+    )
+    state: Mapped[str] = mapped_column(String(12), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_at: Mapped[datetime] = mapped_column(DateTime)  # city local time, like the slots
+    key: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    __table_args__ = (
+        CheckConstraint(f"state IN ({', '.join(repr(s) for s in REMINDER_STATES)})", name="state"),
+        CheckConstraint("attempts >= 0", name="attempts"),
+        Index("ix_booking_reminders_due", "state", "next_at"),
+    )

@@ -367,6 +367,16 @@ def _teleassistance(args: argparse.Namespace, settings: config.Settings) -> int:
     )
 
 
+def _backoffice(args: argparse.Namespace, settings: config.Settings) -> int:
+    """``ivr backoffice ...`` on the city database (:mod:`ivr.backoffice.cli`)."""
+    from ivr.backoffice.cli import run
+    from ivr.db import ready
+
+    if args.area == "ingest":  # works with the database down: the spool waits
+        return _backoffice_ingest(args, settings)
+    return run(args, ready(settings.database_url))
+
+
 def _kpi_report(args: argparse.Namespace, settings: config.Settings) -> int:
     from ivr.kpi.cli import report
 
@@ -590,6 +600,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_teleassistance_parser(sub).set_defaults(func=_teleassistance)
 
+    from ivr.backoffice.cli import add_parser as add_backoffice_parser
+
+    add_backoffice_parser(sub).set_defaults(func=_backoffice)
+
     from ivr.sip.cli import add_parser as add_sip_parser
 
     add_sip_parser(sub, ETC_HELP).set_defaults(func=_sip)
@@ -630,17 +644,6 @@ def build_parser() -> argparse.ArgumentParser:
     kpi_report.add_argument("--from", dest="date_from", default=None, help="YYYY-MM-DD")
     kpi_report.add_argument("--to", dest="date_to", default=None, help="YYYY-MM-DD (included)")
     kpi_report.set_defaults(func=_kpi_report)
-
-    backoffice = sub.add_parser("backoffice", help="the back office's requests").add_subparsers(
-        dest="action", required=True
-    )
-    backoffice_ingest = backoffice.add_parser(
-        "ingest", help="store the IVR's voice-message requests kept while the database was down"
-    )
-    backoffice_ingest.add_argument(
-        "--every-s", type=float, default=0.0, help="again every N seconds until stopped"
-    )
-    backoffice_ingest.set_defaults(func=_backoffice_ingest)
 
     retention = sub.add_parser(
         "retention", help="delete personal data older than NU_RETENTION_DAYS"

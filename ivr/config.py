@@ -101,6 +101,18 @@ class Settings:
     teleassistance_department: str = field(
         default_factory=lambda: _env("NU_TELEASSISTANCE_DEPARTMENT", "sociali")
     )
+    # Appointment reminders (booking/reminders.py): the day before an office appointment, a call
+    # (through NU_TELEASSISTANCE_DIAL) or an SMS, placed only inside these local hours, with so
+    # many call attempts this many minutes apart; NU_REMINDER_SMS=1 sends an SMS instead of a
+    # call to every mobile number (a number that cannot be called gets one anyway).
+    reminder_hours: str = field(default_factory=lambda: _env("NU_REMINDER_HOURS", "17:00-20:00"))
+    reminder_attempts: int = field(default_factory=lambda: int(_env("NU_REMINDER_ATTEMPTS", "2")))
+    reminder_retry_min: int = field(
+        default_factory=lambda: int(_env("NU_REMINDER_RETRY_MIN", "60"))
+    )
+    reminder_sms: bool = field(
+        default_factory=lambda: _env("NU_REMINDER_SMS", "") in ("1", "yes", "true")
+    )
     # 180 days: six months, the most art. 123 c.2 D.Lgs. 196/2003 keeps billing traffic data.
     retention_days: int = field(default_factory=lambda: _days("NU_RETENTION_DAYS", "180"))
     asterisk_root: Path = field(

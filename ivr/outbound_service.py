@@ -1,8 +1,8 @@
 """The ``outbound`` process (``ivr outbound run``): one dialler for every outbound source, so that
 together they never hold more than ``NU_TELEASSISTANCE_CHANNELS`` lines.
 
-Wiring only: each source is built by its feature from the settings (the weekly courtesy calls
-here; broadcasts and appointment reminders add theirs to :func:`sources`). Nothing is dialled
+Wiring only: each source is built by its feature from the settings (the weekly courtesy calls,
+booking's appointment reminders and the teleassistance broadcasts). Nothing is dialled
 without ``NU_TELEASSISTANCE_DIAL``; the process then exits 78 ("cannot work with these
 settings") and the supervisor leaves it stopped.
 """
@@ -30,7 +30,7 @@ def teleassistance_source(
     from ivr.teleassistance.calls import Queue, WeeklyCalls, pacing_for
 
     def queue() -> Queue:
-        plan = dialplans.current
+        plan = dialplans.current()
         dept = settings.teleassistance_department
         if dept not in plan.departments:
             dept = plan.general_operator
@@ -46,11 +46,11 @@ def teleassistance_source(
         engine,
         hours=settings.teleassistance_hours,
         pacing=pacing_for(settings),
-        calendar=lambda: dialplans.current.calendar,
+        calendar=lambda: dialplans.current().calendar,
         queue=queue,
         free_operators=free_operators if settings.redis_url else None,
         clock=clock,
-        city_number=dialplans.current.number,
+        city_number=dialplans.current().number,
     )
 
 
@@ -58,7 +58,15 @@ def sources(
     settings: Any, engine: Any, dialplans: DialplanSource, clock: Callable[[], datetime]
 ) -> list[Source]:
     """Every outbound source these settings give work to."""
-    return [teleassistance_source(settings, engine, dialplans, clock)]
+    from booking.reminder_source import build_reminder_source
+    from ivr.teleassistance.broadcasts import build_broadcast_source
+
+    found: list[Source | None] = [
+        teleassistance_source(settings, engine, dialplans, clock),
+        build_reminder_source(settings, engine, clock),
+        build_broadcast_source(settings, engine, clock),
+    ]
+    return [s for s in found if s is not None]
 
 
 def build_dialler(settings: Any, connect: Callable[[], Any]) -> Dialler | None:
@@ -68,7 +76,7 @@ def build_dialler(settings: Any, connect: Callable[[], Any]) -> Dialler | None:
     from ivr.db import ready
 
     dialplans = DialplanSource(settings.dialplan_path, settings.prompts_dir)
-    clock = local_clock(dialplans.current.timezone)
+    clock = local_clock(dialplans.current().timezone)
     engine = ready(settings.database_url)
     return Dialler(
         connect,
@@ -76,6 +84,6 @@ def build_dialler(settings: Any, connect: Callable[[], Any]) -> Dialler | None:
         dial_template=settings.teleassistance_dial,
         channels=settings.teleassistance_channels,
         ring_s=settings.teleassistance_ring_s,
-        caller_id=dialplans.current.number,
+        caller_id=dialplans.current().number,
         clock=clock,
     )

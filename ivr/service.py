@@ -218,6 +218,19 @@ def speech_listener(settings: Settings) -> Listener | None:
     )
 
 
+def entry_points(
+    default: Callable[[CityAGI], Any], scripts: dict[str, Callable[[CityAGI], Any]]
+) -> Callable[[CityAGI], Any]:
+    """One FastAGI port, a handler per entry point (as wazo-agid does): the path Asterisk asked
+    for (``AGI(agi://host:port/<path>)``) picks it; no path, or an unknown one, is a city call."""
+
+    def dispatch(agi: CityAGI) -> Any:
+        script = agi.network_script.split("?", 1)[0].strip("/")
+        return scripts.get(script, default)(agi)
+
+    return dispatch
+
+
 def city_handler(
     settings: Settings,
     *,
@@ -225,8 +238,11 @@ def city_handler(
     on_outcome: Callable[[CityAGI, CallOutcome], object] | None = None,
     services: Services | None = None,
     listener: Listener | None = None,
-) -> tuple[Callable[[CityAGI], CallOutcome], DialplanSource]:
+) -> tuple[Callable[[CityAGI], Any], DialplanSource]:
     """The production call handler (FastAGI or local AGI) and the dialplan source it reads.
+
+    A city call, or the teleassistance courtesy call's question (``AGI(.../teleassistance)``,
+    :mod:`ivr.agi.courtesy`, on the same listener).
 
     Without ``services``, the city's own: booking on ``settings.database_url`` (migrated now,
     or on first use if the database is down; a failing database answers "unavailable").
@@ -246,6 +262,9 @@ def city_handler(
         spool.host.mkdir(parents=True, exist_ok=True)
     except OSError as exc:  # calls still run: RECORD FILE fails and the operator takes over
         log.warning("back office spool %s unusable: %s", spool.host, exc)
+    from ivr.agi.courtesy import SCRIPT, courtesy_handler
+
+    courtesy = courtesy_handler(listener, None if speech is None else speech.split(","))
     handler = make_handler(
         session_factory(source, open_state(settings.redis_url), clock, speech, callbacks),
         settings.asterisk_sounds_dir,
@@ -255,7 +274,7 @@ def city_handler(
         listener=listener,
         spool=spool,
     )
-    return handler, source
+    return entry_points(handler, {SCRIPT: courtesy}), source
 
 
 def build_server(

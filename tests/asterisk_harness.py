@@ -127,7 +127,9 @@ exten => _X.,1,GotoIf($["${EXTEN:-1}" = "0"]?ring)
 ;  dial Local/<number>@nu-test-elder. What the phone does is the number's last digit:
 ;    0 never answers, 9 is busy, 8 is an answering machine (a long recorded greeting, then a
 ;    beep's silence), 1 a person who keeps pressing 1, 2 one who keeps pressing 2, any other a
-;    person who says "Pronto?" and stays on the line without a key.
+;    person who says "Pronto?" and stays on the line without a key. The harness makes a phone
+;    speak when the call asks a spoken question (AsteriskHarness.elder_says): it sets NU_TEST_SAY
+;    and redirects the phone's channel to its say extension, which reports NuTestElderSaid.
 ;  Each reports NuTestElder (Number, State: answered) when it picks up.
 [nu-test-elder]
 exten => _X.,1,Set(D=${EXTEN:-1})
@@ -152,6 +154,10 @@ exten => _X.,1,Set(D=${EXTEN:-1})
  same => n(busy),Busy(10)
  same => n(ring),Ringing()
  same => n,Wait(300)
+ same => n,Hangup()
+exten => say,1,Playback(${NU_TEST_SAY})
+ same => n,UserEvent(NuTestElderSaid,File: ${NU_TEST_SAY})
+ same => n,Wait(120)
  same => n,Hangup()
 
 ; Operators: Local/a<id>@nu-test-operator/n answers, Local/r<id>@nu-test-operator/n only rings.
@@ -546,6 +552,38 @@ class AsteriskHarness:
         if index is not None and index + 1 < len(seen):
             return seen[index + 1]
         return self.ami.wait_for(predicate, since=mark, timeout=ASK_TIMEOUT)
+
+    def elder_says(self, key: str, sound: str) -> threading.Thread:
+        """The phone of the outbound call ``key`` (``[nu-test-elder]``) says ``sound`` (a path
+        as Asterisk sees it, no extension) once the call listens (RECORD FILE), as a citizen
+        answers a spoken question; a phone whose call never listens stays as it was. Call it
+        before the dialler places the call. The dialler's line is the call ``key``, the phone
+        its other half ``<key>-o`` (the dialler's OtherChannelId)."""
+        since = self.ami.event_mark()
+
+        def listening_or_gone(m: Message) -> bool:
+            if m.get("Uniqueid") != key:
+                return False
+            return m.name == "Hangup" or (
+                m.name == "AGIExecStart" and m.get("Command", "").startswith("RECORD FILE")
+            )
+
+        def speak() -> None:
+            try:
+                event = self.ami.wait_for(listening_or_gone, since=since, timeout=ASK_TIMEOUT)
+                if event.name == "Hangup":
+                    return
+                phone = f"{key}-o"
+                self.ami.action("Setvar", Channel=phone, Variable="NU_TEST_SAY", Value=sound)
+                self.ami.action(
+                    "Redirect", Channel=phone, Context="nu-test-elder", Exten="say", Priority="1"
+                )
+            except (TimeoutError, AMIError):
+                return  # the outcome the test waits for says what happened
+
+        thread = threading.Thread(target=speak, name=f"elder-says-{key}", daemon=True)
+        thread.start()
+        return thread
 
     # operators and queues ----------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ NAME = re.compile(r"(?<![A-Za-z0-9])NU_[A-Z0-9]+(?:_[A-Z0-9]+)*")
 DECLARED = {v for k, v in vars(V).items() if k.isupper() and isinstance(v, str)}
 PREFIXES = {name for name in DECLARED if name.endswith("_")}  # NU_CTX_<key>
 USERS = (
+    "ivr/agi/courtesy.py",
     "ivr/agi/runner.py",
     "ivr/agi/server.py",
     "ivr/asterisk/render.py",

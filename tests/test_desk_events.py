@@ -70,3 +70,20 @@ def test_another_operators_call_never_reaches_this_desk():
     other = {"Event": "AgentConnect", "Interface": "PJSIP/201", "Uniqueid": "b", "Queue": "q"}
     assert tracker.feed(other, 2.0) == []  # not the call ringing here
     assert tracker.current["201"].connected_at is None
+
+
+def test_a_teleassistance_call_rings_with_its_week_call_id():
+    tracker = DeskTracker()
+    ring = {
+        "Event": "AgentCalled",
+        "Interface": "PJSIP/211",
+        "Uniqueid": "nu-ta-7-1",
+        "Queue": "sociali",
+        "Channel": "Local/0612345673@nu-test-elder-00000001;2",
+        "vars": {"NU_TA_CALL": "7", "NU_REASON": "teleassistance_call"},
+    }
+    [event] = tracker.feed(ring, 1.0)
+    assert (event.data["ta_call"], event.data["reason"]) == (7, "teleassistance_call")
+    assert tracker.current["211"].ta_call == 7
+    [other] = tracker.feed(dict(ring, Uniqueid="x", vars={"NU_TA_CALL": "7; DROP"}), 2.0)
+    assert other.data["ta_call"] is None and tracker.current["211"].ta_call is None

@@ -77,3 +77,55 @@ def test_yes_no():
     assert yes_no("yes please", "en") is True
     assert yes_no("forse", "it") is None
     assert yes_no("sì no", "it") is None
+
+
+# -- the teleassistance courtesy call's help words ------------------------------------------
+
+
+def test_help_words_in_every_city_language_ask_for_help():
+    from ivr.speech.intents import HELP, asks_for_help
+
+    said = {
+        "it": ["aiuto", "Aiuto!", "ho bisogno di aiuto", "voglio parlare con un operatore"],
+        "en": ["help", "help me please", "I need an operator"],
+        "fr": ["à l'aide", "au secours", "aide", "un opérateur s'il vous plaît"],
+        "es": ["ayuda", "socorro", "quiero un operador"],
+        "de": ["Hilfe", "Notfall"],
+        "zh": ["救命", "帮助"],
+        "ar": ["مساعدة", "النجدة"],
+    }
+    assert set(said) <= set(HELP) and {"it", "en", "fr", "es", "de", "zh", "ar"} <= set(HELP)
+    for language, sentences in said.items():
+        for sentence in sentences:
+            assert asks_for_help(sentence, language), (language, sentence)
+
+
+def test_anything_else_is_not_help():
+    from ivr.speech.intents import asks_for_help
+
+    for sentence, language in [
+        ("tutto bene grazie", "it"),
+        ("", "it"),
+        (UNKNOWN, "it"),
+        ("all is well", "en"),
+        ("aiuto", "en"),  # another language's word
+        ("aiuto", "xx"),  # a language without help words
+    ]:
+        assert not asks_for_help(sentence, language), (language, sentence)
+
+
+def test_a_doubtful_help_word_still_counts_as_help():
+    """A low confidence is a partial match (confirm): on a welfare call, a person takes over."""
+    from ivr.speech.intents import asks_for_help
+
+    assert asks_for_help("aiuto", "it", confidence=0.5)
+    assert not asks_for_help("aiuto", "it", confidence=0.2)
+
+
+def test_help_grammar_is_closed_and_per_language():
+    from ivr.speech.intents import help_grammar
+
+    grammar = help_grammar("it")
+    assert "aiuto" in grammar and "operatore" in grammar and grammar[-1] == UNKNOWN
+    assert "help" not in grammar
+    assert help_grammar("xx") == ()

@@ -291,6 +291,7 @@ def test_export_then_erase_leaves_nothing(store, booking_url):
         "teleassistance_attempts": 0,  # the weekly calls' tables are reached too
         "teleassistance_calls": 0,
         "teleassistance_alarms": 0,
+        "teleassistance_broadcast_deliveries": 0,  # and the broadcasts'
         "teleassistance_citizens": 1,
     }
     assert store.get(gone) is None

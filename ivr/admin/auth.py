@@ -8,6 +8,7 @@
 * CSRF: one random token per session; every state-changing request (POST, PUT, PATCH, DELETE)
   must echo it in the ``csrf_token`` form field or the ``X-CSRF-Token`` header (JSON API), or
   it is refused with 400 before any view runs. SameSite alone is not enough for old browsers.
+  Only the Open311 API (:data:`CSRF_EXEMPT`), no browser form, posts without it: an API key.
 * Rate limiting: failed logins are counted per (client address, user name) and per client
   address in a sliding window, in memory: the admin runs as one process, and a restart
   forgetting the counters is acceptable (the lockout is minutes long). Locked attempts are
@@ -56,6 +57,9 @@ CAN = {
     "back_office": {"admin", "back_office"},
 }
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+# Blueprints that are not browser forms and carry no session: the Open311 GeoReport API
+# (ivr/backoffice/open311.py), whose clients post with an API key instead.
+CSRF_EXEMPT = {"open311"}
 
 
 class AccountError(ValueError):
@@ -147,7 +151,7 @@ def csrf_token() -> str:
 
 def check_csrf() -> None:
     """before_request: refuse a state-changing request without the session's token."""
-    if request.method not in UNSAFE_METHODS:
+    if request.method not in UNSAFE_METHODS or request.blueprint in CSRF_EXEMPT:
         return
     sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token", "")
     expected = session.get("csrf")
@@ -219,3 +223,9 @@ def audit(db: Any, action: str, target: str = "", before: Any = None, after: Any
 
 
 __all__ = ["ROLES"]
+
+# The back office's knowledge and settings (ivr/admin/views/backoffice_*.py). FAQ entries carry no
+# personal data: the back office writes them, editors read them to put them into the draft.
+# Categories and their SLA hours are the deadlines the back office is measured by: admins set them.
+CAN["faq"] = {"admin", "editor", "back_office"}
+CAN["back_office_admin"] = {"admin"}

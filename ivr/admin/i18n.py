@@ -607,6 +607,76 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "The file is not UTF-8: save it as CSV UTF-8.",
     },
     "ta_imported": {"it": "{n} iscritti importati.", "en": "{n} citizens enrolled."},
+    # Broadcasts to enrolled citizens (ivr/admin/views/broadcasts.py)
+    "nav_broadcasts": {"it": "Messaggi agli iscritti", "en": "Broadcasts"},
+    "bc_new": {"it": "Nuovo messaggio", "en": "New broadcast"},
+    "bc_none": {"it": "Nessun messaggio.", "en": "No broadcasts."},
+    "bc_kind": {"it": "Tipo", "en": "Kind"},
+    "bc_kind_heat_wave": {"it": "ondata di calore", "en": "heat wave"},
+    "bc_kind_scam_warning": {"it": "allerta truffe", "en": "scam warning"},
+    "bc_kind_event": {"it": "evento", "en": "event"},
+    "bc_kind_other": {"it": "altro", "en": "other"},
+    "bc_title": {"it": "Titolo", "en": "Title"},
+    "bc_areas": {"it": "Zone", "en": "Areas"},
+    "bc_areas_none": {
+        "it": "Nessun iscritto ha una zona: indicala nella scheda degli iscritti.",
+        "en": "No enrolled citizen has an area: set it on their sheet.",
+    },
+    "bc_area_count": {"it": "{area} ({n} iscritti)", "en": "{area} ({n} citizens)"},
+    "bc_day": {"it": "Giorno", "en": "Day"},
+    "bc_window": {"it": "Fascia oraria", "en": "Time window"},
+    "bc_window_hint": {
+        "it": "HH:MM-HH:MM, dentro l'orario delle chiamate {hours}.",
+        "en": "HH:MM-HH:MM, inside the calling hours {hours}.",
+    },
+    "bc_texts": {"it": "Testo del messaggio", "en": "The message"},
+    "bc_texts_hint": {
+        "it": "Un testo per ogni lingua parlata dagli iscritti delle zone scelte, letto da una "
+        "voce sintetica, oppure una registrazione.",
+        "en": "A text for every language the citizens of the chosen areas speak, read by a "
+        "synthetic voice, or a recording.",
+    },
+    "bc_text_in": {"it": "Testo in {lang}", "en": "Text in {lang}"},
+    "bc_recording_in": {
+        "it": "Oppure una registrazione in {lang} (WAV, al più 1 MB: circa un minuto a 8 kHz)",
+        "en": "Or a recording in {lang} (WAV, 1 MB at most: about a minute at 8 kHz)",
+    },
+    "bc_recorded": {"it": "(registrazione)", "en": "(recording)"},
+    "bc_create": {"it": "Crea e invia", "en": "Create and send"},
+    "bc_created": {
+        "it": "Messaggio #{id} creato per {n} iscritti: le chiamate partono nella fascia oraria.",
+        "en": "Broadcast #{id} created for {n} citizens: the calls go out in its window.",
+    },
+    "bc_audio_failed": {
+        "it": "Messaggio #{id} annullato: l'audio non è stato generato ({reasons}).",
+        "en": "Broadcast #{id} cancelled: its audio could not be built ({reasons}).",
+    },
+    "bc_state": {"it": "Stato", "en": "State"},
+    "bc_state_scheduled": {"it": "programmato", "en": "scheduled"},
+    "bc_state_running": {"it": "in corso", "en": "running"},
+    "bc_state_done": {"it": "concluso", "en": "done"},
+    "bc_state_cancelled": {"it": "annullato", "en": "cancelled"},
+    "bc_audio_waiting": {"it": "audio non pronto", "en": "audio not ready"},
+    "bc_recipients": {"it": "Destinatari", "en": "Recipients"},
+    "bc_delivery_pending": {"it": "non ancora chiamato", "en": "not called yet"},
+    "bc_delivery_dialling": {"it": "in chiamata", "en": "dialling"},
+    "bc_delivery_delivered": {"it": "ascoltato", "en": "delivered"},
+    "bc_delivery_no_answer": {"it": "non risponde", "en": "no answer"},
+    "bc_delivery_busy": {"it": "occupato", "en": "busy"},
+    "bc_delivery_machine": {"it": "lasciato in segreteria", "en": "left on a machine"},
+    "bc_delivery_failed": {"it": "non riuscito", "en": "failed"},
+    "bc_citizen": {"it": "Iscritto", "en": "Citizen"},
+    "bc_number": {"it": "Numero", "en": "Number"},
+    "bc_language": {"it": "Lingua", "en": "Language"},
+    "bc_attempts": {"it": "Tentativi", "en": "Attempts"},
+    "bc_next": {"it": "Prossimo tentativo", "en": "Next attempt"},
+    "bc_cancel": {"it": "Annulla il messaggio", "en": "Cancel the broadcast"},
+    "bc_cancel_hint": {
+        "it": "Chi non è ancora stato chiamato non lo sarà; una chiamata in corso finisce.",
+        "en": "Nobody not yet called will be; a call under way ends as it would.",
+    },
+    "bc_cancelled": {"it": "Messaggio #{id} annullato.", "en": "Broadcast #{id} cancelled."},
+    "bc_created_by": {"it": "Creato da {by} il {at}", "en": "Created by {by} on {at}"},
     # The teleassistance report (ivr/admin/views/teleassistance_report.py)
     "tr_title": {"it": "Teleassistenza: resoconto", "en": "Teleassistance report"},
     "tr_link": {"it": "Resoconto settimanale", "en": "Weekly report"},
@@ -803,6 +873,115 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "desk_not_cancelled": {"it": "non annullata: {error}", "en": "not cancelled: {error}"},
     "desk_cancelled": {"it": "annullata: {code}", "en": "cancelled: {code}"},
+    # The teleassistance desk (ivr/admin/views/desk_teleassistance.py)
+    "nav_tadesk": {"it": "Postazione teleassistenza", "en": "Teleassistance desk"},
+    "tadesk_title": {"it": "Postazione teleassistenza", "en": "Teleassistance desk"},
+    "tadesk_banner_not_configured": {
+        "it": "Le chiamate in uscita non sono configurate (NU_TELEASSISTANCE_DIAL vuoto): "
+        "nessuna chiamata viene fatta. Chiamate a mano i cittadini della lista.",
+        "en": "Outbound calls are not configured (NU_TELEASSISTANCE_DIAL is empty): no call "
+        "is placed. Call the citizens on the list by hand.",
+    },
+    "tadesk_banner_outside_hours": {
+        "it": "Fuori dall'orario delle chiamate ({hours}): ora nessuna chiamata viene fatta.",
+        "en": "Outside the calling hours ({hours}): no call is placed now.",
+    },
+    "tadesk_alarms": {"it": "Allarmi aperti", "en": "Open alarms"},
+    "tadesk_no_alarms": {"it": "Nessun allarme aperto.", "en": "No open alarm."},
+    "tadesk_alarm_heading": {
+        "it": "ALLARME: {name}, tre settimane senza risposta ({week})",
+        "en": "ALARM: {name}, three weeks with no answer ({week})",
+    },
+    "tadesk_alarm_age": {
+        "it": "Aperto da {age} (dal {raised})",
+        "en": "Open for {age} (since {raised})",
+    },
+    "tadesk_close_alarm": {"it": "Chiudi l'allarme", "en": "Close the alarm"},
+    "tadesk_alarm_closed": {"it": "Allarme #{id} chiuso.", "en": "Alarm #{id} closed."},
+    "tadesk_current": {"it": "La chiamata al telefono", "en": "The call on your phone"},
+    "tadesk_current_call": {
+        "it": "Chiamata di teleassistenza #{id}: {name}",
+        "en": "Teleassistance call #{id}: {name}",
+    },
+    "tadesk_no_current": {
+        "it": "Nessuna chiamata di teleassistenza al telefono.",
+        "en": "No teleassistance call on your phone.",
+    },
+    "tadesk_reason_teleassistance_call": {
+        "it": "Chiamata con operatore: la telefonata settimanale.",
+        "en": "Operator call: the weekly courtesy call.",
+    },
+    "tadesk_reason_teleassistance_help": {
+        "it": "Ha premuto 2 nella chiamata automatica: chiede un operatore.",
+        "en": "Pressed 2 on the automatic call: asks for an operator.",
+    },
+    "tadesk_outcome": {"it": "Esito", "en": "Outcome"},
+    "tadesk_notes": {"it": "Note", "en": "Notes"},
+    "tadesk_save_outcome": {"it": "Salva l'esito", "en": "Save the outcome"},
+    "tadesk_outcome_saved": {
+        "it": "Esito della chiamata #{id} salvato.",
+        "en": "Outcome of call #{id} saved.",
+    },
+    "tadesk_outcome_well": {"it": "tutto bene", "en": "all well"},
+    "tadesk_outcome_needs_help": {"it": "ha bisogno di aiuto", "en": "needs help"},
+    "tadesk_outcome_social_services": {
+        "it": "passato ai servizi sociali",
+        "en": "passed to social services",
+    },
+    "tadesk_outcome_company": {"it": "chiamata di compagnia", "en": "company call"},
+    "tadesk_today": {"it": "Le chiamate di oggi ({day})", "en": "Today's calls ({day})"},
+    "tadesk_no_calls": {"it": "Nessuna chiamata oggi.", "en": "No call today."},
+    "tadesk_time": {"it": "Ora", "en": "Time"},
+    "tadesk_attempts": {"it": "Tentativi", "en": "Attempts"},
+    "tadesk_state_planned": {"it": "prevista", "en": "planned"},
+    "tadesk_state_dialling": {"it": "in corso", "en": "dialling"},
+    "tadesk_state_answered": {"it": "risposto", "en": "answered"},
+    "tadesk_state_missed": {"it": "senza risposta", "en": "no answer"},
+    "tadesk_state_not_called": {"it": "non chiamato", "en": "not called"},
+    "tadesk_call_title": {
+        "it": "Chiamata di teleassistenza #{id}",
+        "en": "Teleassistance call #{id}",
+    },
+    "tadesk_phone": {"it": "Il tuo telefono", "en": "Your phone"},
+    "tadesk_no_account": {
+        "it": "Nessun account operatore è collegato a questo utente: la scheda della chiamata "
+        "al telefono non può comparire qui.",
+        "en": "No operator account is linked to this user: the sheet of the call on your "
+        "phone cannot show here.",
+    },
+    "tadesk_not_serving": {
+        "it": "Il tuo account operatore non serve il reparto {department}.",
+        "en": "Your operator account does not serve the department {department}.",
+    },
+    "tadesk_phone_state": {
+        "it": "Interno {extension}, {department}:",
+        "en": "Extension {extension}, {department}:",
+    },
+    "tadesk_refused": {
+        "it": "Non salvato: {field}: {message}",
+        "en": "Not saved: {field}: {message}",
+    },
+    "tadesk_error_unknown_outcome": {"it": "scegli tra {choices}", "en": "choose one of {choices}"},
+    "tadesk_error_notes_too_long": {
+        "it": "al massimo {most} caratteri",
+        "en": "at most {most} characters",
+    },
+    "tadesk_error_bad_user": {"it": "utente non valido", "en": "not a valid user"},
+    "tadesk_error_no_alarm": {"it": "l'allarme {id} non esiste", "en": "there is no alarm {id}"},
+    "tadesk_error_alarm_closed": {
+        "it": "l'allarme {id} è già stato chiuso da {by} il {at}",
+        "en": "alarm {id} was already closed by {by} at {at}",
+    },
+    "tadesk_error_no_call": {"it": "la chiamata {id} non esiste", "en": "there is no call {id}"},
+    "tadesk_field_outcome": {"it": "esito", "en": "outcome"},
+    "tadesk_field_notes": {"it": "note", "en": "notes"},
+    "tadesk_field_alarm": {"it": "allarme", "en": "alarm"},
+    "tadesk_field_call": {"it": "chiamata", "en": "call"},
+    "tadesk_field_by": {"it": "utente", "en": "user"},
+    "desk_teleassistance_call": {
+        "it": "Chiamata di teleassistenza #{id}: apri la scheda",
+        "en": "Teleassistance call #{id}: open the sheet",
+    },
 }
 
 
@@ -812,3 +991,294 @@ def translate(lang: str, key: str, /, **kw: Any) -> str:
         return key
     text = entry.get(lang) or entry.get("en") or key
     return text.format(**kw) if kw else text
+
+
+# The back office's knowledge (FAQ), categories and report (ivr/admin/views/backoffice_*.py).
+TEXTS.update(
+    {
+        "bok_faq": {"it": "FAQ del back office", "en": "Back-office FAQ"},
+        "bok_faq_hint": {
+            "it": "Risposte scritte da richieste risolte, per ufficio; un editor può metterle "
+            "nella bozza del risponditore e pubblicarle.",
+            "en": "Answers written from solved requests, per department; an editor can put "
+            "them into the IVR's draft and publish them.",
+        },
+        "bok_faq_write": {"it": "Scrivi una FAQ", "en": "Write an FAQ entry"},
+        "bok_from_request": {"it": "Dalla richiesta", "en": "From request"},
+        "bok_request_id_or_code": {"it": "numero o codice", "en": "id or code"},
+        "bok_request": {"it": "Richiesta", "en": "Request"},
+        "bok_request_text": {"it": "Cosa chiedeva", "en": "What was asked"},
+        "bok_request_answer": {"it": "Risposta data", "en": "Answer given"},
+        "bok_no_such_request": {
+            "it": "nessuna richiesta con questo numero o codice",
+            "en": "no request with this id or code",
+        },
+        "bok_request_not_solved": {
+            "it": "la richiesta è {status}, non risolta: una FAQ nasce da una richiesta risolta",
+            "en": "the request is {status}, not solved: an FAQ entry comes from a solved one",
+        },
+        "bok_faq_no_personal": {
+            "it": "Scrivi per tutti: niente nomi, indirizzi, numeri di telefono o e-mail di chi "
+            "ha chiesto.",
+            "en": "Write for everyone: no name, address, phone number or e-mail of whoever asked.",
+        },
+        "bok_question": {"it": "Domanda", "en": "Question"},
+        "bok_answer": {"it": "Risposta", "en": "Answer"},
+        "bok_language": {"it": "Lingua", "en": "Language"},
+        "bok_prompt": {"it": "Messaggio", "en": "Prompt"},
+        "bok_no_faq": {"it": "Nessuna FAQ.", "en": "No FAQ entries."},
+        "bok_faq_delete": {"it": "Elimina la FAQ", "en": "Delete the FAQ entry"},
+        "bok_faq_deleted": {
+            "it": "FAQ eliminata; il messaggio {key} resta nel risponditore finché un editor "
+            "non lo toglie dalla bozza.",
+            "en": "FAQ entry deleted; prompt {key} stays in the call flow until an editor "
+            "removes it from the draft.",
+        },
+        "bok_deleted": {"it": "Eliminato.", "en": "Deleted."},
+        "bok_saved": {"it": "Salvato.", "en": "Saved."},
+        "bok_faq_to_ivr": {"it": "Nel risponditore", "en": "Into the IVR"},
+        "bok_faq_to_ivr_hint": {
+            "it": "Il testo diventa il messaggio {key} (nella lingua della FAQ) e un nodo della "
+            "bozza, raggiunto da un tasto libero del menu scelto. Poi: traduci il messaggio "
+            "nelle altre lingue, aggiorna il messaggio del menu col nuovo tasto, crea l'audio "
+            "e pubblica la bozza.",
+            "en": "The text becomes prompt {key} (in the entry's language) and a node of the "
+            "draft, reached by a free key of the chosen menu. Then: translate the prompt into "
+            "the other languages, make the menu's prompt say the new key, build the audio and "
+            "publish the draft.",
+        },
+        "bok_menu": {"it": "Menu", "en": "Menu"},
+        "bok_free_keys": {"it": "tasti liberi", "en": "free keys"},
+        "bok_digit": {"it": "Tasto", "en": "Key"},
+        "bok_faq_put_in_draft": {"it": "Metti nella bozza", "en": "Put into the draft"},
+        "bok_faq_in_draft": {
+            "it": "Nella bozza: {key} nel menu {menu}. Completa le traduzioni qui, poi pubblica.",
+            "en": "In the draft: {key} in menu {menu}. Complete the translations here, then "
+            "publish.",
+        },
+        "bok_categories": {"it": "Categorie del back office", "en": "Back-office categories"},
+        "bok_categories_hint": {
+            "it": "Ore entro cui risolvere, per gravità; in grigio i valori predefiniti.",
+            "en": "Hours to solve a request, per severity; greyed: the defaults.",
+        },
+        "bok_categories_admins_only": {
+            "it": "Solo gli amministratori cambiano categorie e scadenze.",
+            "en": "Only admins change categories and deadlines.",
+        },
+        "bok_category_add": {"it": "Aggiungi una categoria", "en": "Add a category"},
+        "bok_code": {"it": "Codice", "en": "Code"},
+        "bok_code_hint": {"it": "minuscole, cifre e _", "en": "lowercase letters, digits and _"},
+        "bok_code_taken": {"it": "codice già usato", "en": "this code exists already"},
+        "bok_name": {"it": "Nome", "en": "Name"},
+        "bok_description": {"it": "Descrizione", "en": "Description"},
+        "bok_department": {"it": "Ufficio", "en": "Department"},
+        "bok_unknown_department": {
+            "it": "non è un ufficio del risponditore pubblicato",
+            "en": "not a department of the published call flow",
+        },
+        "bok_active": {"it": "Attiva", "en": "Active"},
+        "bok_no_categories": {"it": "Nessuna categoria.", "en": "No categories."},
+        "bok_sla": {"it": "Scadenza (ore)", "en": "Deadline (hours)"},
+        "bok_sla_hint": {
+            "it": "Vuoto: il valore predefinito del comune.",
+            "en": "Empty: the city's default.",
+        },
+        "bok_sla_hours": {
+            "it": "ore intere, almeno 1 (al più un anno)",
+            "en": "whole hours, at least 1 (a year at most)",
+        },
+        "bok_sev_urgent": {"it": "Urgente", "en": "Urgent"},
+        "bok_sev_high": {"it": "Alta", "en": "High"},
+        "bok_sev_normal": {"it": "Normale", "en": "Normal"},
+        "bok_sev_low": {"it": "Bassa", "en": "Low"},
+        "bok_report": {"it": "Rapporto del back office", "en": "Back-office report"},
+        "bok_report_hint": {
+            "it": "Richieste create nel periodo; aperte e scadute adesso; tempi mediani in ore "
+            "dalla richiesta al primo contatto e alla soluzione.",
+            "en": "Requests created in the period; open and overdue now; median hours from the "
+            "request to the first contact and to the solution.",
+        },
+        "bok_bad_range": {
+            "it": "{field}: un giorno come 2026-11-30, in ordine, al più {days} giorni",
+            "en": "{field}: a day like 2026-11-30, in order, {days} days at most",
+        },
+        "bok_period": {"it": "Dal {first} al {last}", "en": "From {first} to {last}"},
+        "bok_csv": {"it": "Scarica CSV", "en": "Download CSV"},
+        "bok_figures": {"it": "Cifre", "en": "Figures"},
+        "bok_by": {"it": "Per", "en": "By"},
+        "bok_total": {"it": "Totale", "en": "Total"},
+        "bok_team": {"it": "Squadra", "en": "Team"},
+        "bok_severity": {"it": "Gravità", "en": "Severity"},
+        "bok_all": {"it": "Tutti", "en": "All"},
+        "bok_no_team": {"it": "(non assegnate)", "en": "(unassigned)"},
+        "bok_created": {"it": "Create", "en": "Created"},
+        "bok_open": {"it": "Aperte", "en": "Open"},
+        "bok_overdue": {"it": "Scadute", "en": "Overdue"},
+        "bok_solved": {"it": "Risolte", "en": "Solved"},
+        "bok_contact_median": {
+            "it": "Primo contatto (mediana, ore)",
+            "en": "First contact (median, hours)",
+        },
+        "bok_solve_median": {"it": "Soluzione (mediana, ore)", "en": "Solved (median, hours)"},
+        "bok_requests": {"it": "richieste", "en": "requests"},
+        "bok_hours": {"it": "ore", "en": "hours"},
+        "bok_no_requests": {
+            "it": "Nessuna richiesta nel periodo.",
+            "en": "No request in the period.",
+        },
+        "bok_chart_teams": {"it": "Aperte e scadute per squadra", "en": "Open and overdue by team"},
+        "bok_chart_severity": {
+            "it": "Aperte e scadute per gravità",
+            "en": "Open and overdue by severity",
+        },
+        "bok_chart_times": {
+            "it": "Ore mediane al primo contatto e alla soluzione, per ufficio",
+            "en": "Median hours to first contact and to solve, per department",
+        },
+    }
+)
+
+# The back office's work queue and request pages (ivr/admin/views/backoffice.py) and the desk's
+# "new request" form.
+TEXTS.update(
+    {
+        "nav_backoffice": {"it": "Back office", "en": "Back office"},
+        "bo_queue_order": {
+            "it": "In ordine di scadenza e gravità, non di arrivo.",
+            "en": "In order of deadline and severity, not of arrival.",
+        },
+        "bo_team": {"it": "Squadra", "en": "Team"},
+        "bo_assignee": {"it": "Persona", "en": "Person"},
+        "bo_category": {"it": "Categoria", "en": "Category"},
+        "bo_status": {"it": "Stato", "en": "Status"},
+        "bo_all": {"it": "Tutte", "en": "All"},
+        "bo_open": {"it": "Aperte", "en": "Open"},
+        "bo_filter": {"it": "Filtra", "en": "Filter"},
+        "bo_select": {"it": "Seleziona", "en": "Select"},
+        "bo_code": {"it": "Codice", "en": "Code"},
+        "bo_severity": {"it": "Gravità", "en": "Severity"},
+        "bo_deadline": {"it": "Scadenza", "en": "Deadline"},
+        "bo_source": {"it": "Origine", "en": "Source"},
+        "bo_citizen": {"it": "Cittadino", "en": "Citizen"},
+        "bo_overdue": {"it": "scaduta", "en": "overdue"},
+        "bo_none": {"it": "Nessuna richiesta.", "en": "No requests."},
+        "bo_assign_checked": {
+            "it": "Assegna le richieste selezionate",
+            "en": "Assign the checked requests",
+        },
+        "bo_assign": {"it": "Assegna", "en": "Assign"},
+        "bo_assigned": {"it": "{n} richieste assegnate.", "en": "{n} requests assigned."},
+        "bo_not_assigned": {
+            "it": "Nessuna richiesta assegnata: {problems}",
+            "en": "No request assigned: {problems}",
+        },
+        "bo_severity_urgent": {"it": "urgente", "en": "urgent"},
+        "bo_severity_high": {"it": "alta", "en": "high"},
+        "bo_severity_normal": {"it": "normale", "en": "normal"},
+        "bo_severity_low": {"it": "bassa", "en": "low"},
+        "bo_status_new": {"it": "nuova", "en": "new"},
+        "bo_status_in_progress": {"it": "in lavorazione", "en": "in progress"},
+        "bo_status_waiting_citizen": {"it": "attende il cittadino", "en": "waiting for citizen"},
+        "bo_status_solved": {"it": "risolta", "en": "solved"},
+        "bo_status_closed": {"it": "chiusa", "en": "closed"},
+        "bo_source_phone": {"it": "telefono", "en": "phone"},
+        "bo_source_desk": {"it": "operatore", "en": "desk"},
+        "bo_source_open311": {"it": "web/app", "en": "web/app"},
+        "bo_request": {"it": "Richiesta", "en": "Request"},
+        "bo_language": {"it": "Lingua", "en": "Language"},
+        "bo_channel": {"it": "Risposta via", "en": "Answer by"},
+        "bo_number": {"it": "Numero", "en": "Number"},
+        "bo_email": {"it": "E-mail", "en": "E-mail"},
+        "bo_created": {"it": "Ricevuta", "en": "Received"},
+        "bo_description": {"it": "Descrizione", "en": "Description"},
+        "bo_transcript": {"it": "Trascrizione", "en": "Transcript"},
+        "bo_recording": {"it": "Messaggio vocale", "en": "Voice message"},
+        "bo_contact": {"it": "Contatta il cittadino", "en": "Contact the citizen"},
+        "bo_call_back": {"it": "Richiama", "en": "Call back"},
+        "bo_call_back_hint": {
+            "it": "Squilla prima il tuo telefono; quando rispondi, chiamiamo il cittadino.",
+            "en": "Your phone rings first; when you answer, the citizen is called.",
+        },
+        "bo_call_ringing": {
+            "it": "Il tuo telefono ({extension}) squilla: rispondi per chiamare il cittadino.",
+            "en": "Your phone ({extension}) is ringing: answer it to call the citizen.",
+        },
+        "bo_call_no_dial": {
+            "it": "Nessuna linea in uscita configurata (NU_CALLBACK_DIAL): nessuna chiamata.",
+            "en": "No outbound line is configured (NU_CALLBACK_DIAL): nothing was dialled.",
+        },
+        "bo_call_no_number": {
+            "it": "La richiesta non ha un numero da chiamare.",
+            "en": "The request has no number to call.",
+        },
+        "bo_call_no_phone": {
+            "it": "Il tuo utente non ha un account operatore (telefono): nessuna chiamata.",
+            "en": "Your user has no operator account (phone): nothing was dialled.",
+        },
+        "bo_call_failed": {
+            "it": "Chiamata non avviata: {error}",
+            "en": "The call was not placed: {error}",
+        },
+        "bo_message": {"it": "Rispondi per messaggio", "en": "Answer by message"},
+        "bo_message_text": {"it": "Testo", "en": "Text"},
+        "bo_send": {"it": "Invia", "en": "Send"},
+        "bo_sent": {"it": "Messaggio ({channel}) in uscita.", "en": "Message ({channel}) queued."},
+        "bo_not_sent": {"it": "Non inviato: {problems}", "en": "Not sent: {problems}"},
+        "bo_answer": {"it": "Risposta", "en": "Answer"},
+        "bo_answer_hint": {
+            "it": "La risposta che il cittadino ascolta al telefono",
+            "en": "The answer the citizen hears on the phone",
+        },
+        "bo_answer_saved": {"it": "Risposta salvata.", "en": "Answer saved."},
+        "bo_not_saved": {"it": "Non salvato: {problems}", "en": "Not saved: {problems}"},
+        "bo_change_status": {"it": "Cambia stato", "en": "Change status"},
+        "bo_note": {"it": "Nota", "en": "Note"},
+        "bo_move": {"it": "Cambia", "en": "Change"},
+        "bo_moved": {"it": "Ora: {status}.", "en": "Now: {status}."},
+        "bo_not_moved": {
+            "it": "Stato non cambiato: {problems}",
+            "en": "Status not changed: {problems}",
+        },
+        "bo_final": {"it": "Richiesta chiusa.", "en": "The request is closed."},
+        "bo_history": {"it": "Storia", "en": "History"},
+        "bo_when": {"it": "Quando", "en": "When"},
+        "bo_who": {"it": "Chi", "en": "Who"},
+        "bo_what": {"it": "Cosa", "en": "What"},
+        "bo_detail": {"it": "Dettagli", "en": "Details"},
+        "bo_event_created": {"it": "creata", "en": "created"},
+        "bo_event_merged": {"it": "ripetuta", "en": "repeated"},
+        "bo_event_assigned": {"it": "assegnata", "en": "assigned"},
+        "bo_event_status": {"it": "stato", "en": "status"},
+        "bo_event_answer": {"it": "risposta", "en": "answer"},
+        "bo_event_contact": {"it": "contatto", "en": "contact"},
+        "bo_event_note": {"it": "nota", "en": "note"},
+        "bo_export": {"it": "Esporta", "en": "Export"},
+        "bo_export_download": {
+            "it": "Scarica tutti i dati della richiesta (JSON)",
+            "en": "Download everything held about the request (JSON)",
+        },
+        "bo_erase": {"it": "Cancella", "en": "Erase"},
+        "bo_erase_sure": {
+            "it": "Sì, cancella la richiesta {code} e la sua storia",
+            "en": "Yes, erase request {code} and its history",
+        },
+        "bo_erase_confirm": {
+            "it": "Spunta la conferma per cancellare.",
+            "en": "Tick the confirmation to erase.",
+        },
+        "bo_erased": {"it": "Richiesta {id} cancellata.", "en": "Request {id} erased."},
+        "bo_new_request": {"it": "Nuova richiesta al back office", "en": "New back-office request"},
+        "bo_new_request_hint": {
+            "it": "Compilata dalla chiamata in corso; controlla e completa.",
+            "en": "Filled in from the current call; check and complete it.",
+        },
+        "bo_created_code": {
+            "it": "Richiesta {code} registrata.",
+            "en": "Request {code} recorded.",
+        },
+        "bo_merged_code": {
+            "it": "Già registrata pochi minuti fa: richiesta {code}.",
+            "en": "Already recorded minutes ago: request {code}.",
+        },
+    }
+)

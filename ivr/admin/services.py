@@ -21,12 +21,14 @@ if TYPE_CHECKING:
     from ivr.admin.publish import AsteriskTarget, Publisher
     from ivr.admin.service_levels import CallRecords
     from ivr.asterisk.ami import AMIClient
+    from ivr.backoffice.store import BackofficeStore
     from ivr.config import Settings
     from ivr.desk.hub import DeskHub
     from ivr.directory.store import DirectoryStore
     from ivr.live import LiveState
     from ivr.operators.store import OperatorStore
     from ivr.prompts.build import Synthesizer
+    from ivr.teleassistance.broadcasts import BroadcastStore
     from ivr.teleassistance.store import TeleassistanceStore
 
 EXTENSION = "numero_unico_admin"  # the key in ``Flask.extensions``
@@ -90,6 +92,26 @@ class AdminServices:
         return TeleassistanceStore(
             ready(self.settings.database_url), self.settings.teleassistance_hours
         )
+
+    def broadcasts(self, clock: Callable[[], datetime] | None = None) -> BroadcastStore:
+        """Broadcasts to the enrolled citizens of chosen areas, their windows inside the
+        city's calling hours (``NU_TELEASSISTANCE_HOURS``); ``clock``: the city's local time
+        now, naive (default: the host's)."""
+        from ivr.db import ready
+        from ivr.teleassistance.broadcasts import BroadcastStore
+
+        return BroadcastStore(
+            ready(self.settings.database_url),
+            self.settings.teleassistance_hours,
+            clock=clock or datetime.now,
+        )
+
+    def backoffice(self) -> BackofficeStore:
+        """The back office's requests on the city database (the work queue, answers)."""
+        from ivr.backoffice.store import BackofficeStore
+        from ivr.db import ready
+
+        return BackofficeStore(ready(self.settings.database_url))
 
     def desk_hub(self) -> DeskHub | None:
         """The operator desks' live feed from Asterisk (one per Asterisk, started on first

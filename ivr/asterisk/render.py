@@ -5,8 +5,8 @@ credentials) that are filled in here; a token left unknown is an error, never a 
 Generated from the dialplan:
 
 * ``extensions_nu.conf`` (included by ``extensions.conf``): globals (FastAGI URL, sounds folder,
-  languages, general operator queue, queue timeouts), the city number in ``from-pstn``, one
-  ``nu-queue`` extension per queue, and the operators' per-department codes;
+  languages, general operator queue, queue timeouts, whether speech is on), the city number in
+  ``from-pstn``, one ``nu-queue`` extension per queue, and the operators' per-department codes;
 * ``queues.conf``: one queue per department queue;
 * ``pjsip_operators.conf`` (included by ``pjsip.conf``): one endpoint, auth and aor per enabled
   operator account (:class:`OperatorLine`, from :mod:`ivr.operators`), with the SIP digest of
@@ -194,6 +194,7 @@ def render(
         ),
         "queue_timeout": _port(queue_timeout, "queue timeout"),
         "general_timeout": _port(general_timeout, "general operator timeout"),
+        "speech": bool(settings.speech_models),
     }
 
     values["SOUNDS"] = globals_["sounds"]
@@ -311,6 +312,7 @@ def render_extensions(
     queue_timeout: int,
     general_timeout: int,
     operators: Sequence[OperatorLine] = (),
+    speech: bool = False,
 ) -> str:
     number = _match(NUMBER, dialplan.number, "city number")
     languages = [_match(LANG, lang, "language") for lang in dialplan.languages]
@@ -328,6 +330,7 @@ def render_extensions(
         assign(V.GENERAL_QUEUE, general),
         assign(V.QUEUE_TIMEOUT, queue_timeout),
         assign(V.GENERAL_TIMEOUT, general_timeout),
+        assign(V.SPEECH, 1 if speech else 0),
         "",
         "; The city number (and calls that arrive without a number) start the IVR.",
         "[from-pstn]",

@@ -32,6 +32,7 @@ QUEUE_TIMEOUT = "NU_QUEUE_TIMEOUT"
 GENERAL_TIMEOUT = "NU_GENERAL_TIMEOUT"
 QUEUE_LABEL = "NU_QUEUE_LABEL"  # set per queue extension: the department's label
 QUEUE_RUN = "NU_QUEUE_RUN"  # the queue Asterisk runs: NU_QUEUE's twin for the caller's language
+SPEECH = "NU_SPEECH"  # "1": the FastAGI service listens to speech (NU_SPEECH_MODELS is set)
 JOINED = "NU_JOINED"  # nu-join: 1 when the operator was allowed into the queue
 
 # -- set by extensions.conf for itself ---------------------------------------------------------
@@ -54,6 +55,25 @@ OUT_AMD = "NU_OUT_AMD"  # "1": run answering-machine detection before handing th
 TA_CALL = "NU_TA_CALL"  # a teleassistance week call's id (the desk opens the citizen's sheet)
 TA_KIND = "NU_TA_KIND"  # "automatic" (keys 1/2) or "operator" (straight to the operators' queue)
 TA_KEY = "NU_TA_KEY"  # set by extensions.conf: the key the citizen pressed
+TA_ANSWER = "NU_TA_ANSWER"  # set by the courtesy call's FastAGI (ivr/agi/courtesy.py): 1, 2, none
+TA_QUEUE = "NU_TA_QUEUE"  # extensions.conf: NU_QUEUE kept across that AGI (its overflow answer)
+TA_TRIES = "NU_TA_TRIES"  # extensions.conf: how many times Read() asks for a key (3, 2 after none)
+# a broadcast's message (ivr/teleassistance/broadcasts.py; [nu-teleassistance-broadcast])
+BC_AUDIO = "NU_BC_AUDIO"  # "<lang>/broadcast_<id>" under NU_SOUNDS; filtered to [a-z0-9_/]
+BC_KEY = "NU_BC_KEY"  # set by extensions.conf: a key pressed to hear the message again
+BC_TIMES = "NU_BC_TIMES"  # set by extensions.conf: how many times the message was played
+REM_AT = "NU_REM_AT"  # an appointment reminder: the appointment's epoch seconds
+REM_ZONE = "NU_REM_ZONE"  # the city's time zone, the one the appointment is said in
+REM_OFFICE = "NU_REM_OFFICE"  # the appointment's office id
+REM_SERVICE = "NU_REM_SERVICE"  # the appointment's service id
+REM_KEY = "NU_REM_KEY"  # set by extensions.conf: 1 confirm, 2 cancel
+REM_FORMAT = "NU_REM_FORMAT"  # set by extensions.conf: SayUnixTime's format for the language
+
+# -- a back-office call back (ivr/backoffice/callback.py originates it; [nu-backoffice-call]) -
+BO_KEY = "NU_BO_KEY"  # the attempt's key, also the staff leg's channel id: the result carries it
+BO_DIAL = "NU_BO_DIAL"  # the citizen's outbound dial string (never logged)
+BO_RING = "NU_BO_RING"  # seconds the citizen's phone rings
+BO_REQUEST = "NU_BO_REQUEST"  # set by extensions.conf: the request id (the extension dialled)
 
 
 def assign(name: str, value: object) -> str:

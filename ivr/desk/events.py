@@ -33,6 +33,7 @@ class Current:
     ringing_at: float = 0.0
     connected_at: float | None = None
     ended_at: float | None = None
+    ta_call: int | None = None  # a teleassistance week call (NU_TA_CALL): its sheet on the desk
 
 
 def extension_of(event: Event) -> str | None:
@@ -77,7 +78,10 @@ class DeskTracker:
             return [DeskEvent(ext, "member", _member(kind, event, queue))]
         variables = event.get("vars") or {}
         if kind == "AgentCalled":
-            self.current[ext] = Current(uid, queue, str(event.get("Channel") or ""), now)
+            ta_call = teleassistance_call(variables)
+            self.current[ext] = Current(
+                uid, queue, str(event.get("Channel") or ""), now, ta_call=ta_call
+            )
             joined = self.joined.get(uid)
             return [
                 DeskEvent(
@@ -89,6 +93,7 @@ class DeskTracker:
                         "language": variables.get("NU_LANG", ""),
                         "reason": variables.get("NU_REASON", ""),
                         "department": variables.get("NU_DEPARTMENT", ""),
+                        "ta_call": ta_call,
                         "waited_s": round(now - joined, 1) if joined is not None else None,
                         "asterisk_at": _float(event.get("Timestamp")),  # for the latency bench
                     },
@@ -111,6 +116,12 @@ class DeskTracker:
         current.ended_at = now  # AgentComplete / AgentDump: the operator is free again
         talk = _float(event.get("TalkTime"))
         return [DeskEvent(ext, "ended", {"call_id": uid, "talk_s": talk})]
+
+
+def teleassistance_call(variables: Mapping[str, Any]) -> int | None:
+    """The week call id a teleassistance call carries (``NU_TA_CALL``), or None."""
+    value = str(variables.get("NU_TA_CALL") or "")
+    return int(value) if value.isdigit() else None
 
 
 def _member(kind: str, event: Event, queue: str) -> dict[str, Any]:

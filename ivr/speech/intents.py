@@ -146,3 +146,33 @@ def from_mapping(
         accept=accept,
         confirm=confirm,
     )
+
+
+# Words a citizen says on the teleassistance courtesy call to reach a person at once (key 2's
+# meaning), per language. Only help is understood by speech: "all well" takes key 1, so a
+# misheard word can put a citizen through to an operator but never mark them well. Korean is
+# the language of the one vosk model installable offline (the real-Asterisk test speaks it).
+HELP: dict[str, tuple[str, ...]] = {
+    "it": ("aiuto", "aiutatemi", "operatore", "operatrice", "soccorso", "emergenza"),
+    "en": ("help", "help me", "operator", "emergency"),
+    "fr": ("aide", "à l'aide", "au secours", "secours", "opérateur", "opératrice", "urgence"),
+    "es": ("ayuda", "ayúdenme", "socorro", "operador", "operadora", "emergencia"),
+    "de": ("hilfe", "notfall", "notruf", "vermittlung"),
+    "zh": ("帮助", "救命", "人工", "接线员"),
+    "ar": ("مساعدة", "النجدة", "ساعدوني", "موظف"),
+    "ko": ("도와주세요", "살려주세요", "상담원"),
+}
+HELP_INTENTS = from_mapping({lang: {"help": words} for lang, words in HELP.items()})
+
+
+def help_grammar(language: str) -> tuple[str, ...]:
+    """The recogniser's closed grammar for the courtesy call's question (empty: no help words
+    in this language, so the question is asked with keys only)."""
+    return tuple(HELP_INTENTS.grammar(language)) if language in HELP else ()
+
+
+def asks_for_help(transcript: str, language: str, confidence: float = 1.0) -> bool:
+    """Whether the citizen asked for a person. A partial match counts too: erring towards a
+    human is the safe side of a welfare call."""
+    match = HELP_INTENTS.match(transcript, language, confidence)
+    return match.outcome is not Outcome.REJECT

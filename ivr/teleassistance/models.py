@@ -206,3 +206,18 @@ class Alarm(Base):
         CheckConstraint(f"state IN {_in(ALARM_STATES)}", name="state"),
         CheckConstraint(f"outcome IS NULL OR outcome IN {_in(DESK_OUTCOMES)}", name="outcome"),
     )
+
+
+# -- Broadcasts to the citizens of chosen areas (their own module, registered with these) -----
+from ivr.teleassistance.broadcast_models import Broadcast, BroadcastDelivery  # noqa: E402
+
+__all__ = [
+    "Alarm",
+    "Broadcast",
+    "BroadcastDelivery",
+    "CallAttempt",
+    "Citizen",
+    "CitizenNumber",
+    "EmergencyContact",
+    "WeekCall",
+]

@@ -26,6 +26,13 @@
     $("ctx-path").textContent = (ctx.path || []).join(" › ");
     const why = data.reason || ctx.reason || "";
     $("ctx-why").textContent = (ctx.why && why === ctx.reason ? ctx.why : why) + (ctx.department_name ? " · " + ctx.department_name : "");
+    const ta = data.ta_call;
+    $("ctx-ta").hidden = $("ctx-ta-label").hidden = !ta;
+    if (ta) {
+      const link = $("ctx-ta-link");
+      link.href = link.dataset.href.replace(/0$/, String(ta));
+      link.textContent = link.dataset.text.replace("{id}", String(ta));
+    }
     $("ctx-said").textContent = ctx.said ? "«" + ctx.said + "» (" + Math.round((ctx.confidence || 0) * 100) + "%)" : "";
     $("ctx-waited").textContent = data.waited_s == null ? "" : Math.round(data.waited_s) + " s";
     fill("ctx-notes", ctx.notes, (n) => n.by + ": " + n.text);

@@ -9,11 +9,14 @@ from flask import Blueprint
 
 from ivr.admin.views import (
     account,
+    broadcasts,
     departments,
     desk,
+    desk_teleassistance,
     directory,
     flow,
     live,
+    open311,
     operators,
     prompts,
     publishing,
@@ -36,5 +39,21 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     operators.bp,
     desk.bp,
     teleassistance.bp,
+    broadcasts.bp,
     teleassistance_report.bp,
+    desk_teleassistance.bp,
+    open311.bp,
 )
+
+# The back office's knowledge, categories and report (issue 14).
+from ivr.admin.views import (  # noqa: E402
+    backoffice_categories,
+    backoffice_faq,
+    backoffice_report,
+)
+
+BLUEPRINTS += (backoffice_categories.bp, backoffice_faq.bp, backoffice_report.bp)
+# The back office's work queue (appended: other areas register theirs the same way).
+from ivr.admin.views import backoffice  # noqa: E402
+
+BLUEPRINTS += (backoffice.bp,)

@@ -13,6 +13,9 @@ from ivr.admin.views.common import t
 
 bp = Blueprint("account", __name__)
 
+# Where a role lands after login when it asked for no page (roles that see one area only).
+LANDING = {"teleassistance": "teleassistance.citizens", "back_office": "backoffice.queue"}
+
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
@@ -39,11 +42,7 @@ def login():
                     auth.audit(db, "login", username)
                     nxt = request.args.get("next", "")
                     if not nxt.startswith("/") or nxt.startswith("//"):
-                        nxt = url_for(
-                            "teleassistance.citizens"
-                            if user.role == "teleassistance"
-                            else "publishing.home"
-                        )
+                        nxt = url_for(LANDING.get(user.role, "publishing.home"))
                     return redirect(nxt)
                 limiter.failed(ip, username)
                 db.add(AuditEntry(username=username or "-", action="login_failed", ip=ip))

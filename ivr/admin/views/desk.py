@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import queue as queue_mod
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -491,3 +492,105 @@ def directory_transfer():
         shown=row.name,
         variables=variables,
     )
+
+
+def _call_context(account: Account) -> dict[str, Any] | None:
+    """The context of the call this operator has (or had last, until its wrap-up), if any."""
+    hub = services().desk_hub()
+    current = hub.current(account.extension) if hub else None
+    settings = services().settings
+    if current is None or not settings.redis_url:
+        return None
+    return CallContexts(settings.redis_url).get(current.call_id)
+
+
+def _request_page(form: dict[str, str], problems: dict[str, list[str]], status: int = 200):
+    from ivr.backoffice import rules as bo_rules
+
+    categories = services().backoffice().categories()
+    page = render_template(
+        "desk_request.html",
+        form=form,
+        errors=problems,
+        categories=categories,
+        severities=bo_rules.SEVERITIES,
+        channels=bo_rules.CHANNELS,
+        languages=bo_rules.LANGUAGES,
+    )
+    response = Response(page, status)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+REQUEST_FIELDS = (
+    "category",
+    "severity",
+    "description",
+    "number",
+    "email",
+    "channel",
+    "language",
+    "transcript",
+    "call_id",
+)
+
+
+@bp.get("/desk/request")
+@auth.require("live")
+def new_request():
+    """A back-office request for what the call could not solve, pre-filled from the call's
+    context: its department's category, the caller's language, number and what they said."""
+    from ivr.admin.views.backoffice import context_defaults
+
+    account = _account()
+    defaults = context_defaults(_call_context(account))
+    categories = services().backoffice().categories()
+    form = dict.fromkeys(REQUEST_FIELDS, "")
+    form.update(defaults)
+    form["category"] = next(
+        (c.code for c in categories.values() if c.department == defaults["department"]), ""
+    )
+    form.update(severity="normal", channel="phone" if defaults["number"] else "email")
+    return _request_page(form, {})
+
+
+@bp.post("/desk/request")
+@auth.require("live")
+def create_request():
+    from ivr.backoffice.rules import NewRequest, RequestError
+
+    account = _account()
+    form = {name: request.form.get(name, "").strip()[:4000] for name in REQUEST_FIELDS}
+    context = _call_context(account)
+    # The call id is the desk's own call while it has one (the form cannot attach another's);
+    # after the wrap-up, the one the form was filled in from, if it looks like a uniqueid.
+    posted = form["call_id"] if re.fullmatch(r"[0-9A-Za-z.-]{1,40}", form["call_id"]) else ""
+    form["call_id"] = str(context.get("call_id") or "") if context else posted
+    data = NewRequest(
+        category=form["category"],
+        description=form["description"],
+        severity=form["severity"] or "normal",
+        number=form["number"],
+        email=form["email"],
+        channel=form["channel"] or "phone",
+        language=form["language"] or "it",
+        source="desk",
+        transcript=form["transcript"],
+        call_id=form["call_id"],
+    )
+    user = auth.current_user()
+    try:
+        created = services().backoffice().create(data, user.username if user else "-")
+    except RequestError as err:
+        problems: dict[str, list[str]] = {}
+        for p in err.problems:
+            key = p.field if p.field in REQUEST_FIELDS else "form"
+            problems.setdefault(key, []).append(p.message)
+        return _request_page(form, problems, 422)
+    _audit(
+        "desk_backoffice_request",
+        f"{account.extension} {form['call_id'] or '-'}",
+        {"request": created.id, "merged": created.merged},
+    )
+    key = "bo_merged_code" if created.merged else "bo_created_code"
+    return _back(t(key, code=created.code))

@@ -6,7 +6,8 @@ live with the features that own the tables, in the folders ``ivr/db/alembic.ini`
 
     0001 (booking) -> 0002 (callbacks) -> 0003 (call records) -> admin_0001 (admin)
     -> 0004 (operators) -> 0005 (directory) -> 0006 (operator figures) -> 0007 (teleassistance)
-    -> 0008 (teleassistance calls) -> ... -> 0011 (back office) -> ...
+    -> 0008 (teleassistance calls) -> 0009 (booking reminders) -> 0010 (broadcasts)
+    -> 0011 (back office) -> ...
 
 Until the admin joined it, the admin had a history of its own (``admin_0001`` in the version
 table ``alembic_version_admin``); ``admin_0001`` now carries such a database forward (see that
