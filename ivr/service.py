@@ -181,7 +181,9 @@ def speech_spool(settings: Settings) -> tuple[str, Path]:
 def backoffice_spool(settings: Settings) -> RecordingSpool:
     """Where the IVR records voice messages (``leave_request``): one folder, as Asterisk sees it
     and as we see it, and the city's longest message."""
-    host = Path(settings.backoffice_spool_dir or settings.var_dir / "backoffice")
+    from ivr.backoffice.spool import folder
+
+    host = folder(settings)
     return RecordingSpool(
         settings.asterisk_backoffice_spool_dir or str(host), host, settings.backoffice_message_s
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -236,8 +237,14 @@ def test_the_request_page_plays_its_own_voice_message_only(city):
     assert client.get(f"/backoffice/{rid}/recording/..%2Fother.wav").status_code == 404
     assert client.get(f"/backoffice/{rid}/recording/request-12345678.json").status_code == 404
     assert login(app, "viewer").get(f"/backoffice/{rid}/recording/msg-1.wav").status_code == 403
-    post(client, f"/backoffice/{rid}/erase", {"confirm": "on"})  # the voice message goes too
+    spoken = Path(settings.sounds_dir) / "it" / f"bo_answer_{rid}.wav"  # the answer, spoken
+    spoken.parent.mkdir(parents=True, exist_ok=True)
+    spoken.write_bytes(b"RIFF....WAVE")
+    kept = spoken.with_name(f"bo_answer_{rid + 1}.wav")  # another request's
+    kept.write_bytes(b"RIFF....WAVE")
+    post(client, f"/backoffice/{rid}/erase", {"confirm": "on"})  # its files go too
     assert not (folder / "msg-1.wav").exists() and (folder / "other.wav").exists()
+    assert not spoken.exists() and kept.exists()
 
 
 def test_export_is_a_no_store_download_and_erasure_needs_the_confirmation(city):

@@ -18,6 +18,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ivr.backoffice.rules import NewRequest, RequestError
 from ivr.backoffice.store import BackofficeStore, Created
@@ -26,6 +27,31 @@ log = logging.getLogger("ivr.backoffice")
 
 ACTOR = "ivr"
 REFUSED = ".refused"  # a spooled request the store refuses for good (a category removed)
+
+
+def folder(settings: Any) -> Path:
+    """The spool as our processes see it: ``NU_BACKOFFICE_SPOOL_DIR``, else ``<var>/backoffice``
+    (the IVR records voice messages into it; the admin serves a request's own file from it)."""
+    configured = getattr(settings, "backoffice_spool_dir", "")
+    return Path(configured or Path(settings.var_dir) / "backoffice")
+
+
+def erase_files(spool: Path, sounds_dir: Path, request_id: int, recording: str) -> int:
+    """A request's files, for its erasure: the voice message in the spool and the answer
+    spoken for the phone in every language (``<sounds>/<lang>/bo_answer_<id>.*`` and its
+    manifest). Returns how many files went."""
+    from ivr.backoffice.node import answer_prompt
+
+    key = answer_prompt(request_id)
+    found = list(sounds_dir.glob(f"*/{key}.*")) + list(sounds_dir.glob(f"{key}.json"))
+    if recording and "/" not in recording and not recording.startswith("."):
+        found.append(spool / recording)
+    gone = 0
+    for path in found:
+        if path.is_file():
+            path.unlink()
+            gone += 1
+    return gone
 
 
 def spooled_path(spool: Path, code: str) -> Path:

@@ -37,7 +37,7 @@ from ivr.admin.services import services
 from ivr.admin.views.common import t
 from ivr.asterisk.ami import AMIError
 from ivr.asterisk.dial import dial_string
-from ivr.backoffice import callback, rules
+from ivr.backoffice import callback, rules, spool
 from ivr.backoffice.rules import RequestError
 from ivr.backoffice.store import BackofficeStore, RequestView
 from ivr.logs import mask_number
@@ -90,12 +90,9 @@ def masked_contact(row: RequestView) -> str:
 
 
 def recordings_dir() -> Path:
-    """The folder the IVR records voice messages into (``leave_request``), as we see it:
-    ``NU_BACKOFFICE_SPOOL_DIR`` where the IVR's side defines it, else ``<var>/backoffice``.
-    Only a request's own audio file is ever served from it (the spool holds other files)."""
-    settings = services().settings
-    configured = getattr(settings, "backoffice_spool_dir", "")  # the IVR side's setting
-    return Path(configured or Path(settings.var_dir) / "backoffice")
+    """The folder the IVR records voice messages into (``leave_request``), as we see it. Only
+    a request's own audio file is ever served from it (the spool holds other files)."""
+    return spool.folder(services().settings)
 
 
 def _recording(row: RequestView) -> Path | None:
@@ -306,9 +303,11 @@ def erase(request_id: int):
     if request.form.get("confirm") != "on":
         return _back(request_id, t("bo_erase_confirm"), "error")
     _store().erase(request_id)
-    path = _recording(row)
-    if path is not None:
-        path.unlink(missing_ok=True)
+    settings = services().settings
+    # the answer was spoken where the IVR writes sounds: the sync folder when there is one
+    folders = {settings.sounds_dir, settings.asterisk_sounds_sync_dir} - {"", None}
+    for sounds in folders:
+        spool.erase_files(recordings_dir(), Path(sounds), request_id, row.recording)
     _audit("backoffice_erase", f"request {request_id}")
     flash(t("bo_erased", id=request_id), "ok")
     return redirect(url_for("backoffice.queue"))
