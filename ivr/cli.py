@@ -394,7 +394,13 @@ def _retention(args: argparse.Namespace, settings: config.Settings) -> int:
         return 2
     zone = retention.city_timezone(settings)
     if args.action == "purge":
-        report = retention.purge(settings.database_url, days, dry_run=args.dry_run, timezone=zone)
+        report = retention.purge(
+            settings.database_url,
+            days,
+            dry_run=args.dry_run,
+            timezone=zone,
+            on_erased=retention.backoffice_files(settings),
+        )
         print("\n".join(report.lines()))
         return 0
     if args.every_hours <= 0:
@@ -402,7 +408,12 @@ def _retention(args: argparse.Namespace, settings: config.Settings) -> int:
         return 2
     with retention.stop_on_signals(threading.Event()) as stop:
         retention.run(
-            settings.database_url, days, every_s=args.every_hours * 3600, stop=stop, timezone=zone
+            settings.database_url,
+            days,
+            every_s=args.every_hours * 3600,
+            stop=stop,
+            timezone=zone,
+            on_erased=retention.backoffice_files(settings),
         )
     return 0
 

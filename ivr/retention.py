@@ -10,7 +10,12 @@ period and finished:
 * ``outbox`` messages that were sent, by ``sent_at``; pending, sending and failed ones (still to
   be sent, or for staff to look at) are never deleted.
 
-Bookings, slots and certificate requests are the back office's records and are not touched.
+* ``backoffice_requests`` that were **closed**, by their last change (``updated_at``, local
+  time), with their history; their files (the voice message, the answer spoken for the phone)
+  go after the transaction through ``on_erased`` (:func:`ivr.backoffice.spool.erase_files`).
+  Open, waiting and solved-but-not-closed requests are kept, however old.
+
+Bookings, slots and certificate requests are the offices' records and are not touched.
 
 Times: ``call_records`` and ``callback_requests`` hold naive UTC (:mod:`ivr.kpi.models`,
 :mod:`ivr.callbacks.store`); the outbox holds the city's naive local time, like all booking
@@ -36,6 +41,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, Connection, Engine, delete, func, select
 
 from booking.models import MessageStatus, Outbox
+from ivr.backoffice.models import BackofficeEvent, BackofficeRequest
 from ivr.callbacks.models import CallbackRequest, CallbackState
 from ivr.db import ready, retrying, writer
 from ivr.kpi.models import CallRecord
@@ -46,7 +52,7 @@ DEFAULT_TIMEZONE = "Europe/Rome"
 # Listed, not "everything but the active states": a state added later is kept until someone
 # decides it is final.
 FINISHED_CALLBACKS = (CallbackState.DONE, CallbackState.FAILED, CallbackState.CANCELLED)
-TABLES = ("call_records", "callback_requests", "outbox")
+TABLES = ("call_records", "callback_requests", "outbox", "backoffice_requests")
 
 
 @dataclass(frozen=True)
@@ -56,12 +62,13 @@ class PurgeReport:
     call_records: int
     callback_requests: int
     outbox: int
+    backoffice_requests: int
     cutoff_utc: datetime  # naive UTC: older than this is gone
     dry_run: bool = False
 
     @property
     def total(self) -> int:
-        return self.call_records + self.callback_requests + self.outbox
+        return sum(self.counts().values())
 
     def counts(self) -> dict[str, int]:
         return {table: getattr(self, table) for table in TABLES}
@@ -95,10 +102,14 @@ def _conditions(cutoff_utc: datetime, cutoff_local: datetime) -> dict[str, tuple
         & Outbox.sent_at.is_not(None)
         & (Outbox.sent_at < cutoff_local)
     )
+    closed: ColumnElement[bool] = (BackofficeRequest.status == "closed") & (
+        BackofficeRequest.updated_at < cutoff_local
+    )
     return {
         "call_records": (CallRecord, ended < cutoff_utc),
         "callback_requests": (CallbackRequest, callbacks),
         "outbox": (Outbox, sent),
+        "backoffice_requests": (BackofficeRequest, closed),
     }
 
 
@@ -109,12 +120,14 @@ def purge(
     now: datetime | None = None,
     dry_run: bool = False,
     timezone: str = DEFAULT_TIMEZONE,
+    on_erased: Callable[[int, str], object] | None = None,
 ) -> PurgeReport:
     """Delete what is older than ``days`` and finished (see the module docstring), in one
     transaction; ``dry_run`` only counts. ``now`` (aware, or naive UTC) defaults to the current
     time; ``timezone`` is the city's (the dialplan's), in which the outbox's times are written.
     A URL means its shared engine, migrated first (:func:`ivr.db.ready`, once per process, like
-    the other commands); an engine is used as is."""
+    the other commands); an engine is used as is. ``on_erased(request id, recording)`` is told
+    of each back-office request deleted, once the transaction committed (its files)."""
     cutoff_utc, cutoff_local = cutoffs(days, now, timezone)
     engine = ready(engine_or_url) if isinstance(engine_or_url, str) else engine_or_url
     where = _conditions(cutoff_utc, cutoff_local)
@@ -125,7 +138,17 @@ def purge(
             for table, (model, cond) in where.items()
         }
 
+    erased: list[tuple[int, str]] = []
+
     def remove(conn: Connection) -> dict[str, int]:
+        _, closed = where["backoffice_requests"]
+        gone = conn.execute(
+            select(BackofficeRequest.id, BackofficeRequest.recording).where(closed)
+        ).all()
+        erased[:] = [(int(i), str(r or "")) for i, r in gone]
+        if erased:  # the history first: no database-level cascade is assumed
+            ids = [i for i, _ in erased]
+            conn.execute(delete(BackofficeEvent).where(BackofficeEvent.request_id.in_(ids)))
         return {
             table: conn.execute(delete(model).where(cond)).rowcount
             for table, (model, cond) in where.items()
@@ -138,6 +161,11 @@ def purge(
             return count(conn) if dry_run else remove(conn)
 
     counts = retrying(attempt, what="retention purge")
+    for request_id, recording in erased if on_erased is not None else ():
+        try:
+            on_erased(request_id, recording)  # type: ignore[misc]
+        except OSError as exc:  # a file left is logged, the rows stay gone
+            log.warning("retention: files of request %d not removed (%s)", request_id, exc)
     report = PurgeReport(**counts, cutoff_utc=cutoff_utc, dry_run=dry_run)
     log.info(
         "retention (%d days, before %s UTC)%s: %s",
@@ -158,6 +186,7 @@ def run(
     timezone: str = DEFAULT_TIMEZONE,
     retry_s: float = 300.0,
     on_report: Callable[[PurgeReport], object] | None = None,
+    on_erased: Callable[[int, str], object] | None = None,
 ) -> int:
     """Purge now, then every ``every_s`` seconds, until ``stop`` is set; returns the purges
     done. Waits on ``stop`` (never a long sleep), so setting it ends the wait at once. A failed
@@ -167,7 +196,7 @@ def run(
     done = 0
     while not stop.is_set():
         try:
-            report = purge(engine_or_url, days, timezone=timezone)
+            report = purge(engine_or_url, days, timezone=timezone, on_erased=on_erased)
         except Exception as exc:  # a long-lived process: try again later
             wait = min(retry_s, every_s)
             log.warning("retention purge failed (%s); again in %.0f s", type(exc).__name__, wait)
@@ -219,3 +248,18 @@ def city_timezone(settings: Any) -> str:
             DEFAULT_TIMEZONE,
         )
         return DEFAULT_TIMEZONE
+
+
+def backoffice_files(settings: Any) -> Callable[[int, str], object]:
+    """``on_erased`` for these settings: a purged request's voice message and spoken answer."""
+    from pathlib import Path
+
+    from ivr.backoffice.spool import erase_files, folder
+
+    sounds = {settings.sounds_dir, settings.asterisk_sounds_sync_dir} - {"", None}
+
+    def erase(request_id: int, recording: str) -> None:
+        for place in sounds:
+            erase_files(folder(settings), Path(place), request_id, recording)
+
+    return erase

@@ -241,6 +241,7 @@ def test_purge_deletes_exactly_the_old_finished_rows(booking_url):
         "call_records": 3,  # old, old without an end, just before the cut-off
         "callback_requests": 6,  # done/failed/cancelled, old and just before
         "outbox": 2,  # sent, old and just before
+        "backoffice_requests": 0,  # none here: tested on their own below
     }
     assert report.total == len(doomed) == 11
     after = snapshot(booking_url)
@@ -299,6 +300,7 @@ def test_dry_run_counts_and_deletes_nothing(booking_url):
         "call_records": 3,
         "callback_requests": 6,
         "outbox": 2,
+        "backoffice_requests": 0,
     }
     assert dry.lines()[0] == "call_records: 3 would be deleted (dry run)"
     real = retention.purge(booking_url, DAYS, now=NOW)
@@ -331,6 +333,7 @@ def test_the_purge_command_prints_a_count_per_table(booking_url, monkeypatch, ca
         "call_records: 3 would be deleted (dry run)",
         "callback_requests: 6 would be deleted (dry run)",
         "outbox: 2 would be deleted (dry run)",
+        "backoffice_requests: 0 would be deleted (dry run)",
     ]
 
     monkeypatch.setenv("NU_RETENTION_DAYS", str(DAYS + 30))  # the setting: nothing that old
@@ -339,6 +342,7 @@ def test_the_purge_command_prints_a_count_per_table(booking_url, monkeypatch, ca
         "call_records: 0 deleted",
         "callback_requests: 0 deleted",
         "outbox: 0 deleted",
+        "backoffice_requests: 0 deleted",
     ]
 
     assert main(["retention", "purge", "--days", str(DAYS)]) == 0  # --days wins
@@ -346,6 +350,7 @@ def test_the_purge_command_prints_a_count_per_table(booking_url, monkeypatch, ca
         "call_records: 3 deleted",
         "callback_requests: 6 deleted",
         "outbox: 2 deleted",
+        "backoffice_requests: 0 deleted",
     ]
     assert not doomed & labels(booking_url, "call_records")
     assert not doomed & labels(booking_url, "outbox")
@@ -463,3 +468,41 @@ def test_the_run_command_stops_promptly_on_sigterm(booking_url):
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
+
+
+def test_closed_backoffice_requests_go_with_their_history_and_files(booking_url, tmp_path):
+    """Closed requests older than the period go (history, then files through ``on_erased``);
+    open ones are kept however old, recent closed ones too."""
+    from ivr.backoffice.models import BackofficeEvent
+    from ivr.backoffice.rules import Category, NewRequest
+    from ivr.backoffice.store import BackofficeStore
+
+    local = NOW.astimezone(ZoneInfo("Europe/Rome")).replace(tzinfo=None)
+    clock = {"now": local - timedelta(days=DAYS + 30)}
+    store = BackofficeStore(make_engine(booking_url), clock=lambda: clock["now"])
+    store.save_category(Category("buche", "mobilita", "Buche stradali"))
+
+    def new(text: str, recording: str = "") -> int:
+        data = NewRequest(
+            category="buche", description=text, number="3331234567", recording=recording
+        )
+        return store.create(data, "ivr").id
+
+    old_closed = new("vecchia chiusa", "msg-old.wav")
+    old_open = new("vecchia aperta")
+    store.move(old_closed, "closed", "m.bianchi")
+    clock["now"] = local - timedelta(days=1)
+    recent_closed = new("recente chiusa")
+    store.move(recent_closed, "closed", "m.bianchi")
+
+    erased: list[tuple[int, str]] = []
+    report = retention.purge(
+        booking_url, DAYS, now=NOW, on_erased=lambda i, r: erased.append((i, r))
+    )
+    assert report.counts()["backoffice_requests"] == 1
+    assert erased == [(old_closed, "msg-old.wav")]
+    assert store.get(old_closed) is None
+    assert store.get(old_open) is not None and store.get(recent_closed) is not None
+    with Session(store.engine) as db:
+        left = {e.request_id for e in db.scalars(select(BackofficeEvent))}
+    assert left == {old_open, recent_closed}
