@@ -17,6 +17,7 @@ revision). Developers: see ``ivr/db/alembic.ini``.
 from __future__ import annotations
 
 import importlib
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -42,6 +43,11 @@ FEATURES = (
     "ivr.teleassistance",
     "ivr.backoffice",
 )
+
+# Alembic keeps the running migration in module-level proxies (``alembic.context``, ``alembic.op``):
+# two threads of one process migrating two databases at once would read each other's (seen in
+# tests as KeyError 'config' or 'script'). One migration at a time per process.
+_MIGRATING = threading.RLock()
 
 # pg_advisory_xact_lock key: processes migrating one PostgreSQL database take turns.
 _PG_LOCK_KEY = 0x4E55_C17D
@@ -112,7 +118,7 @@ def migrate(url_or_engine: str | Engine, revision: str = "head") -> None:
     from ivr.db.engine import engine_for
 
     engine = engine_for(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
-    with engine.connect() as connection, migration_transaction(connection):
+    with _MIGRATING, engine.connect() as connection, migration_transaction(connection):
         cfg = alembic_config()
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, revision)
