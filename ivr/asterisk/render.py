@@ -50,7 +50,14 @@ SOUNDS_PATH = re.compile(r"^/[A-Za-z0-9._/-]{0,200}$")
 TOKEN = re.compile(r"@([A-Z][A-Z0-9_]*)@")
 
 # Files rendered from the dialplan (never copied from asterisk-conf/).
-GENERATED = ("extensions_nu.conf", "queues.conf", "pjsip_operators.conf", TLS_FILE)
+CLUSTER_FILE = "pjsip_cluster.conf"
+GENERATED = (
+    "extensions_nu.conf",
+    "queues.conf",
+    "pjsip_operators.conf",
+    TLS_FILE,
+    CLUSTER_FILE,
+)
 EXTENSION = re.compile(r"^[0-9]{2,6}$")
 DIGEST = re.compile(r"^[0-9a-f]{32}$")
 MAX_DEPARTMENTS = 99  # department codes are two digits: *11NN, *12NN, 8NN
@@ -159,6 +166,7 @@ def render(
     queue_timeout: int = 180,
     general_timeout: int = 900,
     static_dir: str | Path = STATIC_DIR,
+    proxy_port: int | None = None,
 ) -> list[Path]:
     """Write the full Asterisk configuration for ``dialplan`` into ``out_dir``.
 
@@ -168,7 +176,9 @@ def render(
     operator accounts (none: no softphone can register). ``queue_timeout`` is how long a
     caller waits in a department queue before the general operator takes over;
     ``general_timeout`` how long in the general operator queue before the polite goodbye.
-    Returns the written paths.
+    ``proxy_port``: this node sits behind the cluster's Kamailio on that loopback port, whose
+    calls land in ``from-pstn`` (``pjsip_cluster.conf``; ``None``: a single node, the file holds
+    only a comment). Returns the written paths.
     """
     settings = settings or config.load()
     out = Path(out_dir)
@@ -213,7 +223,23 @@ def render(
     written.append(_write(out / "queues.conf", render_queues(dialplan)))
     written.append(_write(out / TLS_FILE, render_tls(settings, int(values["SIP_PORT"]))))
     written.append(_write(out / "pjsip_operators.conf", render_operators(dialplan, operators)))
+    written.append(_write(out / CLUSTER_FILE, render_cluster(proxy_port)))
     return written
+
+
+def render_cluster(proxy_port: int | None) -> str:
+    """``pjsip_cluster.conf``: the cluster's Kamailio (loopback, ``proxy_port``) as a trunk into
+    ``from-pstn``, matched by address *and* port, so its INVITEs and OPTIONS probes are known
+    whatever ``local-pstn`` becomes. ``None``: no cluster, nothing but a comment."""
+    head = "; The cluster's SIP proxy (Kamailio), rendered by `ivr asterisk render`.\n"
+    if proxy_port is None:
+        return head + "; No cluster configured: calls come straight from the trunk.\n"
+    port = _port(proxy_port, "Kamailio port")
+    return (
+        head
+        + "[cluster-proxy](trunk-endpoint)\n\n"
+        + f"[cluster-proxy](trunk-identify)\nendpoint = cluster-proxy\nmatch = 127.0.0.1:{port}\n"
+    )
 
 
 def fill_tokens(src: Path, values: dict[str, str]) -> str:

@@ -1,0 +1,134 @@
+"""Two real Asterisk nodes behind a real Kamailio: the city number keeps answering when one dies.
+
+A baresip caller (not registered anywhere: a carrier's call) dials the city number at
+Kamailio's port; Kamailio's dispatcher hands each new call to node A or B, both rendered for the
+example city and both using one FastAGI service. Node A is killed (SIGKILL: a crash, not a
+shutdown): the next calls are answered by B. Node A started again is put back by the OPTIONS
+probes and takes calls again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import signal
+import time
+
+import pytest
+
+from ivr.devenv.asterisk import AsteriskInstance
+from tests.softphone import Softphone
+
+pytestmark = pytest.mark.asterisk
+
+ISSUE_TARGET_S = 5.0  # issue 15: answered by B within 5 s of the kill (printed, see below)
+CALL_TIMEOUT = 15.0  # a ceiling for a loaded CI machine, never a measurement
+
+
+@pytest.fixture
+def cluster(tmp_path, asterisk_dialplan):
+    from ivr.devenv.cluster import Cluster
+    from ivr.service import build_server
+    from tests.asterisk_harness import prepare_instance, retire_instance
+
+    cluster = Cluster(tmp_path / "cluster")
+    first = None
+    nodes: list[AsteriskInstance] = []
+    for label in ("a", "b"):
+        shared = (
+            {}
+            if first is None
+            else {
+                # one FastAGI service for both nodes, and node A's prompts (same chroot)
+                "agi_port": first.settings.agi_port,
+                "sounds_path": first.settings.asterisk_sounds_dir,
+            }
+        )
+        node = prepare_instance(
+            f"cluster-{os.getpid()}-{label}",
+            asterisk_dialplan,
+            tmp_path / label,
+            queue_timeout=20,
+            general_timeout=30,
+            proxy_port=cluster.sip_port,
+            **shared,
+        )
+        first = first or node
+        nodes.append(node)
+    server = None
+    try:
+        cluster.start(nodes)
+        server = build_server(dataclasses.replace(first.settings, redis_url="")).start()
+        yield cluster
+    finally:
+        if server is not None:
+            server.shutdown()
+        cluster.stop()
+        for label, node in zip(("a", "b"), nodes, strict=True):
+            retire_instance(node, tmp_path / f"log-{label}")
+
+
+def _active_calls(node: AsteriskInstance) -> int:
+    match = re.search(r"(\d+) active call", node.cli("core show channels count"))
+    return int(match.group(1)) if match else 0
+
+
+def _idle(nodes: list[AsteriskInstance], timeout: float = CALL_TIMEOUT) -> None:
+    """Wait until no live node has a call up (so the next call is told apart)."""
+    deadline = time.monotonic() + timeout
+    while any(_active_calls(n) for n in nodes if n.running):
+        if time.monotonic() > deadline:
+            raise TimeoutError("a call stayed up after the caller hung up")
+        time.sleep(0.1)
+
+
+def _call(phone: Softphone, cluster, number: str) -> str:
+    """Place one call to the city number through Kamailio; the label of the node that answered."""
+    names = {node.name: label for node, label in zip(cluster.nodes, "AB", strict=True)}
+    _idle(cluster.nodes)
+    since = phone.mark()
+    phone.dial(f"sip:{number}@127.0.0.1:{cluster.sip_port}")
+    phone.wait_event("CALL_ESTABLISHED", CALL_TIMEOUT, since=since)
+    try:
+        answering = [n for n in cluster.nodes if n.running and _active_calls(n)]
+        assert len(answering) == 1, f"call up on {[n.name for n in answering]}"
+        return names[answering[0].name]
+    finally:
+        since = phone.mark()
+        phone.hangup()
+        phone.wait_event("CALL_CLOSED", CALL_TIMEOUT, since=since)
+
+
+def test_number_answers_on_b_when_a_dies_and_a_comes_back(cluster, asterisk_dialplan):
+    number = asterisk_dialplan.number
+    node_a, node_b = cluster.nodes
+    with Softphone("citizen", "unused-secret", cluster.sip_port, register_interval=0) as phone:
+        # both nodes take calls (round robin over the nodes that answer the probes)
+        answered = [_call(phone, cluster, number) for _ in range(2)]
+        while answered[-1] != "B" and len(answered) < 6:
+            answered.append(_call(phone, cluster, number))
+        assert set(answered) == {"A", "B"}
+        # the last call went to B, so the next one is A's turn: the first call after the kill
+        # is the one that must find its way to B
+
+        # node A crashes
+        killed_at = time.monotonic()
+        os.killpg(node_a.process.pid, signal.SIGKILL)
+        node_a.stop()
+        first = _call(phone, cluster, number)
+        failover = time.monotonic() - killed_at
+        print(f"\nfirst call after the kill answered by {first} {failover:.2f} s after the kill")
+        assert first == "B"
+        assert failover < CALL_TIMEOUT  # a ceiling; the issue's target is ISSUE_TARGET_S
+        assert {_call(phone, cluster, number) for _ in range(3)} == {"B"}
+
+        # node A restarted: the probes put it back in the set
+        back_at = time.monotonic()
+        node_a.start()
+        answered = [_call(phone, cluster, number) for _ in range(2)]
+        while "A" not in answered and time.monotonic() - back_at < 30:
+            time.sleep(0.5)
+            answered.append(_call(phone, cluster, number))
+        print(f"node A back in the set {time.monotonic() - back_at:.2f} s after its restart")
+        assert "A" in answered
