@@ -4,7 +4,8 @@ A baresip caller (not registered anywhere: a carrier's call) dials the city numb
 Kamailio's port; Kamailio's dispatcher hands each new call to node A or B, both rendered for the
 example city and both using one FastAGI service. Node A is killed (SIGKILL: a crash, not a
 shutdown): the next calls are answered by B. Node A started again is put back by the OPTIONS
-probes and takes calls again.
+probes and takes calls again. Each node knows two FastAGI services: with the first one down,
+calls reach the IVR through the second.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import time
 
 import pytest
 
-from ivr.devenv.asterisk import AsteriskInstance
+from ivr.devenv.asterisk import AsteriskInstance, free_port
 from tests.softphone import Softphone
 
 pytestmark = pytest.mark.asterisk
@@ -26,13 +27,40 @@ ISSUE_TARGET_S = 5.0  # issue 15: answered by B within 5 s of the kill (printed,
 CALL_TIMEOUT = 15.0  # a ceiling for a loaded CI machine, never a measurement
 
 
+class FastAGIServices:
+    """The cluster's two FastAGI services (both nodes know both: primary, then fallback)."""
+
+    def __init__(self, settings, fallback_port: int):
+        from ivr.service import build_server
+
+        base = dataclasses.replace(settings, redis_url="")
+        self.servers = {
+            name: build_server(dataclasses.replace(base, agi_port=port))
+            for name, port in (("primary", settings.agi_port), ("fallback", fallback_port))
+        }
+
+    def calls(self, name: str | None = None) -> int:
+        """Calls the service(s) took so far (counted when Asterisk connects)."""
+        return sum(s.stats["calls"] for key, s in self.servers.items() if name in (None, key))
+
+    def start(self) -> FastAGIServices:
+        for server in self.servers.values():
+            server.start()
+        return self
+
+    def stop(self, name: str | None = None) -> None:
+        for key, server in self.servers.items():
+            if name in (None, key):
+                server.shutdown()
+
+
 @pytest.fixture
 def cluster(tmp_path, asterisk_dialplan):
     from ivr.devenv.cluster import Cluster
-    from ivr.service import build_server
     from tests.asterisk_harness import prepare_instance, retire_instance
 
     cluster = Cluster(tmp_path / "cluster")
+    fallback_port = free_port()
     first = None
     nodes: list[AsteriskInstance] = []
     for label in ("a", "b"):
@@ -40,7 +68,7 @@ def cluster(tmp_path, asterisk_dialplan):
             {}
             if first is None
             else {
-                # one FastAGI service for both nodes, and node A's prompts (same chroot)
+                # the same FastAGI services for both nodes, and node A's prompts (same chroot)
                 "agi_port": first.settings.agi_port,
                 "sounds_path": first.settings.asterisk_sounds_dir,
             }
@@ -52,18 +80,18 @@ def cluster(tmp_path, asterisk_dialplan):
             queue_timeout=20,
             general_timeout=30,
             proxy_port=cluster.sip_port,
+            agi_fallbacks=f"127.0.0.1:{fallback_port}",
             **shared,
         )
         first = first or node
         nodes.append(node)
-    server = None
+    services = FastAGIServices(first.settings, fallback_port)
     try:
         cluster.start(nodes)
-        server = build_server(dataclasses.replace(first.settings, redis_url="")).start()
+        cluster.agi = services.start()
         yield cluster
     finally:
-        if server is not None:
-            server.shutdown()
+        services.stop()
         cluster.stop()
         for label, node in zip(("a", "b"), nodes, strict=True):
             retire_instance(node, tmp_path / f"log-{label}")
@@ -87,12 +115,18 @@ def _call(phone: Softphone, cluster, number: str) -> str:
     """Place one call to the city number through Kamailio; the label of the node that answered."""
     names = {node.name: label for node, label in zip(cluster.nodes, "AB", strict=True)}
     _idle(cluster.nodes)
+    reached = cluster.agi.calls()
     since = phone.mark()
     phone.dial(f"sip:{number}@127.0.0.1:{cluster.sip_port}")
     phone.wait_event("CALL_ESTABLISHED", CALL_TIMEOUT, since=since)
     try:
         answering = [n for n in cluster.nodes if n.running and _active_calls(n)]
         assert len(answering) == 1, f"call up on {[n.name for n in answering]}"
+        # answered by the IVR: the node's dialplan reached a FastAGI service
+        deadline = time.monotonic() + CALL_TIMEOUT
+        while cluster.agi.calls() == reached:
+            assert time.monotonic() < deadline, "the call never reached the IVR"
+            time.sleep(0.05)
         return names[answering[0].name]
     finally:
         since = phone.mark()
@@ -132,3 +166,17 @@ def test_number_answers_on_b_when_a_dies_and_a_comes_back(cluster, asterisk_dial
             answered.append(_call(phone, cluster, number))
         print(f"node A back in the set {time.monotonic() - back_at:.2f} s after its restart")
         assert "A" in answered
+
+
+def test_nodes_use_the_next_fastagi_service_when_the_first_is_down(cluster, asterisk_dialplan):
+    number = asterisk_dialplan.number
+    with Softphone("citizen", "unused-secret", cluster.sip_port, register_interval=0) as phone:
+        answered = {_call(phone, cluster, number)}
+        assert (cluster.agi.calls("primary"), cluster.agi.calls("fallback")) == (1, 0)
+
+        cluster.agi.stop("primary")
+        answered |= {_call(phone, cluster, number) for _ in range(2)}
+        assert (cluster.agi.calls("primary"), cluster.agi.calls("fallback")) == (1, 2)
+        assert answered == {"A", "B"}  # both nodes fell back (round robin)
+    for node in cluster.nodes:
+        assert "FastAGI service 1 unreachable, trying the next" in node.full_log.read_text()

@@ -159,6 +159,7 @@ def render(
     sip_port: int | None = None,
     agi_host: str | None = None,
     agi_port: int | None = None,
+    agi_fallbacks: str | None = None,
     ami_user: str = "numero-unico",
     ami_secret: str | None = None,
     operators: Sequence[OperatorLine] = (),
@@ -197,6 +198,9 @@ def render(
     globals_ = {
         "agi_host": _match(HOST, agi_host or settings.agi_host, "FastAGI host"),
         "agi_port": _port(agi_port or settings.agi_port, "FastAGI port"),
+        "agi_fallbacks": agi_services(
+            settings.agi_fallbacks if agi_fallbacks is None else agi_fallbacks
+        ),
         "sounds": _match(
             SOUNDS_PATH,
             (sounds_path or settings.asterisk_sounds_dir).rstrip("/") or "/",
@@ -329,11 +333,25 @@ def _header(dialplan: Any, what: str) -> str:
     )
 
 
+def agi_services(text: str) -> tuple[tuple[str, int], ...]:
+    """``"host:port,host:port"`` (``NU_AGI_FALLBACKS``) as checked (host, port) pairs."""
+    services = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        host, _, port = item.rpartition(":")
+        if not port.isdigit():
+            raise RenderError(f"FastAGI service {item!r}: host:port expected")
+        services.append((_match(HOST, host, "FastAGI host"), _port(int(port), "FastAGI port")))
+    return tuple(services)
+
+
 def render_extensions(
     dialplan: Any,
     *,
     agi_host: str,
     agi_port: int,
+    agi_fallbacks: Sequence[tuple[str, int]] = (),
     sounds: str,
     queue_timeout: int,
     general_timeout: int,
@@ -350,6 +368,7 @@ def render_extensions(
     lines += [
         "[globals]",
         assign(V.AGI_URL, f"agi://{agi_host}:{agi_port}"),
+        assign(V.AGI_FALLBACKS, "|".join(f"agi://{h}:{p}" for h, p in agi_fallbacks)),
         assign(V.SOUNDS, sounds),
         assign(V.LANGS, "|".join(languages)),
         assign(V.DEFAULT_LANG, default),
