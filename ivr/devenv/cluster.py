@@ -12,6 +12,7 @@ a ``from-pstn`` trunk) and pointing at the same FastAGI service(s).
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import signal
 import socket
@@ -75,6 +76,7 @@ def render_kamailio(
         "DISPATCHER_LIST": str(nodes),
         "PING_S": str(int(ping_s)),
         "FR_TIMER_MS": str(int(fr_timer_ms)),
+        "CTL_SOCKET": str(folder / "run" / "kamailio_ctl"),
     }
     cfg = folder / "kamailio.cfg"
     cfg.write_text(fill_tokens(template, values))
@@ -128,6 +130,17 @@ class Kamailio:
             self.node_ports,
         )
         return self
+
+    def node_states(self) -> dict[int, str]:
+        """Dispatcher flags per node SIP port, from ``kamcmd dispatcher.list``: ``A``ctive or
+        ``I``nactive, then ``P`` while probed (``AP``: taking calls; ``IP``: taken out)."""
+        binary = str(Path(kamailio_binary()).with_name("kamcmd"))
+        socket_ = f"unix:{self.folder / 'run' / 'kamailio_ctl'}"
+        out = subprocess.run(
+            [binary, "-s", socket_, "dispatcher.list"], capture_output=True, text=True, check=True
+        ).stdout
+        found = re.findall(r"URI:\s*sip:127\.0\.0\.1:(\d+)\s+FLAGS:\s*(\w+)", out)
+        return {int(port): flags for port, flags in found}
 
     def stop(self, timeout: float = 10.0) -> None:
         proc, self.process = self.process, None
