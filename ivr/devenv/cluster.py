@@ -17,6 +17,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -52,13 +53,15 @@ def render_kamailio(
     *,
     ping_s: int = 1,
     fr_timer_ms: int = 1500,
+    ctl_socket: Path | None = None,
     template: Path = KAMAILIO_CFG,
 ) -> Path:
     """Write ``kamailio.cfg`` and ``dispatcher.list`` into ``folder``; returns the cfg path.
 
     ``node_ports``: the nodes' SIP ports on 127.0.0.1. ``ping_s``: seconds between OPTIONS
     probes; ``fr_timer_ms``: how long an INVITE may go unanswered (not even 100 Trying) before
-    the node is marked down and the next one tried."""
+    the node is marked down and the next one tried. ``ctl_socket``: kamcmd's Unix socket
+    (default ``folder/kamailio_ctl``; a Unix socket path must stay under 104 bytes)."""
     for port in (sip_port, *node_ports):
         if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
             raise ValueError(f"{port!r} is not a port")
@@ -76,7 +79,7 @@ def render_kamailio(
         "DISPATCHER_LIST": str(nodes),
         "PING_S": str(int(ping_s)),
         "FR_TIMER_MS": str(int(fr_timer_ms)),
-        "CTL_SOCKET": str(folder / "run" / "kamailio_ctl"),
+        "CTL_SOCKET": str(ctl_socket or folder / "kamailio_ctl"),
     }
     cfg = folder / "kamailio.cfg"
     cfg.write_text(fill_tokens(template, values))
@@ -92,6 +95,7 @@ class Kamailio:
         self.node_ports = list(node_ports)
         self.options = kw
         self.process: subprocess.Popen[bytes] | None = None
+        self.run_dir: Path | None = None  # short private folder: pid file, control socket
 
     @property
     def log_file(self) -> Path:
@@ -99,11 +103,18 @@ class Kamailio:
 
     def start(self, timeout: float = 15.0) -> Kamailio:
         binary = kamailio_binary()
-        cfg = render_kamailio(self.folder, self.sip_port, self.node_ports, **self.options)
-        run = self.folder / "run"
-        run.mkdir(exist_ok=True)
+        # a Unix socket path is limited to 104 bytes: not under a test's deep tmp folder
+        self.run_dir = run = Path(tempfile.mkdtemp(prefix="nu-kamailio-"))
+        cfg = render_kamailio(
+            self.folder,
+            self.sip_port,
+            self.node_ports,
+            ctl_socket=run / "ctl",
+            **self.options,  # type: ignore[arg-type]
+        )
         check = subprocess.run([binary, "-c", "-f", str(cfg)], capture_output=True, text=True)
         if check.returncode != 0:
+            self.stop()
             raise KamailioError(f"kamailio.cfg refused:\n{check.stderr[-2000:]}")
         command = [binary, "-f", str(cfg), "-DD", "-E", "-Y", str(run), "-P", str(run / "pid")]
         with open(self.log_file, "ab") as out:
@@ -118,7 +129,9 @@ class Kamailio:
         deadline = time.monotonic() + timeout
         while not _udp_bound(self.sip_port):
             if self.process.poll() is not None:
-                raise KamailioError(f"kamailio exited at start; see {self.log_file}")
+                self.stop()
+                tail = self.log_file.read_text(errors="replace")[-1500:]
+                raise KamailioError(f"kamailio exited at start ({self.log_file}):\n{tail}")
             if time.monotonic() > deadline:
                 self.stop()
                 raise KamailioError(f"kamailio did not listen on {self.sip_port}")
@@ -135,7 +148,9 @@ class Kamailio:
         """Dispatcher flags per node SIP port, from ``kamcmd dispatcher.list``: ``A``ctive or
         ``I``nactive, then ``P`` while probed (``AP``: taking calls; ``IP``: taken out)."""
         binary = str(Path(kamailio_binary()).with_name("kamcmd"))
-        socket_ = f"unix:{self.folder / 'run' / 'kamailio_ctl'}"
+        if self.run_dir is None:
+            raise KamailioError("kamailio is not running")
+        socket_ = f"unix:{self.run_dir / 'ctl'}"
         out = subprocess.run(
             [binary, "-s", socket_, "dispatcher.list"], capture_output=True, text=True, check=True
         ).stdout
@@ -144,7 +159,10 @@ class Kamailio:
 
     def stop(self, timeout: float = 10.0) -> None:
         proc, self.process = self.process, None
+        run, self.run_dir = self.run_dir, None
         if proc is None:
+            if run is not None:
+                shutil.rmtree(run, ignore_errors=True)
             return
         _signal_group(proc.pid, signal.SIGTERM)
         try:
@@ -152,6 +170,8 @@ class Kamailio:
         except subprocess.TimeoutExpired:
             _signal_group(proc.pid, signal.SIGKILL)
             proc.wait(5)
+        if run is not None:
+            shutil.rmtree(run, ignore_errors=True)
 
     def __enter__(self) -> Kamailio:
         return self.start()
