@@ -50,6 +50,9 @@ class Settings:
     )
     agi_host: str = field(default_factory=lambda: _env("NU_AGI_HOST", "127.0.0.1"))
     agi_port: int = field(default_factory=lambda: int(_env("NU_AGI_PORT", "4573")))
+    # More FastAGI services ("host:port,host:port"), tried in order when the one above (and the
+    # ones before) cannot be reached: a node keeps its IVR with one service down (no DNS SRV).
+    agi_fallbacks: str = field(default_factory=lambda: _env("NU_AGI_FALLBACKS", ""))
     max_calls: int = field(default_factory=lambda: int(_env("NU_MAX_CALLS", "400")))
     # Empty URL means live state kept in memory (single process, tests, console phone).
     redis_url: str = field(default_factory=lambda: _env("NU_REDIS_URL", "redis://127.0.0.1:6379/0"))

@@ -717,6 +717,7 @@ def prepare_instance(
     queue_timeout: int,
     general_timeout: int,
     test_log: bool = True,
+    **render_kw: Any,
 ) -> AsteriskInstance:
     """A test Asterisk (not started) named ``name``, on free ports, rendered for ``dialplan``
     as ``ivr up`` renders it, plus the test-only contexts (:data:`TEST_CONTEXTS`, to place calls)
@@ -725,6 +726,7 @@ def prepare_instance(
     ``workdir`` (a fresh temporary folder) gets the placeholder prompt audio and the city's
     database; the instance's ``settings`` say where its FastAGI service must listen and which
     database it uses. Leftovers of a crashed run of the same name are removed first.
+    ``render_kw`` go to the render (a cluster node: ``proxy_port``, a shared ``agi_port``).
     """
     from ivr.prompts.catalogue import full_catalogue
 
@@ -745,7 +747,9 @@ def prepare_instance(
         name, settings=settings, ami_port=free_port(), sip_port=free_port(socket.SOCK_DGRAM)
     )
     shutil.rmtree(instance.host_dir, ignore_errors=True)  # a crashed run's leftovers
-    instance.render(dialplan, queue_timeout=queue_timeout, general_timeout=general_timeout)
+    instance.render(
+        dialplan, queue_timeout=queue_timeout, general_timeout=general_timeout, **render_kw
+    )
     pace_audio_in_real_time(instance.etc_dir / "modules.conf")
     (instance.etc_dir / "extensions_local.conf").write_text(TEST_CONTEXTS)
     if test_log:

@@ -50,7 +50,14 @@ SOUNDS_PATH = re.compile(r"^/[A-Za-z0-9._/-]{0,200}$")
 TOKEN = re.compile(r"@([A-Z][A-Z0-9_]*)@")
 
 # Files rendered from the dialplan (never copied from asterisk-conf/).
-GENERATED = ("extensions_nu.conf", "queues.conf", "pjsip_operators.conf", TLS_FILE)
+CLUSTER_FILE = "pjsip_cluster.conf"
+GENERATED = (
+    "extensions_nu.conf",
+    "queues.conf",
+    "pjsip_operators.conf",
+    TLS_FILE,
+    CLUSTER_FILE,
+)
 EXTENSION = re.compile(r"^[0-9]{2,6}$")
 DIGEST = re.compile(r"^[0-9a-f]{32}$")
 MAX_DEPARTMENTS = 99  # department codes are two digits: *11NN, *12NN, 8NN
@@ -152,6 +159,7 @@ def render(
     sip_port: int | None = None,
     agi_host: str | None = None,
     agi_port: int | None = None,
+    agi_fallbacks: str | None = None,
     ami_user: str = "numero-unico",
     ami_secret: str | None = None,
     operators: Sequence[OperatorLine] = (),
@@ -159,6 +167,7 @@ def render(
     queue_timeout: int = 180,
     general_timeout: int = 900,
     static_dir: str | Path = STATIC_DIR,
+    proxy_port: int | None = None,
 ) -> list[Path]:
     """Write the full Asterisk configuration for ``dialplan`` into ``out_dir``.
 
@@ -168,7 +177,9 @@ def render(
     operator accounts (none: no softphone can register). ``queue_timeout`` is how long a
     caller waits in a department queue before the general operator takes over;
     ``general_timeout`` how long in the general operator queue before the polite goodbye.
-    Returns the written paths.
+    ``proxy_port``: this node sits behind the cluster's Kamailio on that loopback port, whose
+    calls land in ``from-pstn`` (``pjsip_cluster.conf``; ``None``: a single node, the file holds
+    only a comment). Returns the written paths.
     """
     settings = settings or config.load()
     out = Path(out_dir)
@@ -187,6 +198,9 @@ def render(
     globals_ = {
         "agi_host": _match(HOST, agi_host or settings.agi_host, "FastAGI host"),
         "agi_port": _port(agi_port or settings.agi_port, "FastAGI port"),
+        "agi_fallbacks": agi_services(
+            settings.agi_fallbacks if agi_fallbacks is None else agi_fallbacks
+        ),
         "sounds": _match(
             SOUNDS_PATH,
             (sounds_path or settings.asterisk_sounds_dir).rstrip("/") or "/",
@@ -213,7 +227,23 @@ def render(
     written.append(_write(out / "queues.conf", render_queues(dialplan)))
     written.append(_write(out / TLS_FILE, render_tls(settings, int(values["SIP_PORT"]))))
     written.append(_write(out / "pjsip_operators.conf", render_operators(dialplan, operators)))
+    written.append(_write(out / CLUSTER_FILE, render_cluster(proxy_port)))
     return written
+
+
+def render_cluster(proxy_port: int | None) -> str:
+    """``pjsip_cluster.conf``: the cluster's Kamailio (loopback, ``proxy_port``) as a trunk into
+    ``from-pstn``, matched by address *and* port, so its INVITEs and OPTIONS probes are known
+    whatever ``local-pstn`` becomes. ``None``: no cluster, nothing but a comment."""
+    head = "; The cluster's SIP proxy (Kamailio), rendered by `ivr asterisk render`.\n"
+    if proxy_port is None:
+        return head + "; No cluster configured: calls come straight from the trunk.\n"
+    port = _port(proxy_port, "Kamailio port")
+    return (
+        head
+        + "[cluster-proxy](trunk-endpoint)\n\n"
+        + f"[cluster-proxy](trunk-identify)\nendpoint = cluster-proxy\nmatch = 127.0.0.1:{port}\n"
+    )
 
 
 def fill_tokens(src: Path, values: dict[str, str]) -> str:
@@ -303,11 +333,25 @@ def _header(dialplan: Any, what: str) -> str:
     )
 
 
+def agi_services(text: str) -> tuple[tuple[str, int], ...]:
+    """``"host:port,host:port"`` (``NU_AGI_FALLBACKS``) as checked (host, port) pairs."""
+    services = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        host, _, port = item.rpartition(":")
+        if not port.isdigit():
+            raise RenderError(f"FastAGI service {item!r}: host:port expected")
+        services.append((_match(HOST, host, "FastAGI host"), _port(int(port), "FastAGI port")))
+    return tuple(services)
+
+
 def render_extensions(
     dialplan: Any,
     *,
     agi_host: str,
     agi_port: int,
+    agi_fallbacks: Sequence[tuple[str, int]] = (),
     sounds: str,
     queue_timeout: int,
     general_timeout: int,
@@ -324,6 +368,7 @@ def render_extensions(
     lines += [
         "[globals]",
         assign(V.AGI_URL, f"agi://{agi_host}:{agi_port}"),
+        assign(V.AGI_FALLBACKS, "|".join(f"agi://{h}:{p}" for h, p in agi_fallbacks)),
         assign(V.SOUNDS, sounds),
         assign(V.LANGS, "|".join(languages)),
         assign(V.DEFAULT_LANG, default),

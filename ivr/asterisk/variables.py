@@ -24,6 +24,7 @@ DIAL = "NU_DIAL"  # a directory entry to ring before NU_QUEUE (PJSIP/201, the ci
 
 # -- globals rendered into extensions_nu.conf (ivr/asterisk/render.py) ------------------------
 AGI_URL = "NU_AGI_URL"
+AGI_FALLBACKS = "NU_AGI_FALLBACKS"  # more FastAGI URLs, "|"-separated, tried when one is down
 SOUNDS = "NU_SOUNDS"
 LANGS = "NU_LANGS"  # the city's languages, "|"-separated
 DEFAULT_LANG = "NU_DEFAULT_LANG"
@@ -38,6 +39,7 @@ JOINED = "NU_JOINED"  # nu-join: 1 when the operator was allowed into the queue
 # -- set by extensions.conf for itself ---------------------------------------------------------
 CID_NAME = "NU_CID_NAME"  # the caller-id name before the queue label was put in front
 CID_DONE = "NU_CID_DONE"
+AGI_NEXT = "NU_AGI_NEXT"  # nu-ivr: which of NU_AGI_FALLBACKS to try next
 
 # -- a callback's placeholder (ivr/callbacks/worker.py originates it; extensions.conf) --------
 CB_ID = "NU_CB_ID"
