@@ -349,3 +349,20 @@ def _today():
 
     now = datetime.utcnow()
     return now - timedelta(days=1), now + timedelta(days=1)
+
+
+def test_the_watch_command_builds_its_guard_from_the_settings(redis_url, tmp_path):
+    import dataclasses
+
+    from ivr import config
+    from ivr.queues.rescue import build_guard
+
+    url = f"sqlite:///{tmp_path / 'city.db'}"
+    base = dataclasses.replace(
+        config.Settings(), redis_url=redis_url, database_url=url, node_lost_grace_s=7.0
+    )
+    off = build_guard("a", dataclasses.replace(base, callback_dial=""), clock=lambda: 5.0)
+    assert (off.node, off.grace_s, off.down_since) == ("a", 7.0, 5.0)
+    assert off.lost.__self__.callbacks is None  # callbacks off: lost calls are only counted
+    on = build_guard("a", dataclasses.replace(base, callback_dial="Local/{number}@x"))
+    assert on.lost.__self__.callbacks is not None
