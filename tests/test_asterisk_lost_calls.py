@@ -8,6 +8,10 @@ counts 2 calls lost with a node.
 The queue watcher of node A runs as ``ivr queues watch`` runs it: its guard records who waits in
 Redis and offers the callbacks after the grace. Node B is never killed: the tests after this one
 find it as it was.
+
+A node frozen (SIGSTOP) past the grace looks dead and its caller is offered a callback; when it
+runs again (SIGCONT) with the caller still queued, the callback is withdrawn and the call is
+counted as queued again, not lost.
 """
 
 from __future__ import annotations
@@ -74,10 +78,8 @@ def node_a(tmp_path, asterisk_dialplan):
         shutil.rmtree(instance.host_dir, ignore_errors=True)
 
 
-def test_callers_queued_on_a_killed_node_are_called_back_from_the_other(
-    asterisk, node_a, redis_server, tmp_path, caplog
-):
-    caplog.set_level(logging.DEBUG)
+def watch_node_a(node_a, redis_server, tmp_path, languages):
+    """Node A's queue watcher with its guard, as ``ivr queues watch`` runs it (started)."""
     url = f"sqlite:///{tmp_path / 'city.db'}"
     migrate(url)
     engine = make_engine(url)
@@ -87,7 +89,6 @@ def test_callers_queued_on_a_killed_node_are_called_back_from_the_other(
     waiting = RedisWaiting(redis_url)
     waiting._redis.flushdb()
     rescue = Rescue(callbacks, recorder, waiting)
-    languages = asterisk.dialplan.languages
     guard = NodeGuard(
         "a",
         waiting,
@@ -109,6 +110,16 @@ def test_callers_queued_on_a_killed_node_are_called_back_from_the_other(
     )
     watching = threading.Thread(target=watcher.run, args=(0.2,), daemon=True)
     watching.start()
+    return engine, callbacks, recorder, waiting, watcher, watching
+
+
+def test_callers_queued_on_a_killed_node_are_called_back_from_the_other(
+    asterisk, node_a, redis_server, tmp_path, caplog
+):
+    caplog.set_level(logging.DEBUG)
+    engine, callbacks, recorder, waiting, watcher, watching = watch_node_a(
+        node_a, redis_server, tmp_path, asterisk.dialplan.languages
+    )
     worker = None
     try:
         wait_until(lambda: watcher.answering, 20, "watcher on node A")
@@ -167,6 +178,42 @@ def test_callers_queued_on_a_killed_node_are_called_back_from_the_other(
     finally:
         if worker is not None:
             worker.stopped = True
+        watcher.stopped = True
+        watching.join(timeout=10)
+        recorder.close()
+        waiting._redis.flushdb()
+
+
+def test_a_node_frozen_past_the_grace_withdraws_the_callback_when_it_runs_again(
+    asterisk, node_a, redis_server, tmp_path
+):
+    engine, callbacks, recorder, waiting, watcher, watching = watch_node_a(
+        node_a, redis_server, tmp_path, asterisk.dialplan.languages
+    )
+    pid = asterisk_pid(node_a.instance)
+    try:
+        wait_until(lambda: watcher.answering, 20, "watcher on node A")
+        call = node_a.place_call(caller_id=CALLERS[0], max_seconds=120)
+        call.wait_queue_join(timeout=30)
+        wait_until(lambda: waiting.all("a"), 10, "the caller recorded")
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            (row,) = wait_until(callbacks.due, 30, "callback request")
+            assert (row.outcome, row.call_id) == (NODE_LOST, call.uniqueid)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        wait_until(lambda: not callbacks.due(), 30, "callback withdrawn")
+        assert callbacks.get(row.id).state == "cancelled"
+        (again,) = wait_until(lambda: waiting.all("a"), 10, "waiting again")
+        assert again.call_id == call.uniqueid
+        assert recorder.flush()
+        from datetime import datetime, timedelta
+
+        now = datetime.utcnow()
+        records = load_records(engine, now - timedelta(days=1), now + timedelta(days=1))
+        assert [r.outcome for r in records if r.call_id == call.uniqueid] == ["queued"]
+    finally:
+        os.kill(pid, signal.SIGCONT)
         watcher.stopped = True
         watching.join(timeout=10)
         recorder.close()
