@@ -78,7 +78,7 @@ def node_a(tmp_path, asterisk_dialplan):
         shutil.rmtree(instance.host_dir, ignore_errors=True)
 
 
-def watch_node_a(node_a, redis_server, tmp_path, languages):
+def watch_node_a(node_a, redis_server, tmp_path, languages, grace_s=GRACE_S):
     """Node A's queue watcher with its guard, as ``ivr queues watch`` runs it (started)."""
     url = f"sqlite:///{tmp_path / 'city.db'}"
     migrate(url)
@@ -93,7 +93,7 @@ def watch_node_a(node_a, redis_server, tmp_path, languages):
         "a",
         waiting,
         rescue.lost,
-        grace_s=GRACE_S,
+        grace_s=grace_s,
         languages=languages,
         revived=rescue.revived,
         now=time.time(),
@@ -214,6 +214,33 @@ def test_a_node_frozen_past_the_grace_withdraws_the_callback_when_it_runs_again(
         assert [r.outcome for r in records if r.call_id == call.uniqueid] == ["queued"]
     finally:
         os.kill(pid, signal.SIGCONT)
+        watcher.stopped = True
+        watching.join(timeout=10)
+        recorder.close()
+        waiting._redis.flushdb()
+
+
+def test_a_node_restarted_within_the_grace_loses_its_callers_at_once(
+    asterisk, node_a, redis_server, tmp_path
+):
+    """Restarted before the grace ran out: the new boot says the calls died with the old one."""
+    engine, callbacks, recorder, waiting, watcher, watching = watch_node_a(
+        node_a, redis_server, tmp_path, asterisk.dialplan.languages, grace_s=600
+    )
+    try:
+        wait_until(lambda: watcher.answering, 20, "watcher on node A")
+        call = node_a.place_call(caller_id=CALLERS[1], max_seconds=120)
+        call.wait_queue_join(timeout=30)
+        wait_until(lambda: waiting.all("a"), 10, "the caller recorded")
+        resyncs = watcher.resyncs
+        os.kill(asterisk_pid(node_a.instance), signal.SIGKILL)
+        node_a.instance.stop()
+        node_a.instance.start()
+        wait_until(lambda: watcher.resyncs > resyncs, 60, "watcher back on node A")
+        (row,) = wait_until(callbacks.due, 10, "callback request")
+        assert (row.number, row.outcome, row.call_id) == (CALLERS[1], NODE_LOST, call.uniqueid)
+        assert waiting.all("a") == []
+    finally:
         watcher.stopped = True
         watching.join(timeout=10)
         recorder.close()
