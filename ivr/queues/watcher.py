@@ -107,8 +107,9 @@ class QueueWatcher:
         if self.guard is not None:
             try:
                 self.guard.up(boot, listing, self.clock())
-            except Exception:  # Redis or the database down: the queue state still goes on
-                log.exception("waiting callers not checked against the node")
+            except Exception as exc:  # Redis or the database down: the queue state goes on
+                # the class only: a database error's text may carry a caller's number
+                log.warning("waiting callers not checked against the node (%s)", type(exc).__name__)
         self.resyncs += 1
         self._health(True)
         self.publish()
@@ -176,8 +177,9 @@ class QueueWatcher:
         while not self.stopped:
             try:
                 self.guard.tick(self.clock())
-            except Exception:  # Redis or the database down: the next tick tries again
-                log.exception("calls lost with the node not handled yet")
+            except Exception as exc:  # Redis or the database down: the next tick tries again
+                # the class only: a database error's text may carry a caller's number
+                log.warning("calls lost with the node not handled yet (%s)", type(exc).__name__)
             time.sleep(every_s)
 
     def run(self, retry_s: float = 1.0) -> None:
