@@ -258,11 +258,20 @@ def _queues_watch(args: argparse.Namespace, settings: config.Settings) -> int:
 
     recorder = shared_recorder(settings.database_url)  # queue waits and outcomes for the KPIs
     languages = load_dialplan(settings.dialplan_path).languages  # a new language: restart
+    guard = None
+    if settings.redis_url:  # who waits where, outside the node: calls lost with it
+        from ivr.asterisk.render import read_ami_credentials
+        from ivr.queues.rescue import build_guard
+
+        creds = read_ami_credentials(_asterisk_etc(args, settings))
+        node = args.node or settings.node or f"{creds.host}:{creds.port}"
+        guard = build_guard(node, settings, recorder=recorder, languages=languages)
     QueueWatcher(
         connect,
         RedisQueueStore(settings.redis_url),
         on_event=recorder.queue_event,
         languages=languages,
+        guard=guard,
     ).run()
     return 0
 
@@ -576,6 +585,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     watch = queues.add_parser("watch", help="keep each queue's state in Redis from AMI events")
     watch.add_argument("--etc", default=None, help=ETC_HELP)
+    watch.add_argument(
+        "--node", default="", help="this Asterisk node's name (default NU_NODE, or its AMI address)"
+    )
     watch.set_defaults(func=_queues_watch)
 
     callbacks = sub.add_parser("callbacks", help="call citizens back").add_subparsers(

@@ -78,6 +78,13 @@ class Settings:
         default_factory=lambda: float(_env("NU_CALLBACK_RETRY_S", "120"))
     )
     callback_ring_s: int = field(default_factory=lambda: int(_env("NU_CALLBACK_RING_S", "30")))
+    # This Asterisk node's name for the queue watcher's record of who waits where (empty: the
+    # AMI address), and how long a node may stay gone before its waiting callers count as lost
+    # with it and are offered a callback (ivr/queues/lost.py).
+    node: str = field(default_factory=lambda: _env("NU_NODE", ""))
+    node_lost_grace_s: float = field(
+        default_factory=lambda: float(_env("NU_NODE_LOST_GRACE_S", "10"))
+    )
     # Teleassistance (ivr/teleassistance/): the local hours courtesy calls to elderly citizens
     # may be made in; every citizen's own daily window must lie inside them.
     teleassistance_hours: str = field(

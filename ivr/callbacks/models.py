@@ -49,7 +49,8 @@ class CallbackRequest(Base):
     state: Mapped[str] = mapped_column(String(12), default=CallbackState.PENDING.value)
     attempts: Mapped[int] = mapped_column(Integer, default=0)  # calls placed to the citizen
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime)
-    outcome: Mapped[str | None] = mapped_column(String(20))  # connected/unreachable/failed
+    # connected/unreachable/failed; while active, why it was made for the caller (node_lost)
+    outcome: Mapped[str | None] = mapped_column(String(20))
     call_id: Mapped[str | None] = mapped_column(String(64))  # the original call's uniqueid
 
     __table_args__ = (

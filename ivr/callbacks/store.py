@@ -63,9 +63,12 @@ class CallbackStore:
         queue: str,
         position: int = 0,
         call_id: str = "",
+        reason: str | None = None,
     ) -> int:
         """Store a request (state pending, due now); :class:`DuplicateCallback` when the number
-        already has an active one — checked first, and kept by the unique index under races."""
+        already has an active one — checked first, and kept by the unique index under races.
+        ``reason``: why it was made for the caller rather than asked for (``node_lost``: their
+        call died with an Asterisk node), kept in ``outcome`` until the worker's outcome."""
         if not number.isdigit() or not queue:
             raise ServiceError("invalid")
         now = self.clock()
@@ -81,6 +84,7 @@ class CallbackStore:
             attempts=0,
             next_attempt_at=now,
             call_id=call_id[:64] or None,
+            outcome=reason,
         )
         with Session(self.write_engine) as session:
             active = session.scalar(
@@ -99,7 +103,13 @@ class CallbackStore:
                 if "uq_callback_requests_one_active" in str(err) or "number" in str(err.orig):
                     raise DuplicateCallback() from None
                 raise
-            log.info("callback %d requested for %s (queue %s)", row.id, mask_number(number), queue)
+            log.info(
+                "callback %d requested for %s (queue %s%s)",
+                row.id,
+                mask_number(number),
+                queue,
+                f", {reason}" if reason else "",
+            )
             return row.id
 
     # -- the worker's side --------------------------------------------------------------------
@@ -201,6 +211,16 @@ class CallbackStore:
         return self.move(
             request_id, ACTIVE_STATES, state=CallbackState.CANCELLED.value, outcome="cancelled"
         )
+
+    def for_call(self, call_id: str, reason: str) -> list[CallbackRequest]:
+        """Active requests made for the call ``call_id`` with ``reason``."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            query = select(CallbackRequest).where(
+                CallbackRequest.call_id == call_id,
+                CallbackRequest.outcome == reason,
+                CallbackRequest.state.in_([s.value for s in ACTIVE_STATES]),
+            )
+            return list(session.scalars(query))
 
     def recent(self, limit: int = 50, active_only: bool = False) -> list[CallbackRequest]:
         """Requests newest first, for staff (``ivr callbacks list``)."""

@@ -28,7 +28,9 @@ from ivr.flow.actions import Hangup, Transfer
 from ivr.queues.languages import department_queue
 
 IVR_OUTCOMES = ("hung_up", "self_served", "callback", "transferred", "error")
-QUEUE_OUTCOMES = ("queued", "no_operator", "abandoned", "answered")
+# lost_with_node: queued on an Asterisk node that died (ivr/queues/lost.py)
+LOST_WITH_NODE = "lost_with_node"
+QUEUE_OUTCOMES = ("queued", "no_operator", "abandoned", "answered", LOST_WITH_NODE)
 FINAL = ("answered", "abandoned")
 QUEUE_EVENTS = ("QueueCallerJoin", "QueueCallerLeave", "QueueCallerAbandon", "AgentConnect")
 # The callback worker's placeholder waits in the queue from this context (extensions.conf): its
@@ -189,3 +191,24 @@ def apply_agent_event(rec: Record, event: Mapping[str, str], operator: str | Non
     elif event.get("Event") == "AgentComplete":
         rec.operator = operator or rec.operator
         rec.talk_s = _seconds(event.get("TalkTime"))
+
+
+def apply_node_lost(rec: Record, at: datetime) -> None:
+    """The call was waiting in a queue of a node that died (``at``: when it was last heard):
+    its wait ends there, its outcome is ``lost_with_node``. An answered or abandoned call
+    keeps its outcome (the node's last events came first)."""
+    if rec.outcome in FINAL:
+        return
+    rec.started_at = rec.started_at or at
+    if rec.queue_joined_at is not None:
+        gone = max(0.0, (at - rec.queue_joined_at).total_seconds())
+        rec.queue_wait_s = (rec.queue_wait_s or 0.0) + gone
+        rec.queue_joined_at = None
+    rec.ended_at = max(at, rec.ended_at) if rec.ended_at else at
+    rec.outcome = LOST_WITH_NODE
+
+
+def apply_node_revived(rec: Record) -> None:
+    """Declared lost, found waiting again (the node was frozen past the grace): queued."""
+    if rec.outcome == LOST_WITH_NODE:
+        rec.outcome = "queued"

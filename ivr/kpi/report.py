@@ -8,7 +8,9 @@ Definitions (each target's source and wording: ``docs/targets.md``):
 * **average wait**: seconds in queue(s) before an operator answered, over answered calls
   (AGCOM ≤ 150 s, ARERA ≤ 240 s);
 * **within 20 s**: answered within 20 s, over offered (AGCOM ≥ 40%);
-* **answered**: answered by an operator, over offered (ARERA's service level, ≥ 80%).
+* **answered**: answered by an operator, over offered (ARERA's service level, ≥ 80%);
+* **lost with a node**: callers who were waiting in a queue of an Asterisk node that died
+  (``ivr/queues/lost.py``; each is offered a callback): offered, never answered.
 
 A figure with nothing to measure (no call queued) is shown as "-" and never counts as a miss.
 The callback worker's placeholders (a kept place waiting in a queue) are not calls: left out.
@@ -22,9 +24,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ivr.kpi.records import PLACEHOLDER
+from ivr.kpi.records import LOST_WITH_NODE, PLACEHOLDER
 
-QUEUED = ("queued", "no_operator", "abandoned", "answered")
+QUEUED = ("queued", "no_operator", "abandoned", "answered", LOST_WITH_NODE)
 SERVED = ("answered", "self_served")
 WITHIN_S = 20.0
 
@@ -39,6 +41,7 @@ class Kpis:
     callbacks: int
     avg_wait_s: float | None
     within_20: int
+    lost_with_node: int = 0
 
     @staticmethod
     def _pct(part: int, whole: int) -> float | None:
@@ -63,7 +66,7 @@ class Kpis:
 
 def kpis(records: Iterable[Any]) -> Kpis:
     """The KPIs of ``records`` (anything with ``outcome`` and ``queue_wait_s``)."""
-    calls = served = offered = answered = abandoned = callbacks = within = 0
+    calls = served = offered = answered = abandoned = callbacks = within = lost = 0
     waits: list[float] = []
     for rec in records:
         if is_placeholder(rec):
@@ -76,13 +79,14 @@ def kpis(records: Iterable[Any]) -> Kpis:
             continue
         offered += 1
         abandoned += outcome == "abandoned"
+        lost += outcome == LOST_WITH_NODE
         if outcome == "answered":
             answered += 1
             wait = rec.queue_wait_s or 0.0
             waits.append(wait)
             within += wait <= WITHIN_S
     avg = sum(waits) / len(waits) if waits else None
-    return Kpis(calls, served, offered, answered, abandoned, callbacks, avg, within)
+    return Kpis(calls, served, offered, answered, abandoned, callbacks, avg, within, lost)
 
 
 def is_placeholder(rec: Any) -> bool:
@@ -192,6 +196,11 @@ def render(records: list[Any], title: str) -> str:
             f"{_pct(k.answered_pct):>10}{_pct(k.abandoned_pct):>11}{_secs(k.avg_wait_s):>10}"
             f"{_pct(k.within_20_pct):>9}{k.callbacks:>10}"
         )
+    lost = report.city.lost_with_node
+    where = ", ".join(
+        f"{name} {k.lost_with_node}" for name, k in report.departments.items() if k.lost_with_node
+    )
+    lines += ["", f"lost with a node: {lost}" + (f" ({where})" if where else "")]
     lines += ["", f"{'target':<46}{'city':>10}  {'':<7}departments missing it"]
     for r in report.targets:
         t = r.target

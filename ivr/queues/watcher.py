@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import queue as queue_mod
+import threading
 import time
 from collections.abc import Callable, Collection
 from typing import Any
@@ -35,8 +36,22 @@ from ivr.queues.tracker import QueueTracker
 log = logging.getLogger(__name__)
 
 
+VAR = "var:"  # channel variables (ChanVariable headers) in a plain event: "var:NU_LANG"
+
+
 def _plain(message: Any) -> dict[str, str]:
-    return {k: v for k, v in reversed(message.headers)}  # first value wins, as in Message
+    plain = {k: v for k, v in reversed(message.headers)}  # first value wins, as in Message
+    for key, value in message.headers:
+        if key == "ChanVariable":
+            name, _, val = value.partition("=")
+            plain[VAR + name] = val
+    return plain
+
+
+def boot_of(ami: Any) -> str:
+    """When this Asterisk started (``CoreStatus``): a restart gives a new value."""
+    status = ami.action("CoreStatus")
+    return f"{status.get('CoreStartupDate') or ''} {status.get('CoreStartupTime') or ''}".strip()
 
 
 class QueueWatcher:
@@ -52,6 +67,7 @@ class QueueWatcher:
         heartbeat_s: float | None = 2.0,
         deadline_s: float = 5.0,
         languages: Collection[str] = (),
+        guard: Any = None,
     ) -> None:
         self.connect, self.store, self.tick_s, self.clock = connect, store, tick_s, clock
         self.on_event = on_event  # every AMI event, after the tracker (e.g. the KPI recorder)
@@ -64,6 +80,7 @@ class QueueWatcher:
         self.answering = False
         self.fresh_at: float | None = None
         self.resyncs = 0
+        self.guard = guard  # calls lost with the node (ivr/queues/lost.py), when given
 
     def publish(self, names: set[str] | None = None) -> bool:
         """Write these queues (default: all); False when Redis refused a write."""
@@ -83,8 +100,16 @@ class QueueWatcher:
 
         State is written only while Asterisk answers (see the module docstring)."""
         ami.add_listener(lambda m: self.events.put(_plain(m)))
+        boot = boot_of(ami) if self.guard is not None else ""
         status = ami.action("QueueStatus")
-        self.tracker.resync([_plain(e) for e in status.events], self.clock())
+        listing = [_plain(e) for e in status.events]
+        self.tracker.resync(listing, self.clock())
+        if self.guard is not None:
+            try:
+                self.guard.up(boot, listing, self.clock())
+            except Exception as exc:  # Redis or the database down: the queue state goes on
+                # the class only: a database error's text may carry a caller's number
+                log.warning("waiting callers not checked against the node (%s)", type(exc).__name__)
         self.resyncs += 1
         self._health(True)
         self.publish()
@@ -107,9 +132,17 @@ class QueueWatcher:
         finally:
             self._health(False)
             self._drain()
+            if self.guard is not None:
+                self.guard.down(self.clock())
 
     def _apply(self, ev: dict[str, str]) -> str | None:
         changed = self.tracker.apply(ev, self.clock())
+        if self.guard is not None:
+            try:
+                variables = {k[len(VAR) :]: v for k, v in ev.items() if k.startswith(VAR)}
+                self.guard.event(ev, self.clock(), variables)
+            except Exception as exc:  # Redis down: the caller is not known outside the node
+                log.warning("waiting caller not recorded (%s)", type(exc).__name__)
         if self.on_event is not None:
             try:
                 self.on_event(ev)
@@ -139,7 +172,19 @@ class QueueWatcher:
             )
         self.answering = answering  # after the log line: whoever sees the flag finds it
 
+    def watch_node(self, every_s: float = 0.5) -> None:
+        """Tick the guard until stopped: its grace runs out whether or not AMI connects."""
+        while not self.stopped:
+            try:
+                self.guard.tick(self.clock())
+            except Exception as exc:  # Redis or the database down: the next tick tries again
+                # the class only: a database error's text may carry a caller's number
+                log.warning("calls lost with the node not handled yet (%s)", type(exc).__name__)
+            time.sleep(every_s)
+
     def run(self, retry_s: float = 1.0) -> None:
+        if self.guard is not None:
+            threading.Thread(target=self.watch_node, name="node-guard", daemon=True).start()
         keep_connected(
             self.connect,
             self.session,
