@@ -11,9 +11,11 @@ import re
 
 import pytest
 
+from ivr.admin.cli import node_folders
 from ivr.admin.db import open_database
 from ivr.admin.models import Draft
 from ivr.admin.publish import MARKER, AsteriskTarget, Publisher, sha256
+from ivr.cli import main
 from tests.admin_support import city_settings, login, make_app, publish
 from tests.asterisk_harness import prepare_instance, retire_instance
 
@@ -132,17 +134,32 @@ def test_a_stopped_node_is_listed_behind_and_sync_catches_it_up_once_it_runs(cit
     assert [n.stage for n in publisher.sync()] == ["current", "current"]
 
 
-def test_a_node_rendered_before_it_starts_never_runs_the_old_version(city, nodes):
-    _settings, publisher, _targets, base = city
+def test_a_node_rendered_before_it_starts_never_runs_the_old_version(
+    city, nodes, monkeypatch, capsys
+):
+    settings, publisher, _targets, base = city
     node_a, node_b = nodes
     node_b.stop()
     new = with_department(base, "ztlc")
     assert [n.ok for n in publisher.publish(new, "ed").nodes] == [True, False]
 
     # What the node's start runs first (ExecStartPre): files only, Asterisk is not up yet.
-    before_start = publisher.sync(reload=False)
-    assert [(n.stage, n.ok) for n in before_start] == [("current", True), ("caught up", True)]
+    for name, value in {
+        "NU_DIALPLAN": settings.dialplan_path,
+        "NU_PROMPTS_DIR": settings.prompts_dir,
+        "NU_VAR_DIR": settings.var_dir,
+        "NU_DATABASE_URL": settings.database_url,
+        "NU_ASTERISK_NODES": "",
+    }.items():
+        monkeypatch.setenv(name, str(value))
+    argv = ["asterisk", "sync", "--files-only", "--etc", str(node_b.etc_dir)]
+    assert main(argv) == 0
+    assert (
+        capsys.readouterr().out
+        == f"{node_b.etc_dir}: ok: files caught up: rendered (not reloaded)\n"
+    )
     assert "confirmed=no" in marker(node_b)
+    assert main(argv) == 0 and "up to date" in capsys.readouterr().out
     node_b.start()
     assert runs_queue(node_b, "ztlc")  # from its first moment
     # The periodic sync then confirms it over AMI.
@@ -160,3 +177,12 @@ def test_no_node_confirming_keeps_the_previous_version_live(city, nodes):
     assert result.message.startswith("no node confirmed: a: Asterisk cannot be reached")
     assert result.message.endswith("the previous version stays live")
     assert settings.dialplan_path.read_text() == base
+
+
+def test_the_nodes_setting_names_each_folder():
+    assert node_folders("a=/etc/asterisk-a, b=/etc/asterisk-b") == [
+        ("a", "/etc/asterisk-a"),
+        ("b", "/etc/asterisk-b"),
+    ]
+    assert node_folders("/srv/n1 /srv/n2") == [("/srv/n1", "/srv/n1"), ("/srv/n2", "/srv/n2")]
+    assert node_folders("") == []

@@ -95,10 +95,16 @@ def sync_nodes(
     import signal
     import threading
 
+    from sqlalchemy.exc import SQLAlchemyError
+
     from ivr.admin.db import open_database
     from ivr.admin.publish import Publisher
 
-    publisher = Publisher(settings, open_database(settings.database_url), list(targets))
+    try:
+        publisher = Publisher(settings, open_database(settings.database_url), list(targets))
+    except SQLAlchemyError as err:  # the supervisor (or systemd) tries again later
+        print(f"the city database cannot be reached: {type(err).__name__}", file=sys.stderr)
+        return 1
     if every_s is None:
         nodes = publisher.sync(reload=reload)
         for node in nodes:
@@ -114,6 +120,27 @@ def sync_nodes(
             log.exception("sync round failed")
         stop.wait(every_s)
     return 0
+
+
+def catch_up_before_start(settings: Settings, etc_dir: str | Path) -> bool:
+    """Render the live version into a node's folder before its Asterisk starts (``ivr asterisk
+    sync --files-only --etc``, a cluster starter's first step for each node): the node then
+    never runs an older version. False when it could not (it starts on its last files, and the
+    ``nodesync`` process catches it up)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from ivr.admin.db import open_database
+    from ivr.admin.publish import Publisher
+
+    try:
+        sessions = open_database(settings.database_url)
+    except SQLAlchemyError:
+        log.warning(
+            "node %s starts on its last files: the city database cannot be reached", etc_dir
+        )
+        return False
+    publisher = Publisher(settings, sessions, publish_target(str(etc_dir)))
+    return all(node.ok for node in publisher.sync(reload=False))
 
 
 def create_user(

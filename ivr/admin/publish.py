@@ -56,6 +56,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ivr.admin.models import AuditEntry, DialplanVersion, Draft, Publication
@@ -917,7 +918,11 @@ class Publisher:
                 for t in self.targets
             ]
         with _publish_lock(Path(self.settings.var_dir)):
-            operators = self._operators(dialplan)
+            try:
+                operators = self._operators(dialplan)
+            except SQLAlchemyError as err:  # which accounts to render is unknown: wait for it
+                why = f"the operator accounts cannot be read: {type(err).__name__}"
+                return [NodeResult(t.label, False, why, "invalid") for t in self.targets]
             wanted = marker_text(text, operators, confirmed=False)
 
             def one(target: AsteriskTarget) -> tuple[NodeResult, dict[Path, bytes | None]]:
