@@ -543,6 +543,16 @@ class Publisher:
     def live_text(self) -> str:
         return self.live_path.read_text(encoding="utf-8")
 
+    def published_text(self) -> str:
+        """The live version as the city database has it (the last successful publication),
+        else the live YAML: what every node must run. The database, not this host's file, so
+        that a sync on any host that shares the database renders the same version."""
+        with self.sessions() as db:
+            version = self.live_version(db)
+            if version is not None:
+                return version.yaml_text
+        return self.live_text()
+
     def live_version(self, db: Session) -> DialplanVersion | None:
         """The version of the last successful publication."""
         row = db.scalars(
@@ -905,12 +915,10 @@ class Publisher:
         or other operator accounts, or when rendering the live version now would change one
         of its files. Nodes already up to date are not touched."""
         try:
-            text = self.live_text()
-        except OSError as err:
-            return [
-                NodeResult(t.label, False, f"no live dialplan: {err}", "invalid")
-                for t in self.targets
-            ]
+            text = self.published_text()
+        except (OSError, SQLAlchemyError) as err:
+            why = f"no live dialplan to render: {type(err).__name__}"
+            return [NodeResult(t.label, False, why, "invalid") for t in self.targets]
         dialplan, issues = check_text(text, self.settings, prompts=False)
         if dialplan is None or issues:
             return [
