@@ -79,7 +79,8 @@ def run_admin(settings: Settings, host: str, port: int, asterisk_etc: str | None
             "no Asterisk configuration (NU_ASTERISK_ETC or --asterisk-etc): "
             "publishing writes the dialplan file only"
         )
-    app = create_app(settings, target=targets or None, sync_sounds=sounds_sync(settings))
+    target = targets[0] if len(targets) == 1 else targets or None  # several: every node
+    app = create_app(settings, target=target, sync_sounds=sounds_sync(settings))
     server = make_server(host, port, app, threaded=True)
     print(f"Numero Unico admin on http://{host}:{server.server_port}/ (Ctrl-C to stop)")
     with contextlib.suppress(KeyboardInterrupt):
