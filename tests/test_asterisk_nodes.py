@@ -186,3 +186,36 @@ def test_the_nodes_setting_names_each_folder():
     ]
     assert node_folders("/srv/n1 /srv/n2") == [("/srv/n1", "/srv/n1"), ("/srv/n2", "/srv/n2")]
     assert node_folders("") == []
+
+
+def has_endpoint(instance, extension: str) -> bool:
+    with instance.ami() as client:
+        return client.action("PJSIPShowEndpoint", Endpoint=extension, check=False).ok
+
+
+def test_operator_accounts_reach_every_node_and_a_late_node_catches_up(city, nodes):
+    from ivr.db import ready
+    from ivr.flow.loader import load_dialplan
+    from ivr.operators.rules import AccountSpec
+    from ivr.operators.store import OperatorStore
+
+    settings, publisher, _targets, _base = city
+    node_a, node_b = nodes
+    store = OperatorStore(
+        ready(settings.database_url), lambda: load_dialplan(settings.dialplan_path)
+    )
+    general = load_dialplan(settings.dialplan_path).general_operator
+    store.add(AccountSpec("201", "Anna Rossi", ("it",), ((general, 1),)))
+    result = publisher.apply_operators("ed", "add operator 201")
+    assert result.ok and [n.ok for n in result.nodes] == [True, True], result.message
+    assert has_endpoint(node_a, "201") and has_endpoint(node_b, "201")
+
+    node_b.stop()
+    store.add(AccountSpec("202", "Luca Bianchi", ("it",), ((general, 1),)))
+    result = publisher.apply_operators("ed", "add operator 202")
+    assert result.ok and [n.ok for n in result.nodes] == [True, False]
+    assert result.message.startswith("live on a; behind: b")
+    node_b.start()
+    assert has_endpoint(node_a, "202") and not has_endpoint(node_b, "202")
+    assert [n.stage for n in publisher.sync()] == ["current", "caught up"]
+    assert has_endpoint(node_b, "202")
