@@ -121,6 +121,11 @@ def test_a_stopped_node_is_listed_behind_and_sync_catches_it_up_once_it_runs(cit
     assert settings.dialplan_path.read_text() == new  # the city keeps answering: A runs it
     assert runs_queue(node_a, "ztlb")
     assert f"sha256={sha256(base)}" in marker(node_b)  # B kept what it last confirmed
+    files = {p.name: p.read_bytes() for p in node_b.etc_dir.iterdir()}
+    while_down = publisher.sync()
+    assert [(n.name, n.ok) for n in while_down] == [("a", True), ("b", False)]
+    assert "Asterisk cannot be reached" in while_down[1].message
+    assert {p.name: p.read_bytes() for p in node_b.etc_dir.iterdir()} == files  # untouched
 
     node_b.start()  # on its old files: behind
     assert not runs_queue(node_b, "ztlb")

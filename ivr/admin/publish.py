@@ -943,6 +943,12 @@ class Publisher:
                 same = marker.replace("confirmed=yes", "confirmed=no") == wanted
                 if not changed and same and (not reload or "confirmed=yes" in marker):
                     return NodeResult(target.label, True, "up to date", "current"), {}
+                if reload and target.ami is not None:
+                    try:  # a node that is down keeps its files (it renders them as it starts)
+                        target.ami().close()
+                    except (OSError, AMIError) as err:
+                        why = f"Asterisk cannot be reached (AMI): {err}"
+                        return NodeResult(target.label, False, why, "reload"), {}
                 node, backup = self._node_live(target, dialplan, text, operators, reload=reload)
                 if node.ok:
                     node.stage = "caught up"
