@@ -224,3 +224,49 @@ def test_operator_accounts_reach_every_node_and_a_late_node_catches_up(city, nod
     assert has_endpoint(node_a, "202") and not has_endpoint(node_b, "202")
     assert [n.stage for n in publisher.sync()] == ["current", "caught up"]
     assert has_endpoint(node_b, "202")
+
+
+def test_the_nodesync_process_catches_a_restarted_node_up(city, nodes, tmp_path):
+    """The declared process line itself (``ivr/processes.py``), as ``ivr up`` and systemd run
+    it: its first round, at its start, brings the node that missed a publication up to date."""
+    import subprocess
+    import sys
+    import time
+
+    from ivr import config
+    from ivr.processes import by_name
+
+    settings, publisher, _targets, base = city
+    node_a, node_b = nodes
+    node_b.stop()
+    new = with_department(base, "ztle")
+    assert [n.ok for n in publisher.publish(new, "ed").nodes] == [True, False]
+    node_b.start()
+    assert not runs_queue(node_b, "ztle")
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(config.ROOT),
+        "NU_DIALPLAN": str(settings.dialplan_path),
+        "NU_PROMPTS_DIR": str(settings.prompts_dir),
+        "NU_VAR_DIR": str(settings.var_dir),
+        "NU_DATABASE_URL": settings.database_url,
+        "NU_ASTERISK_NODES": f"a={node_a.etc_dir},b={node_b.etc_dir}",
+        "NU_LOG_FILE": "",
+    }
+    command = by_name("nodesync").command(sys.executable)
+    log = (tmp_path / "nodesync.log").open("w")
+    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while "confirmed=yes" not in marker(node_b) or f"sha256={sha256(new)}" not in marker(
+            node_b
+        ):
+            assert process.poll() is None, (tmp_path / "nodesync.log").read_text()
+            assert time.monotonic() < deadline, (tmp_path / "nodesync.log").read_text()
+            time.sleep(0.2)
+    finally:
+        process.terminate()
+        assert process.wait(15) == 0
+        log.close()
+    assert runs_queue(node_b, "ztle")
+    assert "node b caught up with the live version" in (tmp_path / "nodesync.log").read_text()
