@@ -62,6 +62,20 @@ def _render(args: argparse.Namespace, settings: config.Settings) -> int:
     return 0
 
 
+def _sync(args: argparse.Namespace, settings: config.Settings) -> int:
+    """``ivr asterisk sync``: the nodes (``--etc``, else NU_ASTERISK_NODES, else the one
+    Asterisk) brought up to the live version."""
+    from ivr.admin.cli import publish_target, publish_targets, sync_nodes
+
+    if args.etc:
+        targets = [t for t in map(publish_target, args.etc) if t is not None]
+    elif settings.asterisk_nodes:
+        targets = publish_targets(settings, None)
+    else:
+        targets = [t for t in [publish_target(str(_asterisk_etc(args, settings)))] if t]
+    return sync_nodes(settings, targets, not args.files_only, args.every_s)
+
+
 def _operators(args: argparse.Namespace, settings: config.Settings) -> int:
     """``ivr operators ...``: change accounts, then publish them to Asterisk when it is known."""
     from ivr.admin.cli import publish_target
@@ -77,6 +91,10 @@ def _operators(args: argparse.Namespace, settings: config.Settings) -> int:
     )
     etc = _asterisk_etc(args, settings)  # the ``ivr up`` instance's when nothing is said
     target = publish_target(str(etc)) if (etc / "manager.conf").exists() else None
+    if settings.asterisk_nodes and not args.etc:
+        from ivr.admin.cli import publish_targets
+
+        target = publish_targets(settings, None) or None  # every node
     publisher = Publisher(settings, open_database(settings.database_url), target)
 
     def publish(what: str) -> tuple[bool, str]:
@@ -512,6 +530,19 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--out", required=True)
     render.add_argument("--dialplan", default=None)
     render.set_defaults(func=_render)
+    sync = asterisk.add_parser(
+        "sync", help="render and reload every node behind the live version (NU_ASTERISK_NODES)"
+    )
+    sync.add_argument(
+        "--etc", action="append", default=None, help="this node only (repeatable); " + ETC_HELP
+    )
+    sync.add_argument(
+        "--files-only",
+        action="store_true",
+        help="render the files, no reload: before the node's Asterisk starts",
+    )
+    sync.add_argument("--every-s", type=float, default=None, help="keep running, this often")
+    sync.set_defaults(func=_sync)
 
     prompts = sub.add_parser("prompts", help="prompt audio").add_subparsers(
         dest="action", required=True

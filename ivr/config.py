@@ -133,6 +133,11 @@ class Settings:
     # The rendered Asterisk configuration the services read their AMI login from (the container
     # and a production host: /etc/asterisk). Empty: the `ivr up` instance in the chroot.
     asterisk_etc: str = field(default_factory=lambda: _env("NU_ASTERISK_ETC", ""))
+    # Several Asterisk nodes (issue 15): their rendered configuration folders, each with its own
+    # manager.conf (AMI login), separated by commas; ``name=/folder`` names a node. Publishing
+    # renders, reloads and confirms every one; `ivr asterisk sync` (the `nodesync` process) brings
+    # a node that missed a publication up to the live version. Empty: NU_ASTERISK_ETC alone.
+    asterisk_nodes: str = field(default_factory=lambda: _env("NU_ASTERISK_NODES", ""))
     # Ports `ivr up` and `ivr asterisk render` give Asterisk (SIP on UDP/TCP, AMI on loopback).
     sip_port: int = field(default_factory=lambda: int(_env("NU_SIP_PORT", "5060")))
     ami_port: int = field(default_factory=lambda: int(_env("NU_AMI_PORT", "5038")))

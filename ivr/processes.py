@@ -55,6 +55,12 @@ def _speech_models(settings: Settings) -> str | None:
     return None if settings.speech_models else "no NU_SPEECH_MODELS: menus take keys only"
 
 
+def _nodes_line(settings: Settings) -> str | None:
+    if settings.asterisk_nodes:
+        return None
+    return "no NU_ASTERISK_NODES: one Asterisk, which publishing reaches directly"
+
+
 PROCESSES: tuple[Process, ...] = (
     Process("fastagi", ("serve",), "the call flows, over FastAGI", _always),
     Process("queues", ("queues", "watch"), "live queue state and queue KPIs (AMI)", _always),
@@ -76,6 +82,12 @@ PROCESSES: tuple[Process, ...] = (
     ),
     Process("logs", ("logs", "rotate", "--every-hours=1"), "log rotation by size and age", _always),
     Process("sipguard", ("sip", "guard"), "SIP bans after failed logins (AMI)", _always),
+    Process(
+        "nodesync",
+        ("asterisk", "sync", "--every-s=30"),
+        "Asterisk nodes that missed a publication brought up to the live version",
+        _nodes_line,
+    ),
     Process("admin", ("admin",), "the admin web and the operators' live view", _always),
 )
 

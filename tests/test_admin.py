@@ -573,3 +573,32 @@ def test_feature_nodes_are_edited_as_yaml_and_checked_like_the_others(tmp_path):
     post(editor, f"/flow/node/{feature.id}", {"body": broken})
     issues = editor.get(f"/flow/node/{feature.id}").get_data(as_text=True)
     assert "is not a field of a" in issues
+
+
+def test_the_publish_page_says_which_node_confirmed_and_which_is_behind(tmp_path):
+    """Two nodes (scripted AMI; tests/test_asterisk_nodes.py does it with two real Asterisk):
+    one unreachable, the version goes live on the other and the page names both."""
+    from ivr.admin.models import Draft
+
+    settings = city_settings(tmp_path)
+    new = moved_police(settings.dialplan_path.read_text())
+    etc_a, etc_b = tmp_path / "a", tmp_path / "b"
+
+    def down():
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    targets = [
+        AsteriskTarget(etc_a, {}, lambda: FakeAMI(new, etc_a), name="a"),
+        AsteriskTarget(etc_b, {}, down, name="b"),
+    ]
+    app = make_app(settings, target=targets)
+    with app.config["SESSIONS"].begin() as db:
+        db.get(Draft, 1).yaml_text = new
+    client = login(app, "admin")
+    assert publish(client).status_code == 302
+    page = client.get("/publish").get_data(as_text=True)
+    assert "<strong>a</strong>: confirmed" in page
+    assert "<strong>b</strong>: behind: still runs the previous version" in page
+    assert "Asterisk cannot be reached" in page
+    assert settings.dialplan_path.read_text() == new
+    assert not (etc_b / "extensions_nu.conf").exists()  # b keeps what it had: nothing

@@ -36,7 +36,12 @@ def run_admin(tmp_path, monkeypatch):
     monkeypatch.setattr(werkzeug.serving, "make_server", lambda *a, **kw: Stop())
     monkeypatch.setenv("NU_VAR_DIR", str(tmp_path / "var"))
     monkeypatch.setenv("NU_SOUNDS_DIR", str(tmp_path / "sounds"))
-    for name in ("NU_ASTERISK_ETC", "NU_ASTERISK_SOUNDS_SYNC_DIR", "NU_LOG_FILE"):
+    for name in (
+        "NU_ASTERISK_ETC",
+        "NU_ASTERISK_NODES",
+        "NU_ASTERISK_SOUNDS_SYNC_DIR",
+        "NU_LOG_FILE",
+    ):
         monkeypatch.delenv(name, raising=False)
 
     def run(*args: str, **env: str) -> dict:
@@ -63,6 +68,9 @@ def test_publish_target_and_prompt_copy_come_from_the_settings(run_admin, tmp_pa
 
     other = tmp_path / "other-etc"
     assert run_admin("--asterisk-etc", str(other))["target"].etc_dir == other
+
+    nodes = run_admin(NU_ASTERISK_NODES=f"a={tmp_path / 'a'},b={tmp_path / 'b'}")["target"]
+    assert [(t.label, t.etc_dir) for t in nodes] == [("a", tmp_path / "a"), ("b", tmp_path / "b")]
 
 
 def test_sync_sounds_replaces_the_whole_tree_and_adds_hold_music(tmp_path):

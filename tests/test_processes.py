@@ -19,6 +19,7 @@ BARE = dataclasses.replace(
     callback_dial="",
     speech_models="",
     teleassistance_dial="",
+    asterisk_nodes="",
 )
 
 
@@ -38,6 +39,7 @@ def test_what_runs_follows_the_settings():
         callback_dial="PJSIP/{number}@trunk",
         speech_models="it=/m",
         teleassistance_dial="PJSIP/{number}@trunk",
+        asterisk_nodes="a=/etc/asterisk-a,b=/etc/asterisk-b",
     )
     assert wanted(full) == list(PROCESSES)
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -71,7 +71,7 @@ def _now(zone: ZoneInfo) -> datetime:
 def create_app(
     settings: config.Settings | None = None,
     *,
-    target: AsteriskTarget | None = None,
+    target: AsteriskTarget | Sequence[AsteriskTarget] | None = None,
     database_url: str | None = None,
     secret_key: str | None = None,
     live_state: LiveState | None = None,
@@ -82,7 +82,9 @@ def create_app(
 ) -> Flask:
     """Build the admin app for ``settings``' city. ``target`` is the Asterisk to publish to
     (None: files only); ``sync_sounds`` copies built audio where Asterisk reads it (None: it
-    reads ``settings.sounds_dir``). ``ivr admin`` decides both from the settings (``cli``)."""
+    reads ``settings.sounds_dir``). ``ivr admin`` decides both from the settings (``cli``).
+    Several targets: every Asterisk node (``NU_ASTERISK_NODES``); the live view and the desks
+    follow the first."""
     settings = settings or config.load()
     app = Flask(
         "ivr.admin",
@@ -93,6 +95,7 @@ def create_app(
     sessions = open_database(database_url or settings.database_url)
     publisher = Publisher(settings, sessions, target)
     publisher.ensure_imported()
+    target = publisher.target
     admin = AdminServices(
         settings=settings,
         sessions=sessions,

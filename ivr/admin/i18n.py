@@ -87,6 +87,12 @@ TEXTS: dict[str, dict[str, str]] = {
     "publish_ok": {"it": "Versione v{id} in linea", "en": "Version v{id} is live"},
     "publish_failed": {"it": "Pubblicazione non riuscita", "en": "Publication failed"},
     "publish_time": {"it": "Tempo: {s} s", "en": "Time: {s} s"},
+    "publish_nodes": {"it": "Nodi Asterisk", "en": "Asterisk nodes"},
+    "node_confirmed": {"it": "confermato", "en": "confirmed"},
+    "node_behind": {
+        "it": "indietro: gira ancora la versione precedente",
+        "en": "behind: still runs the previous version",
+    },
     "files_changed": {"it": "File Asterisk cambiati", "en": "Asterisk files changed"},
     "flow_title": {"it": "Percorso delle chiamate (bozza)", "en": "Call flow (draft)"},
     "edit_yaml": {"it": "Modifica YAML", "en": "Edit YAML"},

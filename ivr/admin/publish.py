@@ -27,6 +27,14 @@ still transfers to a queue the new version removed is caught by Asterisk's own c
 
 Publications are serialised with a lock file in ``Settings.var_dir`` so two browsers (or a CLI)
 cannot interleave their steps.
+
+**Several nodes** (``NU_ASTERISK_NODES``): steps 3 and 4 run on every node at once, each with its
+own folder and AMI login, and the result says per node confirmed or failed (why). The version
+goes live (step 5) when at least one node confirmed; a node that failed keeps its previous files
+and is listed as *behind* (ARCHITECTURE.md, *Two nodes*). Each confirmed node gets a marker file,
+:data:`MARKER`, naming what it runs (the live text's digest and the operator accounts'); a node
+whose marker or files differ from what the live version renders is behind, and
+:meth:`Publisher.sync` (``ivr asterisk sync``, the ``nodesync`` process) brings it up to date.
 """
 
 from __future__ import annotations
@@ -42,11 +50,13 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ivr.admin.models import AuditEntry, DialplanVersion, Draft, Publication
@@ -104,6 +114,11 @@ class AsteriskTarget:
     render_options: dict[str, Any] = field(default_factory=dict)
     ami: Callable[[], AMIClient] | None = None
     reload_timeout: float = 10.0
+    name: str = ""  # how the admin and ``ivr asterisk sync`` call this node (default: its folder)
+
+    @property
+    def label(self) -> str:
+        return self.name or str(self.etc_dir)
 
     @classmethod
     def from_etc(cls, etc_dir: str | Path, **kw: Any) -> AsteriskTarget:
@@ -163,6 +178,18 @@ class PublishError(Exception):
 
 
 @dataclass
+class NodeResult:
+    """How one Asterisk node took a publication (or a sync): confirmed, or why not."""
+
+    name: str
+    ok: bool
+    message: str
+    stage: str = "live"
+    changed_files: list[str] = field(default_factory=list)
+    reload_output: str = ""
+
+
+@dataclass
 class PublishResult:
     ok: bool
     message: str
@@ -173,6 +200,12 @@ class PublishResult:
     issues: list[Issue] = field(default_factory=list)
     changed_files: list[str] = field(default_factory=list)
     reload_output: str = ""
+    nodes: list[NodeResult] = field(default_factory=list)  # one per Asterisk node, in order
+
+    @property
+    def behind(self) -> list[NodeResult]:
+        """The nodes that did not confirm: they still run the previous version."""
+        return [node for node in self.nodes if not node.ok]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -217,6 +250,28 @@ def _publish_lock(var_dir: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+# In each node's configuration folder: what that node was rendered with and whether Asterisk
+# confirmed it. Not a ``.conf``: Asterisk never reads it, only publishing and sync do.
+MARKER = "numero-unico.version"
+
+
+def marker_text(text: str, operators: Sequence[OperatorLine], *, confirmed: bool) -> str:
+    """The marker for a node rendered from live text ``text`` with ``operators``."""
+    accounts = hashlib.sha256(repr(sorted(operators, key=repr)).encode()).hexdigest()
+    return (
+        "; What this Asterisk node runs: written by Numero Unico's publishing and\n"
+        "; `ivr asterisk sync` (confirmed = Asterisk said so over AMI). Do not edit.\n"
+        f"sha256={sha256(text)}\noperators={accounts}\nconfirmed={'yes' if confirmed else 'no'}\n"
+    )
+
+
+def read_marker(etc_dir: Path) -> str:
+    try:
+        return (Path(etc_dir) / MARKER).read_text(encoding="utf-8")
+    except OSError:
+        return ""
 
 
 DIALPLAN_MODULE = "pbx_config"  # extensions.conf (and extensions_nu.conf, which it includes)
@@ -468,11 +523,21 @@ class Publisher:
         self,
         settings: Settings,
         sessions: sessionmaker[Session],
-        target: AsteriskTarget | None,
+        target: AsteriskTarget | Sequence[AsteriskTarget] | None,
     ):
         self.settings = settings
         self.sessions = sessions
-        self.target = target
+        if target is None:
+            self.targets: list[AsteriskTarget] = []
+        elif isinstance(target, AsteriskTarget):
+            self.targets = [target]
+        else:
+            self.targets = list(target)
+
+    @property
+    def target(self) -> AsteriskTarget | None:
+        """The first node (the only one without ``NU_ASTERISK_NODES``)."""
+        return self.targets[0] if self.targets else None
 
     # -- state ----------------------------------------------------------------------------------
 
@@ -482,6 +547,16 @@ class Publisher:
 
     def live_text(self) -> str:
         return self.live_path.read_text(encoding="utf-8")
+
+    def published_text(self) -> str:
+        """The live version as the city database has it (the last successful publication),
+        else the live YAML: what every node must run. The database, not this host's file, so
+        that a sync on any host that shares the database renders the same version."""
+        with self.sessions() as db:
+            version = self.live_version(db)
+            if version is not None:
+                return version.yaml_text
+        return self.live_text()
 
     def live_version(self, db: Session) -> DialplanVersion | None:
         """The version of the last successful publication."""
@@ -631,73 +706,168 @@ class Publisher:
     def _attempt(self, result: PublishResult, dialplan: Dialplan, text: str, what: str) -> None:
         """Go live with ``text``, saying in ``result`` how it went (a failure is logged)."""
         try:
-            result.changed_files, result.reload_output = self._go_live(dialplan, text)
+            self._go_live(dialplan, text, result)
             result.ok, result.stage = True, "live"
-            result.message = "live" + (
-                "" if self.target and self.target.ami else " (no Asterisk to reload)"
-            )
+            if not self.targets or all(t.ami is None for t in self.targets):
+                result.message = "live (no Asterisk to reload)"
+            elif len(self.targets) == 1:
+                result.message = "live"
+            else:
+                confirmed = [n.name for n in result.nodes if n.ok]
+                result.message = "live on " + ", ".join(confirmed)
+                if result.behind:
+                    result.message += "; behind: " + "; ".join(
+                        f"{n.name} ({n.message})" for n in result.behind
+                    )
+                    log.warning(
+                        "%s live on %d of %d nodes; behind: %s",
+                        what,
+                        len(confirmed),
+                        len(result.nodes),
+                        ", ".join(n.name for n in result.behind),
+                    )
         except PublishError as err:
             result.stage, result.message = err.stage, err.message
             log.error("%s failed: %s", what, err.message)
 
-    def _go_live(self, dialplan: Dialplan, text: str) -> tuple[list[str], str]:
-        changed: list[str] = []
-        backup: dict[Path, bytes | None] = {}
-        output = ""
-        target = self.target
-        if target is not None:
-            changed, backup = self._install_config(dialplan, target)
-            if target.ami is not None:
-                try:
-                    output = self._reload(target, dialplan)
-                except PublishError as err:
-                    self._restore_config(backup, target)
-                    raise PublishError(
-                        "reload", f"{err.message}; the previous version stays live"
-                    ) from err
+    def _go_live(self, dialplan: Dialplan, text: str, result: PublishResult) -> None:
+        """Every node rendered, reloaded and confirmed at once; then, if one confirmed at
+        least, the live YAML. Raises :class:`PublishError` when none did (or the write fails)."""
+        operators = self._operators(dialplan) if self.targets else []
+        done = self._on_every_node(
+            lambda target: self._node_live(target, dialplan, text, operators)
+        )
+        result.nodes = [node for node, _ in done]
+        result.changed_files = sorted(
+            {name for node in result.nodes for name in node.changed_files}
+        )
+        result.reload_output = "\n".join(
+            node.reload_output if len(done) == 1 else f"[{node.name}] {node.reload_output}"
+            for node in result.nodes
+            if node.reload_output
+        )
+        confirmed = [
+            (target, backup)
+            for target, (node, backup) in zip(self.targets, done, strict=True)
+            if node.ok
+        ]
+        if self.targets and not confirmed:
+            if len(done) == 1:
+                node = result.nodes[0]
+                raise PublishError(node.stage, f"{node.message}; the previous version stays live")
+            raise PublishError(
+                result.nodes[0].stage,
+                "no node confirmed: "
+                + "; ".join(f"{n.name}: {n.message}" for n in result.nodes)
+                + "; the previous version stays live",
+            )
         try:
             if not self.live_path.exists() or self.live_text() != text:
                 write_atomic(self.live_path, text.encode("utf-8"))
         except OSError as err:
-            if target is not None:
+            for target, backup in confirmed:
                 self._restore_config(backup, target)
             raise PublishError("write", f"cannot write {self.live_path}: {err}") from err
-        return changed, output
+
+    def _on_every_node(
+        self, job: Callable[[AsteriskTarget], tuple[NodeResult, dict[Path, bytes | None]]]
+    ) -> list[tuple[NodeResult, dict[Path, bytes | None]]]:
+        """``job`` on every node, at the same time (the nodes change together, and a node that
+        is down costs its timeout once, not once per node before it)."""
+        if len(self.targets) <= 1:
+            return [job(target) for target in self.targets]
+        with ThreadPoolExecutor(len(self.targets), thread_name_prefix="nu-publish") as pool:
+            return list(pool.map(job, self.targets))
+
+    def _operators(self, dialplan: Dialplan) -> list[OperatorLine]:
+        with self.sessions() as db:
+            return list(enabled_lines(db, dialplan))
+
+    def _node_live(
+        self,
+        target: AsteriskTarget,
+        dialplan: Dialplan,
+        text: str,
+        operators: Sequence[OperatorLine],
+        *,
+        reload: bool = True,
+    ) -> tuple[NodeResult, dict[Path, bytes | None]]:
+        """Render into one node, reload and confirm it, then write its marker; on a failure
+        its previous files (and marker) are put back. ``reload=False``: files only (a node
+        not started yet reads them when it starts), the marker saying unconfirmed."""
+        node = NodeResult(target.label, False, "")
+        backup: dict[Path, bytes | None] = {}
+        try:
+            node.changed_files, backup = self._install_config(dialplan, target, operators)
+            confirmed = False
+            if reload and target.ami is not None:
+                node.reload_output = self._reload(target, dialplan, operators)
+                confirmed = True
+            marker = Path(target.etc_dir) / MARKER
+            old = marker.read_bytes() if marker.exists() else None
+            new = marker_text(text, operators, confirmed=confirmed).encode()
+            if old != new:
+                backup.setdefault(marker, old)
+                write_atomic(marker, new)
+            node.ok = True
+            node.message = "confirmed" if confirmed else "rendered (not reloaded)"
+        except PublishError as err:
+            node.stage, node.message = err.stage, err.message
+            if err.stage == "reload":
+                self._restore_config(backup, target)
+            backup = {}
+        except OSError as err:
+            node.stage, node.message = "render", f"cannot write the configuration: {err}"
+            self._restore_config(backup, target)
+            backup = {}
+        return node, backup
 
     def _install_config(
-        self, dialplan: Dialplan, target: AsteriskTarget
+        self, dialplan: Dialplan, target: AsteriskTarget, operators: Sequence[OperatorLine]
     ) -> tuple[list[str], dict[Path, bytes | None]]:
         etc = Path(target.etc_dir)
         etc.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="nu-publish-") as tmp:
-            scratch = Path(tmp)
-            for existing in etc.glob("*.conf"):  # secrets are kept from the current files
-                shutil.copy2(existing, scratch / existing.name)
-            with self.sessions() as db:
-                operators = enabled_lines(db, dialplan)
-            try:
-                written = render(
-                    dialplan, self.settings, scratch, operators=operators, **target.render_options
-                )
-            except (RenderError, OSError) as err:
-                raise PublishError(
-                    "render", f"cannot render the Asterisk configuration: {err}"
-                ) from err
+            changed, scratch = self._render_node(dialplan, target, operators, Path(tmp))
             backup: dict[Path, bytes | None] = {}
-            changed = []
-            for path in written:
-                dest = etc / path.name
-                new = path.read_bytes()
-                old = dest.read_bytes() if dest.exists() else None
-                if old == new:
-                    continue
-                backup[dest] = old
-                changed.append(path.name)
+            for name in changed:
+                dest = etc / name
+                backup[dest] = dest.read_bytes() if dest.exists() else None
             for dest in backup:
                 write_atomic(dest, (scratch / dest.name).read_bytes())
         return changed, backup
 
-    def _reload(self, target: AsteriskTarget, dialplan: Dialplan) -> str:
+    def _render_node(
+        self,
+        dialplan: Dialplan,
+        target: AsteriskTarget,
+        operators: Sequence[OperatorLine],
+        scratch: Path,
+    ) -> tuple[list[str], Path]:
+        """Render ``target``'s configuration into ``scratch`` (seeded with its current files so
+        secrets stay); returns the names of the files that differ from the node's."""
+        etc = Path(target.etc_dir)
+        for existing in etc.glob("*.conf"):  # secrets are kept from the current files
+            shutil.copy2(existing, scratch / existing.name)
+        try:
+            written = render(
+                dialplan, self.settings, scratch, operators=operators, **target.render_options
+            )
+        except (RenderError, OSError) as err:
+            raise PublishError(
+                "render", f"cannot render the Asterisk configuration: {err}"
+            ) from err
+        changed = []
+        for path in written:
+            dest = etc / path.name
+            old = dest.read_bytes() if dest.exists() else None
+            if old != path.read_bytes():
+                changed.append(path.name)
+        return changed, scratch
+
+    def _reload(
+        self, target: AsteriskTarget, dialplan: Dialplan, operators: Sequence[OperatorLine]
+    ) -> str:
         assert target.ami is not None
         try:
             client = target.ami()
@@ -707,8 +877,6 @@ class Publisher:
             extensions = (Path(target.etc_dir) / "extensions_nu.conf").read_text(encoding="utf-8")
         except OSError:
             extensions = None  # the contexts rendered here, globals unchecked
-        with self.sessions() as db:
-            operators = enabled_lines(db, dialplan)
         try:
             return reload_asterisk(
                 client,
@@ -731,7 +899,7 @@ class Publisher:
                     write_atomic(dest, old)
             except OSError:
                 log.exception("could not restore %s", dest)
-        if backup and target.ami is not None:
+        if any(dest.name != MARKER for dest in backup) and target.ami is not None:
             try:
                 client = target.ami()
                 try:
@@ -743,10 +911,69 @@ class Publisher:
             except (OSError, AMIError):
                 log.warning("Asterisk not reachable to reload the restored configuration")
 
+    # -- catching up ----------------------------------------------------------------------------
+
+    def sync(self, *, reload: bool = True) -> list[NodeResult]:
+        """Bring every node that is behind the live version up to it: rendered, reloaded and
+        confirmed like a publication (``reload=False``: files only, for a node about to
+        start). A node is behind when its marker is missing, unconfirmed or for another text
+        or other operator accounts, or when rendering the live version now would change one
+        of its files. Nodes already up to date are not touched."""
+        try:
+            text = self.published_text()
+        except (OSError, SQLAlchemyError) as err:
+            why = f"no live dialplan to render: {type(err).__name__}"
+            return [NodeResult(t.label, False, why, "invalid") for t in self.targets]
+        dialplan, issues = check_text(text, self.settings, prompts=False)
+        if dialplan is None or issues:
+            return [
+                NodeResult(t.label, False, "the live dialplan does not validate", "invalid")
+                for t in self.targets
+            ]
+        with _publish_lock(Path(self.settings.var_dir)):
+            try:
+                operators = self._operators(dialplan)
+            except SQLAlchemyError as err:  # which accounts to render is unknown: wait for it
+                why = f"the operator accounts cannot be read: {type(err).__name__}"
+                return [NodeResult(t.label, False, why, "invalid") for t in self.targets]
+            wanted = marker_text(text, operators, confirmed=False)
+
+            def one(target: AsteriskTarget) -> tuple[NodeResult, dict[Path, bytes | None]]:
+                try:
+                    with tempfile.TemporaryDirectory(prefix="nu-sync-") as tmp:
+                        changed, _ = self._render_node(dialplan, target, operators, Path(tmp))
+                except PublishError as err:
+                    return NodeResult(target.label, False, err.message, err.stage), {}
+                marker = read_marker(target.etc_dir)
+                same = marker.replace("confirmed=yes", "confirmed=no") == wanted
+                if not changed and same and (not reload or "confirmed=yes" in marker):
+                    return NodeResult(target.label, True, "up to date", "current"), {}
+                if reload and target.ami is not None:
+                    try:  # a node that is down keeps its files (it renders them as it starts)
+                        target.ami().close()
+                    except (OSError, AMIError) as err:
+                        why = f"Asterisk cannot be reached (AMI): {err}"
+                        return NodeResult(target.label, False, why, "reload"), {}
+                node, backup = self._node_live(target, dialplan, text, operators, reload=reload)
+                if node.ok:
+                    node.stage = "caught up"
+                    node.message = ("caught up: " if reload else "files caught up: ") + node.message
+                return node, backup
+
+            done = self._on_every_node(one)
+        for node, _ in done:
+            if node.stage == "caught up":
+                log.info("node %s caught up with the live version", node.name)
+            elif not node.ok:
+                log.warning("node %s is behind the live version: %s", node.name, node.message)
+        return [node for node, _ in done]
+
 
 __all__ = [
     "GENERATED",
+    "MARKER",
     "AsteriskTarget",
+    "NodeResult",
     "PublishError",
     "PublishResult",
     "Publisher",

@@ -116,4 +116,9 @@ def result_dict(result: PublishResult) -> dict[str, Any]:
         "seconds": round(result.seconds, 3),
         "issues": [str(i) for i in result.issues[:100]],
         "changed": result.changed_files,
+        "nodes": [
+            {"name": node.name, "ok": node.ok, "message": node.message} for node in result.nodes
+        ]
+        if len(result.nodes) > 1
+        else [],
     }
