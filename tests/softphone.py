@@ -28,7 +28,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -373,6 +373,30 @@ class Softphone:
 # Test-only SIP accounts
 
 TEST_ACCOUNT_MARK = "; test account (tests/softphone.py)"
+
+
+@contextlib.contextmanager
+def temporary_account(
+    instance: Any, ext: str, secret: str, queues: Sequence[str] = (), *, template: str = ""
+) -> Iterator[None]:
+    """:func:`add_test_account` for the block, then the instance's files as they were and
+    reloaded: a test account left behind is an extension in ``nu-operator-rights`` that no
+    rendered configuration has, and every later publication on the shared test Asterisk would
+    find it there ("old extension ... the previous version stays live")."""
+    etc = instance.etc_dir
+    files = [etc / "pjsip.conf", etc / "extensions_local.conf"]
+    before = {f: f.read_text() if f.exists() else None for f in files}
+    add_test_account(instance, ext, secret, queues, template=template)
+    try:
+        yield
+    finally:
+        for f, text in before.items():
+            if text is None:
+                f.unlink(missing_ok=True)
+            else:
+                f.write_text(text)
+        instance.cli("module reload res_pjsip.so")
+        instance.cli("dialplan reload")
 
 
 def add_test_account(

@@ -9,17 +9,18 @@ import secrets
 import pytest
 
 from ivr.asterisk.render import department_codes
-from tests.softphone import Softphone, add_test_account
+from tests.softphone import Softphone, temporary_account
 
 TEST_EXT = "190"
 
 
 @pytest.fixture
-def operator(asterisk) -> tuple[str, str]:
-    """A test operator account (extension, secret) allowed into the general operator's queue."""
+def operator(asterisk):
+    """A test operator account (extension, secret) allowed into the general operator's queue;
+    gone after the test."""
     secret = secrets.token_urlsafe(12)
-    add_test_account(asterisk.instance, TEST_EXT, secret, [asterisk.general_queue])
-    return TEST_EXT, secret
+    with temporary_account(asterisk.instance, TEST_EXT, secret, [asterisk.general_queue]):
+        yield TEST_EXT, secret
 
 
 def test_operator_softphone_registers_logs_in_and_answers_a_call(asterisk, ivr_service, operator):
