@@ -276,7 +276,7 @@ def _queues_watch(args: argparse.Namespace, settings: config.Settings) -> int:
 
     recorder = shared_recorder(settings.database_url)  # queue waits and outcomes for the KPIs
     languages = load_dialplan(settings.dialplan_path).languages  # a new language: restart
-    guard = None
+    guard = roster = None
     if settings.redis_url:  # who waits where, outside the node: calls lost with it
         from ivr.asterisk.render import read_ami_credentials
         from ivr.queues.rescue import build_guard
@@ -284,12 +284,16 @@ def _queues_watch(args: argparse.Namespace, settings: config.Settings) -> int:
         creds = read_ami_credentials(_asterisk_etc(args, settings))
         node = args.node or settings.node or f"{creds.host}:{creds.port}"
         guard = build_guard(node, settings, recorder=recorder, languages=languages)
+        from ivr.queues.roster import MemberRoster  # operators' membership, shared by nodes
+
+        roster = MemberRoster(settings.redis_url)
     QueueWatcher(
         connect,
         RedisQueueStore(settings.redis_url),
         on_event=recorder.queue_event,
         languages=languages,
         guard=guard,
+        roster=roster,
     ).run()
     return 0
 

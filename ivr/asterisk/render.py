@@ -226,7 +226,12 @@ def render(
     )
     written.append(_write(out / "queues.conf", render_queues(dialplan)))
     written.append(_write(out / TLS_FILE, render_tls(settings, int(values["SIP_PORT"]))))
-    written.append(_write(out / "pjsip_operators.conf", render_operators(dialplan, operators)))
+    written.append(
+        _write(
+            out / "pjsip_operators.conf",
+            render_operators(dialplan, operators, proxy_port=proxy_port),
+        )
+    )
     written.append(_write(out / CLUSTER_FILE, render_cluster(proxy_port)))
     return written
 
@@ -457,9 +462,17 @@ def _operator_contexts(operators: Sequence[OperatorLine], queues: set[str]) -> l
     return lines
 
 
-def render_operators(dialplan: Any, operators: Sequence[OperatorLine]) -> str:
+def render_operators(
+    dialplan: Any, operators: Sequence[OperatorLine], *, proxy_port: int | None = None
+) -> str:
     """``pjsip_operators.conf``: endpoint, auth and aor per enabled operator, on the
-    templates of ``pjsip.conf``. A disabled or removed operator is simply not here."""
+    templates of ``pjsip.conf``. A disabled or removed operator is simply not here.
+
+    ``proxy_port``: a cluster node. The operator's softphone registers with Kamailio, not with
+    this node, so the aor is a fixed contact at Kamailio (``sip:<ext>@127.0.0.1:<port>``):
+    any node rings any operator through it, and Kamailio refuses a second call to an operator
+    already in one (ARCHITECTURE.md, "Two nodes")."""
+    via = None if proxy_port is None else _port(proxy_port, "Kamailio port")
     parts = [
         _header(dialplan, "Operator accounts"),
         "; From the operator accounts (admin: Operators; `ivr operators`). Each has their own\n"
@@ -479,6 +492,7 @@ def render_operators(dialplan: Any, operators: Sequence[OperatorLine]) -> str:
             f'callerid = "{name}" <{ext}>\n\n'
             f"[{ext}](operator-auth)\nusername = {ext}\npassword_digest = MD5:{digest}\n\n"
             f"[{ext}](operator-aor)\n"
+            + ("" if via is None else f"contact = sip:{ext}@127.0.0.1:{via}\n")
         )
     return "".join(parts)
 

@@ -12,6 +12,7 @@ a ``from-pstn`` trunk) and pointing at the same FastAGI service(s).
 from __future__ import annotations
 
 import logging
+import os
 import re
 import shutil
 import signal
@@ -19,11 +20,12 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from ivr import config
-from ivr.asterisk.render import fill_tokens
+from ivr.asterisk.render import OperatorLine, fill_tokens
 from ivr.devenv.asterisk import AsteriskInstance, _signal_group, free_port
 from ivr.supervisor import die_with_parent
 
@@ -54,6 +56,7 @@ def render_kamailio(
     ping_s: int = 1,
     fr_timer_ms: int = 1500,
     ctl_socket: Path | None = None,
+    operators: Mapping[str, str] | None = None,
     template: Path = KAMAILIO_CFG,
 ) -> Path:
     """Write ``kamailio.cfg`` and ``dispatcher.list`` into ``folder``; returns the cfg path.
@@ -61,7 +64,9 @@ def render_kamailio(
     ``node_ports``: the nodes' SIP ports on 127.0.0.1. ``ping_s``: seconds between OPTIONS
     probes; ``fr_timer_ms``: how long an INVITE may go unanswered (not even 100 Trying) before
     the node is marked down and the next one tried. ``ctl_socket``: kamcmd's Unix socket
-    (default ``folder/kamailio_ctl``; a Unix socket path must stay under 104 bytes)."""
+    (default ``folder/kamailio_ctl``; a Unix socket path must stay under 104 bytes).
+    ``operators``: extension -> digest (MD5 of extension:realm:secret, as stored) of the
+    operators whose softphones may register here (``operators.cfg``, owner-only)."""
     for port in (sip_port, *node_ports):
         if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
             raise ValueError(f"{port!r} is not a port")
@@ -73,7 +78,12 @@ def render_kamailio(
         "# setid destination flags priority (rendered by ivr/devenv/cluster.py)\n"
         + "".join(f"{DISPATCHER_SET} sip:127.0.0.1:{port} 0 0\n" for port in node_ports)
     )
+    accounts = folder / "operators.cfg"
+    fd = os.open(accounts, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(render_operator_digests(operators or {}))
     values = {
+        "OPERATORS": str(accounts),
         "LISTEN": "127.0.0.1",
         "SIP_PORT": str(sip_port),
         "DISPATCHER_LIST": str(nodes),
@@ -86,10 +96,27 @@ def render_kamailio(
     return cfg
 
 
+def render_operator_digests(operators: Mapping[str, str]) -> str:
+    """The operators' digests as Kamailio's ``ops`` htable, filled when the module starts."""
+    lines = ["# operator digests (rendered by ivr/devenv/cluster.py): owner-only\n"]
+    lines.append("event_route[htable:mod-init] {\n")
+    for ext, digest in sorted(operators.items()):
+        if not re.fullmatch(r"\d{2,6}", ext) or not re.fullmatch(r"[0-9a-f]{32}", digest):
+            raise ValueError(f"operator {ext!r}: not an extension with an MD5 digest")
+        lines.append(f'\t$sht(ops=>{ext}) = "{digest}";\n')
+    lines.append("}\n")
+    return "".join(lines)
+
+
+def operator_digests(operators: Sequence[OperatorLine]) -> dict[str, str]:
+    """extension -> digest of the enabled accounts (what :func:`render_kamailio` takes)."""
+    return {op.extension: op.digest for op in operators}
+
+
 class Kamailio:
     """Kamailio as a child process (foreground, its own runtime folder, no root daemon)."""
 
-    def __init__(self, folder: Path, sip_port: int, node_ports: Sequence[int], **kw: int):
+    def __init__(self, folder: Path, sip_port: int, node_ports: Sequence[int], **kw: Any):
         self.folder = Path(folder)
         self.sip_port = sip_port
         self.node_ports = list(node_ports)
@@ -202,7 +229,7 @@ class Cluster:
         self.nodes: list[AsteriskInstance] = []
         self.kamailio: Kamailio | None = None
 
-    def start(self, nodes: Sequence[AsteriskInstance], **kw: int) -> Cluster:
+    def start(self, nodes: Sequence[AsteriskInstance], **kw: Any) -> Cluster:
         self.nodes = list(nodes)
         for node in self.nodes:
             node.start()

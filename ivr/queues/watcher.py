@@ -68,6 +68,7 @@ class QueueWatcher:
         deadline_s: float = 5.0,
         languages: Collection[str] = (),
         guard: Any = None,
+        roster: Any = None,
     ) -> None:
         self.connect, self.store, self.tick_s, self.clock = connect, store, tick_s, clock
         self.on_event = on_event  # every AMI event, after the tracker (e.g. the KPI recorder)
@@ -81,6 +82,7 @@ class QueueWatcher:
         self.fresh_at: float | None = None
         self.resyncs = 0
         self.guard = guard  # calls lost with the node (ivr/queues/lost.py), when given
+        self.roster = roster  # operators' membership outside the node (ivr/queues/roster.py)
 
     def publish(self, names: set[str] | None = None) -> bool:
         """Write these queues (default: all); False when Redis refused a write."""
@@ -112,6 +114,7 @@ class QueueWatcher:
                 log.warning("waiting callers not checked against the node (%s)", type(exc).__name__)
         self.resyncs += 1
         self._health(True)
+        self._members(ami, listing)
         self.publish()
         last = self.clock()
         try:
@@ -127,6 +130,9 @@ class QueueWatcher:
                 if changed:
                     self.publish({changed})
                 if self.clock() - last >= self.tick_s:
+                    if self.roster is not None:
+                        status = ami.action("QueueStatus")
+                        self._members(ami, [_plain(e) for e in status.events])
                     self.publish()
                     last = self.clock()
         finally:
@@ -135,8 +141,26 @@ class QueueWatcher:
             if self.guard is not None:
                 self.guard.down(self.clock())
 
+    def _members(self, ami: Any, listing: list[dict[str, str]]) -> None:
+        """The recorded operators' membership and pauses re-applied to this node."""
+        if self.roster is None:
+            return
+        try:
+            self.roster.apply(ami, listing)
+        except Exception as exc:  # Redis down: the node keeps what it has
+            log.warning("operators' membership not re-applied (%s)", type(exc).__name__)
+
     def _apply(self, ev: dict[str, str]) -> str | None:
         changed = self.tracker.apply(ev, self.clock())
+        if self.roster is not None:
+            from ivr.queues.roster import from_event
+
+            member = from_event(ev) if ev.get("Event") != "QueueMember" else None
+            if member is not None:
+                try:
+                    self.roster.record(member)
+                except Exception as exc:  # Redis down: re-recorded from the next event
+                    log.warning("operator's membership not recorded (%s)", type(exc).__name__)
         if self.guard is not None:
             try:
                 variables = {k[len(VAR) :]: v for k, v in ev.items() if k.startswith(VAR)}
