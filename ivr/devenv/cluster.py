@@ -99,6 +99,8 @@ def render_kamailio(
 def render_operator_digests(operators: Mapping[str, str]) -> str:
     """The operators' digests as Kamailio's ``ops`` htable, filled when the module starts."""
     lines = ["# operator digests (rendered by ivr/devenv/cluster.py): owner-only\n"]
+    if not operators:  # an empty route is a syntax error: no route, no operator registers
+        return lines[0]
     lines.append("event_route[htable:mod-init] {\n")
     for ext, digest in sorted(operators.items()):
         if not re.fullmatch(r"\d{2,6}", ext) or not re.fullmatch(r"[0-9a-f]{32}", digest):
