@@ -1,0 +1,80 @@
+"""Operators' membership kept outside the nodes (ivr/queues/roster.py): the pure parts, and the
+renders that make every node ring operators through Kamailio (ivr/asterisk/render.py,
+ivr/devenv/cluster.py). Through real nodes: tests/test_cluster_operators.py."""
+
+from __future__ import annotations
+
+import pytest
+
+from ivr.asterisk.render import OperatorLine, render_operators
+from ivr.devenv.cluster import render_operator_digests
+from ivr.queues.roster import Member, from_event, plan, present_members
+
+Q, X = "operatore", "PJSIP/201"
+
+
+def test_events_state_membership_of_dynamic_members_only():
+    added = {
+        "Event": "QueueMemberAdded",
+        "Queue": Q,
+        "Interface": X,
+        "Penalty": "2",
+        "MemberName": "201",
+        "Paused": "0",
+        "Membership": "dynamic",
+    }
+    assert from_event(added) == Member(Q, X, True, 2, "201", False)
+    paused = {**added, "Event": "QueueMemberPause", "Paused": "1", "PausedReason": "pranzo"}
+    assert from_event(paused) == Member(Q, X, True, 2, "201", True, "pranzo")
+    assert from_event({**added, "Event": "QueueMemberRemoved"}) == Member(Q, X, False)
+    assert from_event({**added, "Membership": "static"}) is None
+    assert from_event({"Event": "QueueCallerJoin", "Queue": Q}) is None
+
+
+def test_plan_adds_the_missing_syncs_pauses_removes_the_logged_out():
+    recorded = [
+        Member(Q, X, True, 1, "201", True, "pranzo"),
+        Member(Q, "PJSIP/202", True, 0, "202"),
+        Member(Q, "PJSIP/203", False),
+        Member(Q, "PJSIP/204", False),
+    ]
+    present = {(Q, "PJSIP/202"): True, (Q, "PJSIP/203"): False, (Q, "PJSIP/999"): False}
+    assert plan(recorded, present) == [
+        {
+            "Action": "QueueAdd",
+            "Queue": Q,
+            "Interface": X,
+            "Penalty": "1",
+            "MemberName": "201",
+            "Paused": "true",
+            "Reason": "pranzo",
+        },
+        {"Action": "QueuePause", "Queue": Q, "Interface": "PJSIP/202", "Paused": "false"},
+        {"Action": "QueueRemove", "Queue": Q, "Interface": "PJSIP/203"},
+    ]  # PJSIP/999: never recorded, left alone; PJSIP/204: already out
+    assert plan(recorded[1:2], {(Q, "PJSIP/202"): False}) == []
+
+
+def test_present_members_from_queue_status():
+    listing = [
+        {"Event": "QueueParams", "Queue": Q},
+        {"Event": "QueueMember", "Queue": Q, "Location": X, "Paused": "1", "Membership": "dynamic"},
+        {"Event": "QueueMember", "Queue": Q, "Location": "PJSIP/7", "Membership": "static"},
+    ]
+    assert present_members(listing) == {(Q, X): True}
+
+
+def test_a_cluster_node_reaches_operators_at_kamailio(asterisk_dialplan):
+    line = OperatorLine("201", "Anna", "0" * 32, ())
+    assert "contact =" not in render_operators(asterisk_dialplan, [line])
+    text = render_operators(asterisk_dialplan, [line], proxy_port=5070)
+    assert "[201](operator-aor)\ncontact = sip:201@127.0.0.1:5070\n" in text
+
+
+def test_kamailio_gets_digests_never_anything_else():
+    text = render_operator_digests({"201": "a" * 32})
+    assert '$sht(ops=>201) = "' + "a" * 32 + '";' in text
+    assert "event_route" not in render_operator_digests({})
+    for bad in ({"201": "secret"}, {'201"; exit; #': "a" * 32}):
+        with pytest.raises(ValueError):
+            render_operator_digests(bad)
