@@ -215,3 +215,17 @@ def test_operator_logged_in_once_answers_both_nodes_never_two_calls(
         x.wait_answered_incoming(TIMEOUT, since=mark)
         assert len(_incoming(x)) == answered + 1
         assert not _incoming(y, mark)
+
+        # the dead node restarted (its own saved members as they were at the crash): its
+        # watcher's first session gives it the pause made meanwhile
+        first.start()
+        _until(
+            lambda: _members(first, queue) == both and _paused(first, queue) == {"PJSIP/202"},
+            "the restarted node did not get the membership and pause recorded meanwhile",
+        )
+
+    # Kamailio's log: no caller number, no secret, no digest
+    logged = cluster.kamailio.log_file.read_text()
+    assert "3335550005" not in logged
+    for ext, secret in secrets_.items():
+        assert secret not in logged and digest(ext, secret) not in logged
