@@ -78,3 +78,34 @@ def test_kamailio_gets_digests_never_anything_else():
     for bad in ({"201": "secret"}, {'201"; exit; #': "a" * 32}):
         with pytest.raises(ValueError):
             render_operator_digests(bad)
+
+
+class _Ami:
+    def __init__(self):
+        self.sent = []
+
+    def action(self, name, headers, check=True):
+        self.sent.append((name, dict(headers)))
+
+
+def test_roster_in_redis_applies_and_names_the_echoes_to_ignore(redis_server):
+    import redis
+
+    from ivr.queues.roster import KEY, MemberRoster
+
+    redis.Redis.from_url(redis_server.url).delete(KEY)
+    roster = MemberRoster(redis_server.url)
+    roster.record(Member(Q, X, True, 1, "201", True, "pranzo"))
+    roster.record(Member(Q, "PJSIP/203", False))
+    assert sorted(roster.members(), key=lambda m: m.interface) == [
+        Member(Q, X, True, 1, "201", True, "pranzo"),
+        Member(Q, "PJSIP/203", False),
+    ]
+    ami = _Ami()
+    listing = [
+        {"Event": "QueueMember", "Queue": Q, "Location": X, "Paused": "0"},
+        {"Event": "QueueMember", "Queue": Q, "Location": "PJSIP/203", "Paused": "0"},
+    ]
+    echoes = roster.apply(ami, listing)
+    assert sorted(name for name, _ in ami.sent) == ["QueuePause", "QueueRemove"]
+    assert echoes == {(Q, X, True, True), (Q, "PJSIP/203", False, False)}

@@ -23,6 +23,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 KEY = "nu:members"
+Echo = tuple[str, str, bool, bool]  # queue, interface, logged in, paused
 OUT = "out"
 
 
@@ -154,11 +155,25 @@ class MemberRoster:
             )
         return found
 
-    def apply(self, ami: Any, listing: Iterable[Mapping[str, str]]) -> int:
+    def apply(self, ami: Any, listing: Iterable[Mapping[str, str]]) -> set[Echo]:
         """Bring the node behind ``ami`` (its ``QueueStatus`` ``listing``) to the recorded
-        state; the number of actions sent."""
-        actions = plan(self.members(), present_members(listing))
-        for action in actions:
+        state. Returns the echoes to expect: the node's events for these very changes, which
+        must not be recorded again (a late echo would overwrite a newer change made on another
+        node, e.g. a pause undone meanwhile)."""
+        echoes: set[Echo] = set()
+        for action in plan(self.members(), present_members(listing)):
             name = action.pop("Action")
             ami.action(name, action, check=False)
-        return len(actions)
+            echoes.add(
+                (
+                    action["Queue"],
+                    action["Interface"],
+                    name != "QueueRemove",
+                    action.get("Paused") == "true",
+                )
+            )
+        return echoes
+
+
+def echo_of(member: Member) -> Echo:
+    return (member.queue, member.interface, member.logged_in, member.paused)

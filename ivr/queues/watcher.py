@@ -83,6 +83,7 @@ class QueueWatcher:
         self.resyncs = 0
         self.guard = guard  # calls lost with the node (ivr/queues/lost.py), when given
         self.roster = roster  # operators' membership outside the node (ivr/queues/roster.py)
+        self._echoes: set[tuple[str, str, bool, bool]] = set()  # our own re-applied changes
 
     def publish(self, names: set[str] | None = None) -> bool:
         """Write these queues (default: all); False when Redis refused a write."""
@@ -146,17 +147,19 @@ class QueueWatcher:
         if self.roster is None:
             return
         try:
-            self.roster.apply(ami, listing)
+            self._echoes = self.roster.apply(ami, listing)
         except Exception as exc:  # Redis down: the node keeps what it has
             log.warning("operators' membership not re-applied (%s)", type(exc).__name__)
 
     def _apply(self, ev: dict[str, str]) -> str | None:
         changed = self.tracker.apply(ev, self.clock())
         if self.roster is not None:
-            from ivr.queues.roster import from_event
+            from ivr.queues.roster import echo_of, from_event
 
             member = from_event(ev) if ev.get("Event") != "QueueMember" else None
-            if member is not None:
+            if member is not None and echo_of(member) in self._echoes:
+                self._echoes.discard(echo_of(member))  # our re-apply's event: already recorded
+            elif member is not None:
                 try:
                     self.roster.record(member)
                 except Exception as exc:  # Redis down: re-recorded from the next event
