@@ -172,7 +172,16 @@ Press Ctrl-C to stop.""",
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
         while not stop.wait(0.5):
-            # a node that dies is Kamailio's to route around: the cluster keeps answering
+            # a node that dies is Kamailio's to route around while it is started again, caught
+            # up first (its probes put it back once it answers); Redis likewise
+            for node in nodes:
+                if not node.asterisk.running and not stop.is_set():
+                    say(f"node {node.label} stopped: catching up and starting it again")
+                    catch_up_before_start(settings, node.asterisk.etc_dir)
+                    node.asterisk.start()
+            if redis is not None and redis.process is not None and redis.process.poll() is not None:
+                say("Redis stopped: starting it again")
+                redis.start()
             for supervisor in supervisors:
                 supervisor.poll()
             if cluster.kamailio is None or cluster.kamailio.process is None:
