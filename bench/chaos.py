@@ -496,6 +496,74 @@ def wait_for_answer(callers: Callers, nodes: dict[str, AsteriskInstance], timeou
     time.sleep(3.0)  # Kamailio's probes put a restarted node back
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds the processes ``pids`` used so far."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def measure_load(work: Path, *, calls: int, hold_s: float, ramp_s: float, say=print) -> dict:
+    """No fault: ``calls`` callers in the IVR at once; CPU seconds each part used per call
+    second (the sizing page's per-node figure)."""
+    from ivr import config
+    from ivr.flow.loader import load_dialplan
+
+    prefix = f"load{os.getpid()}"
+    env = cluster_env(work / "var")
+    up = ClusterUp(env, prefix)
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        settings = config.load()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    callers = None
+    try:
+        up.start()
+        dialplan = load_dialplan(settings.dialplan_path)
+        callers = Callers(prefix, settings, dialplan, settings.sip_port).start()
+        parts = {
+            "asterisk nodes": lambda c, e: bool(
+                re.search(rf"/{re.escape(prefix)}-[ab]/etc/asterisk\.conf", c)
+            ),
+            "fastagi services": lambda c, e: c.endswith("-m ivr serve "),
+            "queue watchers": lambda c, e: "queues watch" in c,
+            "kamailio": lambda c, e: "kamailio" in c,
+        }
+        pids = {name: up.pids(test) for name, test in parts.items()}
+        before = {name: cpu_seconds(p) for name, p in pids.items()}
+        started = time.monotonic()
+        load = []
+        for _ in range(calls):
+            load.append(callers.place(hold_s))
+            time.sleep(ramp_s / calls)
+        peak = 0
+        while any(c.ended is None for c in load) and time.monotonic() < started + 3 * hold_s:
+            peak = max(peak, callers.up())
+            time.sleep(0.5)
+        seconds = sum((c.ended or time.monotonic()) - c.answered for c in load if c.answered)
+        used = {name: cpu_seconds(p) - before[name] for name, p in pids.items()}
+        heard = sum(1 for c in load if c.heard())
+        return {
+            "calls": calls,
+            "answered": sum(1 for c in load if c.answered),
+            "heard the IVR": heard,
+            "peak simultaneous": peak,
+            "call seconds": seconds,
+            **{f"{name} CPU ms per call-second": 1000 * v / seconds for name, v in used.items()},
+        }
+    finally:
+        if callers is not None:
+            callers.stop()
+        up.stop()
+
+
 def format_result(r: FaultResult) -> str:
     recovery = "-" if r.recovery_s is None else f"{r.recovery_s:.1f} s"
     return (
@@ -514,9 +582,20 @@ def main() -> int:
     parser.add_argument("--ramp", type=float, default=20.0, help="seconds to place the load")
     parser.add_argument("--dead-air", type=float, default=10.0)
     parser.add_argument("--fault", action="append", choices=FAULTS, default=None)
+    parser.add_argument("--measure", action="store_true", help="no fault: CPU per call")
     args = parser.parse_args()
     settings = isolate("chaos")
     started = time.monotonic()
+    if args.measure:
+        figures = measure_load(
+            Path(settings.var_dir).parent, calls=args.calls, hold_s=args.hold, ramp_s=args.ramp
+        )
+        print(f"load through Kamailio, no fault ({os.cpu_count()} CPUs):")
+        for name, value in figures.items():
+            print(
+                f"  {name:<36} {value:.1f}" if isinstance(value, float) else f"  {name:<36} {value}"
+            )
+        return 0
     results = run(
         Path(settings.var_dir).parent,
         calls=args.calls,
