@@ -34,6 +34,7 @@ import dataclasses
 import itertools
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -228,13 +229,14 @@ class ClusterUp:
             self.lines.append(line.rstrip("\n"))
 
     def stop(self) -> None:
-        if self.process is None:
-            return
-        self.process.send_signal(signal.SIGINT)
-        try:
-            self.process.wait(90)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+        if self.process is not None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(90)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        for label in ("a", "b", "caller"):  # the run's instances in the shared chroot
+            shutil.rmtree(AsteriskInstance(f"{self.prefix}-{label}").host_dir, ignore_errors=True)
 
     def node(self, label: str, settings) -> AsteriskInstance:
         instance = AsteriskInstance(f"{self.prefix}-{label}", settings=settings)

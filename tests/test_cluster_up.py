@@ -10,6 +10,7 @@ registered nowhere) dials the city number at Kamailio: a node answers and runs t
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -127,6 +128,8 @@ def test_ivr_up_nodes_2_answers_a_call_through_kamailio(tmp_path):
         except subprocess.TimeoutExpired:
             up.kill()
         leftovers = _children(up.pid)
+        for label in ("a", "b"):  # this run's nodes in the shared chroot
+            shutil.rmtree(AsteriskInstance(f"{prefix}-{label}").host_dir, ignore_errors=True)
     assert up.returncode == 0, console.text
     assert leftovers == {}
 
