@@ -195,6 +195,8 @@ class FaultResult:
     recovery_s: float | None
     lost_details: list[str]
     silent_with_node: int = 0  # calls on the faulted node whose callers heard dead air
+    worst_answer_s: float | None = None  # the slowest new call's wait for an answer
+    new_unanswered: int = 0  # new calls after the fault never answered
 
 
 class ClusterUp:
@@ -357,6 +359,8 @@ def run_fault(
             for c in lost_node
             if c.longest_silence(fault_at, c.ended or time.monotonic()) > dead_air_s
         ),
+        max((p.answered - p.placed for p in probes if p.answered), default=None),
+        sum(1 for p in probes if not p.answered),
     )
 
 
@@ -568,10 +572,12 @@ def measure_load(work: Path, *, calls: int, hold_s: float, ramp_s: float, say=pr
 
 def format_result(r: FaultResult) -> str:
     recovery = "-" if r.recovery_s is None else f"{r.recovery_s:.1f} s"
+    worst = "-" if r.worst_answer_s is None else f"{r.worst_answer_s:.1f} s"
     return (
         f"  {r.name:<24} in flight {r.in_flight:>4}  rescued {r.rescued:>4}  "
         f"lost with the node {r.lost_with_node:>4}  lost on surviving nodes "
-        f"{r.lost_on_survivors:>3}  new calls answered after {recovery}"
+        f"{r.lost_on_survivors:>3}  new calls answered after {recovery} "
+        f"(slowest new call {worst}, unanswered {r.new_unanswered})"
     )
 
 
