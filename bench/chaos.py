@@ -59,6 +59,9 @@ exten => s,1,Set(TALK_DETECT(set)=600)
 """
 
 
+RTP_TIMEOUT_S = 4
+
+
 @dataclasses.dataclass
 class CallTrace:
     """One caller's call, as the caller lived it (monotonic seconds)."""
@@ -68,6 +71,7 @@ class CallTrace:
     answered: float | None = None
     ended: float | None = None
     held: bool = False  # the caller hung up at the end of its hold (the city kept it)
+    cause: str = ""  # the hang-up cause the caller's side saw (16: a normal BYE)
     talk: list[list[float]] = dataclasses.field(default_factory=list)  # [start, stop]
 
     def heard(self, since: float = 0.0) -> bool:
@@ -117,6 +121,16 @@ class Callers:
         )
         self.instance.render(dialplan, agi_port=free_port(), proxy_port=kamailio_port)
         (self.instance.etc_dir / "extensions_local.conf").write_text(LISTEN)
+        # a carrier drops a call whose media stopped (a node that died sends no BYE, no RTP:
+        # TALK_DETECT sees no frame to call silence); a live node always sends RTP
+        # (transmit_silence), so only a dead one trips this
+        trunk = self.instance.etc_dir / "pjsip_cluster.conf"
+        trunk.write_text(
+            trunk.read_text().replace(
+                "[cluster-proxy](trunk-endpoint)\n",
+                f"[cluster-proxy](trunk-endpoint)\nrtp_timeout = {RTP_TIMEOUT_S}\n",
+            )
+        )
         modules = self.instance.etc_dir / "modules.conf"  # the callers' ears: not shipped
         modules.write_text(modules.read_text() + "\nload => func_talkdetect.so\n")
         self.calls: dict[str, CallTrace] = {}
@@ -173,6 +187,7 @@ class Callers:
             call.talk[-1].append(now)
         elif name == "Hangup" and call.ended is None:
             call.ended = now
+            call.cause = event.get("Cause") or ""
 
     def up(self) -> int:
         return sum(1 for c in self.calls.values() if c.answered and c.ended is None)
@@ -194,7 +209,7 @@ class FaultResult:
     lost_on_survivors: int
     recovery_s: float | None
     lost_details: list[str]
-    silent_with_node: int = 0  # calls on the faulted node whose callers heard dead air
+    failed_with_node: int = 0  # calls on the faulted node whose callers heard it fail
     worst_answer_s: float | None = None  # the slowest new call's wait for an answer
     new_unanswered: int = 0  # new calls after the fault never answered
 
@@ -333,16 +348,24 @@ def run_fault(
     ]
     lost_node = [c for c in in_flight if fault.node and c.number in where.get(fault.node, set())]
     survivors = [c for c in in_flight if c not in lost_node]
-    lost, details = [], []
-    for call in survivors:
+
+    def failed(call: CallTrace) -> str | None:
+        """Why the caller heard this call fail (dead air, or hung up without a goodbye)."""
         silence = call.longest_silence(fault_at, call.ended or time.monotonic())
-        polite = call.held or call.spoke_before_end(within=2.0)
+        polite = call.held or (call.cause == "16" and call.spoke_before_end(within=2.0))
         if silence > dead_air_s or not polite:
-            lost.append(call)
-            details.append(
-                f"{call.number}: silence {silence:.1f} s, held={call.held}, "
+            return (
+                f"{call.number}: silence {silence:.1f} s, held={call.held}, cause {call.cause}, "
                 f"spoke before end={call.spoke_before_end(2.0)}"
             )
+        return None
+
+    lost, details = [], []
+    for call in survivors:
+        why = failed(call)
+        if why:
+            lost.append(call)
+            details.append(why)
     recovered = [
         p.answered - fault_at for p in probes if p.answered and p.heard() and p.placed >= fault_at
     ]
@@ -354,11 +377,7 @@ def run_fault(
         len(lost),
         min(recovered) if recovered else None,
         details,
-        sum(
-            1
-            for c in lost_node
-            if c.longest_silence(fault_at, c.ended or time.monotonic()) > dead_air_s
-        ),
+        sum(1 for c in lost_node if failed(c)),
         max((p.answered - p.placed for p in probes if p.answered), default=None),
         sum(1 for p in probes if not p.answered),
     )

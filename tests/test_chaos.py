@@ -35,4 +35,4 @@ def test_no_call_on_a_surviving_node_is_lost_when_fastagi_or_a_node_dies(tmp_pat
     assert fastagi.lost_with_node == 0 and fastagi.rescued == fastagi.in_flight
     # Kamailio spreads the calls over both nodes: some die with a, those on b are rescued
     assert node.lost_with_node > 0 and node.rescued > 0, format_result(node)
-    assert node.silent_with_node == node.lost_with_node  # their callers heard the silence
+    assert node.failed_with_node == node.lost_with_node  # their callers heard the failure
