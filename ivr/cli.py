@@ -488,6 +488,10 @@ def _up(args: argparse.Namespace, settings: config.Settings) -> int:
         console_log_level="WARNING",
     )
     configure(settings, verbose=args.verbose)
+    if args.nodes > 1:  # the cluster: N Asterisk nodes behind Kamailio (issue 15)
+        from ivr.devenv.up_cluster import run_cluster
+
+        return run_cluster(settings, args.nodes, args.node_prefix)
     return run_system(settings)
 
 
@@ -497,6 +501,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     up = sub.add_parser("up", help="start the whole system on the embedded defaults")
+    up.add_argument(
+        "--nodes",
+        type=int,
+        default=1,
+        help="Asterisk nodes behind Kamailio on loopback ports (1: no Kamailio, as before)",
+    )
+    up.add_argument(
+        "--node-prefix",
+        default="node",
+        help="the nodes' instance names in the chroot: PREFIX-a, PREFIX-b, ...",
+    )
     up.set_defaults(func=_up)
 
     serve = sub.add_parser("serve", help="run the FastAGI service")

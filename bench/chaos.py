@@ -1,0 +1,645 @@
+"""Chaos under load (issue 15): faults while calls are in flight through Kamailio.
+
+The cluster is ``ivr up --nodes 2`` itself (a temporary city: :mod:`bench.isolation`), on the
+cached chroot. The callers are one more Asterisk from the same chroot (``<prefix>-caller``):
+each call is an AMI Originate of ``PJSIP/cluster-proxy/sip:<city number>@<Kamailio>`` (a carrier
+call, through Kamailio's dispatcher) into ``[nu-chaos-listen]``, which listens with
+``TALK_DETECT`` on what the caller *hears* (audio from the node) and holds the line
+``--hold`` seconds unless the city hangs up first. Nothing is assumed from the servers' side:
+
+* **rescued**: a call in flight at the fault (answered before it, still up) that then kept
+  hearing the city (no silence longer than ``--dead-air`` seconds) until the caller's own
+  hang-up, or until the city hung up just after speaking (a goodbye, an apology);
+* **lost on a surviving node**: a call in flight not on the faulted node that heard dead air
+  (a silence longer than ``--dead-air``) or was hung up without a word: must be 0;
+* **lost with the node**: calls on the node that was killed (which node held which call is
+  read from each node's channels just before the fault, by the caller's unique number);
+* **recovery**: seconds from the fault to the first *new* call (placed after the fault) that
+  was answered and heard the city.
+
+Faults, in turn (each after the load is in flight; what was killed comes back by itself:
+``ivr up``'s supervisor restarts a process, the cluster starter restarts a node and Redis):
+the queue watcher of node a, the FastAGI service of node a, Redis, node a's Asterisk (SIGKILL).
+PostgreSQL, the speech service and a second Kamailio are not part of ``ivr up --nodes 2``
+(SQLite, no speech models, one Kamailio): reported as not run.
+
+    .venv/bin/python -m bench.chaos --calls 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import itertools
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from ivr.asterisk.ami import AMIClient, Message
+from ivr.asterisk.render import read_ami_credentials
+from ivr.devenv.asterisk import AsteriskInstance, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+LISTEN = r"""; The chaos bench's callers (bench/chaos.py). Never in production.
+[nu-chaos-listen]
+exten => s,1,Set(TALK_DETECT(set)=600)
+ same => n,UserEvent(NuChaosUp,Call: ${NU_CHAOS_CALL})
+ same => n,Wait(${NU_CHAOS_HOLD})
+ same => n,UserEvent(NuChaosHeld,Call: ${NU_CHAOS_CALL})
+ same => n,Hangup()
+"""
+
+
+RTP_TIMEOUT_S = 4
+
+
+@dataclasses.dataclass
+class CallTrace:
+    """One caller's call, as the caller lived it (monotonic seconds)."""
+
+    number: str
+    placed: float
+    answered: float | None = None
+    ended: float | None = None
+    held: bool = False  # the caller hung up at the end of its hold (the city kept it)
+    cause: str = ""  # the hang-up cause the caller's side saw (16: a normal BYE)
+    talk: list[list[float]] = dataclasses.field(default_factory=list)  # [start, stop]
+
+    def heard(self, since: float = 0.0) -> bool:
+        return any(stop is None or stop > since for _, stop in self._spans())
+
+    def _spans(self) -> list[tuple[float, float | None]]:
+        return [(span[0], span[1] if len(span) > 1 else None) for span in self.talk]
+
+    def longest_silence(self, since: float, until: float) -> float:
+        """The longest stretch without audio inside [since, until] while the call was up."""
+        start = max(since, self.answered or since)
+        end = min(until, self.ended or until)
+        if end <= start:
+            return 0.0
+        longest, cursor = 0.0, start
+        for begin, stop in self._spans():
+            stop = end if stop is None else stop
+            if stop < cursor:
+                continue
+            longest = max(longest, min(begin, end) - cursor)
+            cursor = max(cursor, stop)
+            if cursor >= end:
+                break
+        return max(longest, end - cursor)
+
+    def spoke_before_end(self, within: float) -> bool:
+        """Whether the city was speaking shortly before the call ended (a goodbye)."""
+        if self.ended is None:
+            return False
+        return any(
+            (stop is None or stop >= self.ended - within) and begin <= self.ended
+            for begin, stop in self._spans()
+        )
+
+
+class Callers:
+    """The callers' Asterisk: places calls through Kamailio and records what each heard."""
+
+    def __init__(self, prefix: str, settings, dialplan, kamailio_port: int) -> None:
+        self.kamailio_port = kamailio_port
+        self.number = dialplan.number
+        self.instance = AsteriskInstance(
+            f"{prefix}-caller",
+            settings=settings,
+            ami_port=free_port(),
+            sip_port=free_port(socket.SOCK_DGRAM),
+        )
+        self.instance.render(dialplan, agi_port=free_port(), proxy_port=kamailio_port)
+        (self.instance.etc_dir / "extensions_local.conf").write_text(LISTEN)
+        # a carrier drops a call whose media stopped (a node that died sends no BYE, no RTP:
+        # TALK_DETECT sees no frame to call silence); a live node always sends RTP
+        # (transmit_silence), so only a dead one trips this
+        trunk = self.instance.etc_dir / "pjsip_cluster.conf"
+        trunk.write_text(
+            trunk.read_text().replace(
+                "[cluster-proxy](trunk-endpoint)\n",
+                f"[cluster-proxy](trunk-endpoint)\nrtp_timeout = {RTP_TIMEOUT_S}\n",
+            )
+        )
+        modules = self.instance.etc_dir / "modules.conf"  # the callers' ears: not shipped
+        modules.write_text(modules.read_text() + "\nload => func_talkdetect.so\n")
+        self.calls: dict[str, CallTrace] = {}
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self.ami: AMIClient | None = None
+
+    def start(self) -> Callers:
+        self.instance.start()
+        self.ami = self.instance.ami()
+        self.ami.add_listener(self._event)
+        return self
+
+    def stop(self) -> None:
+        if self.ami is not None:
+            with contextlib.suppress(Exception):
+                self.ami.close()
+        self.instance.stop()
+
+    def place(self, hold_s: float) -> CallTrace:
+        index = next(self._ids)
+        number = f"39{os.getpid() % 1000:03d}{index:05d}"
+        call = CallTrace(number, time.monotonic())
+        with self._lock:
+            self.calls[f"chaos-{number}"] = call
+        assert self.ami is not None
+        self.ami.action(
+            "Originate",
+            Channel=f"PJSIP/cluster-proxy/sip:{self.number}@127.0.0.1:{self.kamailio_port}",
+            Context="nu-chaos-listen",
+            Exten="s",
+            Priority="1",
+            Async="true",
+            Timeout="20000",
+            CallerID=f"<{number}>",
+            ChannelId=f"chaos-{number}",
+            Variable=[f"NU_CHAOS_CALL={number}", f"NU_CHAOS_HOLD={hold_s:.0f}"],
+        )
+        return call
+
+    def _event(self, event: Message) -> None:
+        call = self.calls.get(event.get("Uniqueid") or "")
+        if call is None:
+            return
+        now = time.monotonic()
+        name = event.name
+        if name == "UserEvent" and event.get("UserEvent") == "NuChaosUp":
+            call.answered = now
+        elif name == "UserEvent" and event.get("UserEvent") == "NuChaosHeld":
+            call.held = True
+        elif name == "ChannelTalkingStart":
+            call.talk.append([now])
+        elif name == "ChannelTalkingStop" and call.talk and len(call.talk[-1]) == 1:
+            call.talk[-1].append(now)
+        elif name == "Hangup" and call.ended is None:
+            call.ended = now
+            call.cause = event.get("Cause") or ""
+
+    def up(self) -> int:
+        return sum(1 for c in self.calls.values() if c.answered and c.ended is None)
+
+
+@dataclasses.dataclass
+class Fault:
+    name: str
+    node: str | None  # the node whose calls die with it (None: no call should be lost)
+    do: object  # callable() -> None
+
+
+@dataclasses.dataclass
+class FaultResult:
+    name: str
+    in_flight: int
+    rescued: int
+    lost_with_node: int
+    lost_on_survivors: int
+    recovery_s: float | None
+    lost_details: list[str]
+    failed_with_node: int = 0  # calls on the faulted node whose callers heard it fail
+    worst_answer_s: float | None = None  # the slowest new call's wait for an answer
+    new_unanswered: int = 0  # new calls after the fault never answered
+
+
+class ClusterUp:
+    """``ivr up --nodes 2`` as a child process, and what runs under it."""
+
+    def __init__(self, env: dict[str, str], prefix: str) -> None:
+        self.env, self.prefix = env, prefix
+        self.lines: list[str] = []
+        self.process: subprocess.Popen[str] | None = None
+
+    def start(self, timeout: float = 900.0) -> ClusterUp:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "ivr", "up", "--nodes", "2", "--node-prefix", self.prefix],
+            env=self.env,
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        threading.Thread(target=self._read, daemon=True).start()
+        deadline = time.monotonic() + timeout
+        while not any("Press Ctrl-C" in line for line in self.lines):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("ivr up --nodes 2 did not start:\n" + "\n".join(self.lines))
+            time.sleep(0.3)
+        return self
+
+    def _read(self) -> None:
+        assert self.process is not None and self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(90)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        for label in ("a", "b", "caller"):  # the run's instances in the shared chroot
+            shutil.rmtree(AsteriskInstance(f"{self.prefix}-{label}").host_dir, ignore_errors=True)
+
+    def node(self, label: str, settings) -> AsteriskInstance:
+        instance = AsteriskInstance(f"{self.prefix}-{label}", settings=settings)
+        instance.ami_port = read_ami_credentials(instance.etc_dir).port
+        return instance
+
+    def pids(self, predicate) -> list[int]:
+        """Processes under ``ivr up`` (its whole tree) whose command line and environment
+        satisfy ``predicate(cmdline, environ)``."""
+        assert self.process is not None
+        found = []
+        for pid in _tree(self.process.pid):
+            try:
+                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+                raw = Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace")
+            except OSError:
+                continue
+            environ = dict(i.split("=", 1) for i in raw.split("\0") if "=" in i)
+            if predicate(cmd.replace("\0", " "), environ):
+                found.append(pid)
+        return found
+
+
+def _tree(root: int) -> list[int]:
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                stat = (entry / "stat").read_text()
+                parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        children = [child for child, parent in parents.items() if parent == pid]
+        found += children
+        todo += children
+    return found
+
+
+def calls_on(node: AsteriskInstance) -> set[str]:
+    """The callers' numbers with a channel on ``node`` (``core show channels concise``)."""
+    try:
+        out = node.cli("core show channels concise")
+    except Exception:
+        return set()
+    return {fields[7] for line in out.splitlines() if len(fields := line.split("!")) > 7}
+
+
+def kill(pids: list[int], what: str) -> None:
+    if not pids:
+        raise RuntimeError(f"no process found for {what}")
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def run_fault(
+    callers: Callers,
+    nodes: dict[str, AsteriskInstance],
+    fault: Fault,
+    *,
+    calls: int,
+    hold_s: float,
+    ramp_s: float,
+    dead_air_s: float,
+    probe_every_s: float = 1.0,
+) -> FaultResult:
+    """``calls`` calls placed over ``ramp_s``, the fault, new calls every ``probe_every_s``
+    until the load's calls end; then what each caller heard."""
+    load = []
+    for _ in range(calls):
+        load.append(callers.place(hold_s))
+        time.sleep(ramp_s / calls)
+    deadline = time.monotonic() + 30
+    while callers.up() < calls and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(2.0)  # every caller is in the IVR, hearing it
+    where = {label: calls_on(node) for label, node in nodes.items()}
+    fault_at = time.monotonic()
+    fault.do()  # type: ignore[operator]
+    probes = []
+    end = fault_at + hold_s
+    while time.monotonic() < end or any(c.ended is None for c in load):
+        if time.monotonic() < end:
+            probes.append(callers.place(10))
+        time.sleep(probe_every_s)
+        if time.monotonic() > end + hold_s + 60:
+            break
+    time.sleep(2.0)
+    in_flight = [
+        c for c in load if c.answered and c.answered < fault_at and not _ended(c, fault_at)
+    ]
+    lost_node = [c for c in in_flight if fault.node and c.number in where.get(fault.node, set())]
+    survivors = [c for c in in_flight if c not in lost_node]
+
+    def failed(call: CallTrace) -> str | None:
+        """Why the caller heard this call fail (dead air, or hung up without a goodbye)."""
+        silence = call.longest_silence(fault_at, call.ended or time.monotonic())
+        polite = call.held or (call.cause == "16" and call.spoke_before_end(within=2.0))
+        if silence > dead_air_s or not polite:
+            return (
+                f"{call.number}: silence {silence:.1f} s, held={call.held}, cause {call.cause}, "
+                f"spoke before end={call.spoke_before_end(2.0)}"
+            )
+        return None
+
+    lost, details = [], []
+    for call in survivors:
+        why = failed(call)
+        if why:
+            lost.append(call)
+            details.append(why)
+    recovered = [
+        p.answered - fault_at for p in probes if p.answered and p.heard() and p.placed >= fault_at
+    ]
+    return FaultResult(
+        fault.name,
+        len(in_flight),
+        len(survivors) - len(lost),
+        len(lost_node),
+        len(lost),
+        min(recovered) if recovered else None,
+        details,
+        sum(1 for c in lost_node if failed(c)),
+        max((p.answered - p.placed for p in probes if p.answered), default=None),
+        sum(1 for p in probes if not p.answered),
+    )
+
+
+def _ended(call: CallTrace, at: float) -> bool:
+    return call.ended is not None and call.ended <= at
+
+
+def wait_idle(callers: Callers, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while any(c.ended is None and c.answered for c in callers.calls.values()):
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+
+
+def cluster_env(var: Path) -> dict[str, str]:
+    """``ivr up --nodes 2``'s settings: a temporary city on free loopback ports."""
+    return dict(
+        os.environ,
+        NU_VAR_DIR=str(var),
+        NU_DATABASE_URL="",
+        NU_SOUNDS_DIR=str(var / "sounds"),
+        NU_SIP_PORT=str(free_port()),
+        NU_AMI_PORT=str(free_port()),
+        NU_AGI_PORT=str(free_port()),
+        NU_ADMIN_PORT=str(free_port()),
+        NU_SPEECH_PORT=str(free_port()),
+        NU_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
+        NU_SPEECH_MODELS="",
+        NU_CALLBACK_DIAL="",
+        NU_SMTP_HOST="",
+        NU_SMS_GATEWAY_URL="",
+        NU_LOG_FILE="",
+        NU_ASTERISK_NODES="",
+    )
+
+
+def faults(up: ClusterUp, nodes: dict[str, AsteriskInstance], names: list[str]) -> list[Fault]:
+    pattern_a = re.compile(rf"/{re.escape(up.prefix)}-a/etc/asterisk\.conf")
+    known = {
+        "queue watcher (node a)": Fault(
+            "queue watcher (node a)",
+            None,
+            lambda: kill(
+                up.pids(lambda c, e: "queues watch" in c and e.get("NU_NODE") == "a"),
+                "queue watcher",
+            ),
+        ),
+        "FastAGI (node a)": Fault(
+            "FastAGI (node a)",
+            None,
+            lambda: kill(
+                up.pids(lambda c, e: c.endswith("-m ivr serve ") and e.get("NU_NODE") == "a"),
+                "FastAGI a",
+            ),
+        ),
+        "Redis": Fault(
+            "Redis", None, lambda: kill(up.pids(lambda c, e: "redis-server" in c), "redis")
+        ),
+        "Asterisk node a": Fault(
+            "Asterisk node a",
+            "a",
+            lambda: kill(up.pids(lambda c, e: bool(pattern_a.search(c))), "node a"),
+        ),
+    }
+    return [known[name] for name in names]
+
+
+FAULTS = ["queue watcher (node a)", "FastAGI (node a)", "Redis", "Asterisk node a"]
+NOT_RUN = {
+    "PostgreSQL": "ivr up --nodes 2 runs on SQLite",
+    "speech service": "no NU_SPEECH_MODELS in the bench's city",
+    "Kamailio's peer": "one Kamailio",
+}
+
+
+def run(
+    work: Path,
+    *,
+    calls: int,
+    hold_s: float,
+    ramp_s: float,
+    dead_air_s: float,
+    names: list[str],
+    say=print,
+) -> list[FaultResult]:
+    from ivr import config
+    from ivr.flow.loader import load_dialplan
+
+    prefix = f"chaos{os.getpid()}"
+    env = cluster_env(work / "var")
+    up = ClusterUp(env, prefix)
+    callers = None
+    results = []
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        settings = config.load()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    try:
+        up.start()
+        say(f"cluster up: Kamailio on {settings.sip_port}")
+        dialplan = load_dialplan(settings.dialplan_path)
+        nodes = {label: up.node(label, settings) for label in ("a", "b")}
+        callers = Callers(prefix, settings, dialplan, settings.sip_port).start()
+        for fault in faults(up, nodes, names):
+            wait_for_answer(callers, nodes)
+            say(f"fault: {fault.name} with {calls} calls ...")
+            result = run_fault(
+                callers,
+                nodes,
+                fault,
+                calls=calls,
+                hold_s=hold_s,
+                ramp_s=ramp_s,
+                dead_air_s=dead_air_s,
+            )
+            results.append(result)
+            say(format_result(result))
+            wait_idle(callers)
+    finally:
+        if callers is not None:
+            callers.stop()
+        up.stop()
+    return results
+
+
+def wait_for_answer(callers: Callers, nodes: dict[str, AsteriskInstance], timeout=180.0):
+    """Both nodes up and taking calls again (the previous fault healed)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if all(node.cli("core waitfullybooted") for node in nodes.values()):
+                break
+        except Exception:
+            time.sleep(1.0)
+    time.sleep(3.0)  # Kamailio's probes put a restarted node back
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds the processes ``pids`` used so far."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def measure_load(work: Path, *, calls: int, hold_s: float, ramp_s: float, say=print) -> dict:
+    """No fault: ``calls`` callers in the IVR at once; CPU seconds each part used per call
+    second (the sizing page's per-node figure)."""
+    from ivr import config
+    from ivr.flow.loader import load_dialplan
+
+    prefix = f"load{os.getpid()}"
+    env = cluster_env(work / "var")
+    up = ClusterUp(env, prefix)
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        settings = config.load()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    callers = None
+    try:
+        up.start()
+        dialplan = load_dialplan(settings.dialplan_path)
+        callers = Callers(prefix, settings, dialplan, settings.sip_port).start()
+        parts = {
+            "asterisk nodes": lambda c, e: bool(
+                re.search(rf"/{re.escape(prefix)}-[ab]/etc/asterisk\.conf", c)
+            ),
+            "fastagi services": lambda c, e: c.endswith("-m ivr serve "),
+            "queue watchers": lambda c, e: "queues watch" in c,
+            "kamailio": lambda c, e: "kamailio" in c,
+        }
+        pids = {name: up.pids(test) for name, test in parts.items()}
+        before = {name: cpu_seconds(p) for name, p in pids.items()}
+        started = time.monotonic()
+        load = []
+        for _ in range(calls):
+            load.append(callers.place(hold_s))
+            time.sleep(ramp_s / calls)
+        peak = 0
+        while any(c.ended is None for c in load) and time.monotonic() < started + 3 * hold_s:
+            peak = max(peak, callers.up())
+            time.sleep(0.5)
+        seconds = sum((c.ended or time.monotonic()) - c.answered for c in load if c.answered)
+        used = {name: cpu_seconds(p) - before[name] for name, p in pids.items()}
+        heard = sum(1 for c in load if c.heard())
+        return {
+            "calls": calls,
+            "answered": sum(1 for c in load if c.answered),
+            "heard the IVR": heard,
+            "peak simultaneous": peak,
+            "call seconds": seconds,
+            **{f"{name} CPU ms per call-second": 1000 * v / seconds for name, v in used.items()},
+        }
+    finally:
+        if callers is not None:
+            callers.stop()
+        up.stop()
+
+
+def format_result(r: FaultResult) -> str:
+    recovery = "-" if r.recovery_s is None else f"{r.recovery_s:.1f} s"
+    worst = "-" if r.worst_answer_s is None else f"{r.worst_answer_s:.1f} s"
+    return (
+        f"  {r.name:<24} in flight {r.in_flight:>4}  rescued {r.rescued:>4}  "
+        f"lost with the node {r.lost_with_node:>4}  lost on surviving nodes "
+        f"{r.lost_on_survivors:>3}  new calls answered after {recovery} "
+        f"(slowest new call {worst}, unanswered {r.new_unanswered})"
+    )
+
+
+def main() -> int:
+    from bench.isolation import isolate
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--calls", type=int, default=100)
+    parser.add_argument("--hold", type=float, default=40.0, help="seconds each caller stays")
+    parser.add_argument("--ramp", type=float, default=20.0, help="seconds to place the load")
+    parser.add_argument("--dead-air", type=float, default=10.0)
+    parser.add_argument("--fault", action="append", choices=FAULTS, default=None)
+    parser.add_argument("--measure", action="store_true", help="no fault: CPU per call")
+    args = parser.parse_args()
+    settings = isolate("chaos")
+    started = time.monotonic()
+    if args.measure:
+        figures = measure_load(
+            Path(settings.var_dir).parent, calls=args.calls, hold_s=args.hold, ramp_s=args.ramp
+        )
+        print(f"load through Kamailio, no fault ({os.cpu_count()} CPUs):")
+        for name, value in figures.items():
+            print(
+                f"  {name:<36} {value:.1f}" if isinstance(value, float) else f"  {name:<36} {value}"
+            )
+        return 0
+    results = run(
+        Path(settings.var_dir).parent,
+        calls=args.calls,
+        hold_s=args.hold,
+        ramp_s=args.ramp,
+        dead_air_s=args.dead_air,
+        names=args.fault or FAULTS,
+    )
+    print(f"\nchaos under load ({os.cpu_count()} CPUs, {time.monotonic() - started:.0f} s):")
+    for result in results:
+        print(format_result(result))
+        for line in result.lost_details:
+            print(f"      {line}")
+    for name, why in NOT_RUN.items():
+        print(f"  {name:<24} not run: {why}")
+    return 0 if all(r.lost_on_survivors == 0 for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
