@@ -380,21 +380,16 @@ def _directory(args: argparse.Namespace, settings: config.Settings) -> int:
 
 def _teleassistance(args: argparse.Namespace, settings: config.Settings) -> int:
     """``ivr teleassistance ...`` on the city database, windows inside NU_TELEASSISTANCE_HOURS."""
-    from datetime import datetime
-    from zoneinfo import ZoneInfo
-
     from ivr.db import ready
+    from ivr.outbound_service import local_clock
     from ivr.retention import city_timezone
     from ivr.teleassistance.cli import run
     from ivr.teleassistance.store import TeleassistanceStore
 
-    def local_now() -> datetime:  # the weekly calls' clock: the city's local time
-        return datetime.now(ZoneInfo(city_timezone(settings))).replace(tzinfo=None)
-
     return run(
         args,
         TeleassistanceStore(ready(settings.database_url), settings.teleassistance_hours),
-        local_now,
+        local_clock(city_timezone(settings)),  # the weekly calls' clock: the city's local time
     )
 
 

@@ -36,10 +36,15 @@ def teleassistance_source(
             dept = plan.general_operator
         return Queue(dept, plan.departments[dept].queue)
 
-    def free_operators() -> int:
-        from ivr.queues.store import RedisQueueStore
+    queues: Any = None  # one Redis client for the process, made on first use
 
-        state = RedisQueueStore(settings.redis_url).read(queue().queue)
+    def free_operators() -> int:
+        nonlocal queues
+        if queues is None:
+            from ivr.queues.store import RedisQueueStore
+
+            queues = RedisQueueStore(settings.redis_url)
+        state = queues.read(queue().queue)
         return int(state.get("available", 0)) if state else 0
 
     return WeeklyCalls(
