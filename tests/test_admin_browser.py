@@ -21,6 +21,7 @@ from datetime import datetime
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import TimeoutException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -126,9 +127,23 @@ def keys(*digits: str) -> list[tuple[str, str]]:
 
 
 def wait_text(driver, css: str, text: str, timeout: float = 10) -> None:
-    WebDriverWait(driver, timeout).until(
-        EC.text_to_be_present_in_element((By.CSS_SELECTOR, css), text)
-    )
+    """Wait until the element shows ``text``, across a page load.
+
+    A click that submits a form replaces the document while the wait is reading the old one;
+    chromedriver then answers "unhandled inspector error" (a plain WebDriverException) instead
+    of a stale element, so every WebDriver error during the wait means "not yet". The last
+    text seen is in the failure message.
+    """
+    seen: list[str] = []
+
+    def shows_text(d) -> bool:
+        seen[:] = [d.find_element(By.CSS_SELECTOR, css).text]
+        return text in seen[0]
+
+    try:
+        WebDriverWait(driver, timeout, ignored_exceptions=(WebDriverException,)).until(shows_text)
+    except TimeoutException:
+        raise AssertionError(f"{css} never showed {text!r}; last seen: {seen!r}") from None
 
 
 def set_field(driver, name: str, value: str) -> None:

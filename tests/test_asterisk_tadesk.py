@@ -39,7 +39,7 @@ from ivr.teleassistance.plan import pacing
 from ivr.teleassistance.rules import CitizenData, ContactData
 from ivr.teleassistance.store import TeleassistanceStore
 from tests.softphone import Softphone
-from tests.test_admin_browser import AdminServer, chromium
+from tests.test_admin_browser import AdminServer, chromium, wait_text
 
 pytestmark = pytest.mark.asterisk
 
@@ -48,12 +48,6 @@ HOURS = "09:00-20:00"
 MONDAY_10 = datetime(2026, 11, 30, 10, 0)
 PASSWORD = "correct horse battery"
 NUMBER = "0655512343"  # ends in 3: picks up, says "Pronto?", stays on the line
-
-
-def wait_text(driver, css: str, text: str, timeout: float = 30) -> None:
-    WebDriverWait(driver, timeout).until(
-        EC.text_to_be_present_in_element((By.CSS_SELECTOR, css), text)
-    )
 
 
 def test_an_operator_call_connects_the_desk_operators_softphone_and_shows_the_sheet(
@@ -123,7 +117,7 @@ def test_an_operator_call_connects_the_desk_operators_softphone_and_shows_the_sh
             WebDriverWait(desk, 10).until(EC.presence_of_element_located((By.TAG_NAME, "nav")))
             desk.get(admin.url + "/teleassistance/desk")
             desk.find_element(By.ID, "ta-login").click()
-            wait_text(desk, "main", "logged in to")
+            wait_text(desk, "main", "logged in to", timeout=30)
             assert any(m.endswith("/231") for m in asterisk.queue_members("sociali"))
             hub = app.extensions["numero_unico_admin"].desk_hub()
             deadline = time.monotonic() + 20
@@ -141,8 +135,12 @@ def test_an_operator_call_connects_the_desk_operators_softphone_and_shows_the_sh
             thread.start()
             phone.wait_answered_incoming(timeout=90, since=mark)
 
-            wait_text(desk, "#current-call", f"Teleassistance call #{call_id}: Ada Lovati")
-            wait_text(desk, "#current-reason", "Operator call: the weekly courtesy call.")
+            wait_text(
+                desk, "#current-call", f"Teleassistance call #{call_id}: Ada Lovati", timeout=30
+            )
+            wait_text(
+                desk, "#current-reason", "Operator call: the weekly courtesy call.", timeout=30
+            )
             sheet = desk.find_element(By.ID, "current-sheet").text
             assert NUMBER in sheet and "Borgo Nuovo" in sheet
             assert "Vive sola, chiedere della terapia" in sheet
@@ -153,10 +151,10 @@ def test_an_operator_call_connects_the_desk_operators_softphone_and_shows_the_sh
             Select(desk.find_element(By.ID, "current-outcome")).select_by_value("well")
             desk.find_element(By.ID, "current-notes").send_keys("Sta bene, terapia presa")
             desk.find_element(By.ID, "current-save").click()
-            wait_text(desk, "main", f"Outcome of call #{call_id} saved.")
+            wait_text(desk, "main", f"Outcome of call #{call_id} saved.", timeout=30)
             phone.hangup()
             desk.find_element(By.ID, "ta-logout").click()
-            wait_text(desk, "main", "logged out of")
+            wait_text(desk, "main", "logged out of", timeout=30)
     finally:
         dialler.stopped = True
         if thread.is_alive():

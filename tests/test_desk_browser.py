@@ -28,7 +28,7 @@ from ivr.desk.hub import stop_hubs
 from ivr.kpi.models import CallRecord, OperatorEvent
 from ivr.operators.rules import AccountSpec
 from tests.softphone import Softphone
-from tests.test_admin_browser import AdminServer, chromium
+from tests.test_admin_browser import AdminServer, chromium, wait_text
 
 pytestmark = [
     pytest.mark.asterisk,
@@ -45,12 +45,6 @@ def desk_login(driver, url: str, username: str) -> None:
     driver.find_element(By.ID, "password").submit()
     WebDriverWait(driver, 10).until(EC.presence_of_element_located((By.CSS_SELECTOR, "nav")))
     driver.get(url + "/desk")
-
-
-def wait_text(driver, css: str, text: str, timeout: float = 20) -> None:
-    WebDriverWait(driver, timeout).until(
-        EC.text_to_be_present_in_element((By.CSS_SELECTOR, css), text)
-    )
 
 
 def test_a_call_rings_with_its_context_and_moves_with_a_note_to_another_desk(
@@ -90,15 +84,16 @@ def test_a_call_rings_with_its_context_and_moves_with_a_note_to_another_desk(
             for driver, user, dept in ((a_desk, "anna", "tributi"), (b_desk, "luca", "rifiuti")):
                 desk_login(driver, admin.url, user)
                 driver.find_element(By.ID, f"login-{dept}").click()
-                wait_text(driver, f'tr[data-department="{dept}"] .state', "logged in")
+                wait_text(driver, f'tr[data-department="{dept}"] .state', "logged in", timeout=20)
             assert any(m.endswith("/211") for m in asterisk.queue_members("tributi"))
 
             # A citizen: English, local taxes. A's phone rings; A's desk shows who and how.
             mark_a = phone_a.mark()
             call = asterisk.place_call([("choose_language", "2"), ("main_menu", "2")])
             phone_a.wait_answered_incoming(timeout=60, since=mark_a)
-            wait_text(a_desk, "#ctx-language", "EN")
-            wait_text(a_desk, "#ctx-path", "Tributi")  # each field is filled in its turn
+            wait_text(a_desk, "#ctx-language", "EN", timeout=20)
+            # each field is filled in its turn
+            wait_text(a_desk, "#ctx-path", "Tributi", timeout=20)
             path = a_desk.find_element(By.ID, "ctx-path").text
             assert "Tributi" in path and "principale" in path.lower()  # words, not node ids
             assert "tributi_orari" not in path
@@ -112,9 +107,9 @@ def test_a_call_rings_with_its_context_and_moves_with_a_note_to_another_desk(
             a_desk.find_element(By.ID, "note").send_keys("Bulky waste pickup, already paid")
             mark_b = phone_b.mark()
             a_desk.find_element(By.ID, "transfer").click()
-            wait_text(a_desk, "main", "transferred")
+            wait_text(a_desk, "main", "transferred", timeout=20)
             phone_b.wait_answered_incoming(timeout=60, since=mark_b)
-            wait_text(b_desk, "#ctx-notes", "Bulky waste pickup, already paid")
+            wait_text(b_desk, "#ctx-notes", "Bulky waste pickup, already paid", timeout=20)
             assert "211" in b_desk.find_element(By.ID, "ctx-notes").text
             assert "transfer" in b_desk.find_element(By.ID, "ctx-why").text
             assert b_desk.find_element(By.ID, "ctx-language").text == "EN"
@@ -122,7 +117,7 @@ def test_a_call_rings_with_its_context_and_moves_with_a_note_to_another_desk(
             # A wraps up the call they passed on.
             Select(a_desk.find_element(By.ID, "outcome")).select_by_value("transferred")
             a_desk.find_element(By.ID, "wrapup").click()
-            wait_text(a_desk, "main", "wrapped up")
+            wait_text(a_desk, "main", "wrapped up", timeout=20)
             phone_b.hangup()
             call.wait_hangup()
             assert call.script_error is None
