@@ -12,6 +12,9 @@ find it as it was.
 A node frozen (SIGSTOP) past the grace looks dead and its caller is offered a callback; when it
 runs again (SIGCONT) with the caller still queued, the callback is withdrawn and the call is
 counted as queued again, not lost.
+
+The same through Kamailio's dispatcher, with real operators taking the kept place on the
+surviving node: tests/test_cluster_operators.py.
 """
 
 from __future__ import annotations
