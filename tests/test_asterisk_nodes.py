@@ -82,6 +82,41 @@ def with_department(text: str, dept: str) -> str:
     return new
 
 
+@pytest.fixture
+def call_on():
+    """``call_on(node, settings, keys)``: a call to the city number on ``node``, answered by a
+    FastAGI service on the city's live dialplan (``settings``); hung up after the test."""
+    import dataclasses
+
+    from ivr.flow.loader import load_dialplan
+    from ivr.service import build_server
+    from tests.asterisk_harness import AsteriskHarness
+
+    opened = []
+
+    def call(instance, settings, keys):
+        node = instance.settings
+        server = build_server(
+            dataclasses.replace(
+                settings,
+                agi_port=node.agi_port,
+                sounds_dir=node.sounds_dir,
+                asterisk_sounds_dir=node.asterisk_sounds_dir,
+            )
+        ).start()
+        harness = AsteriskHarness(
+            instance, load_dialplan(settings.dialplan_path), agi_port=node.agi_port
+        )
+        opened.append((server, harness))
+        return harness.place_call(keys)
+
+    yield call
+    for server, harness in opened:
+        harness.reset()
+        harness.close()
+        server.shutdown()
+
+
 def runs_queue(instance, queue: str) -> bool:
     return f"{queue} has 0 calls" in instance.cli(f"queue show {queue}")
 
@@ -90,7 +125,7 @@ def marker(instance) -> str:
     return (instance.etc_dir / MARKER).read_text()
 
 
-def test_publishing_from_the_admin_reaches_both_nodes_and_says_so_per_node(city, nodes):
+def test_publishing_from_the_admin_reaches_both_nodes_and_says_so_per_node(city, nodes, call_on):
     settings, publisher, targets, base = city
     new = with_department(base, "ztla")
     app = make_app(settings, target=targets)
@@ -106,6 +141,11 @@ def test_publishing_from_the_admin_reaches_both_nodes_and_says_so_per_node(city,
         assert runs_queue(instance, "ztla")
         assert f"sha256={sha256(new)}" in marker(instance) and "confirmed=yes" in marker(instance)
     assert [n.message for n in publisher.sync()] == ["up to date", "up to date"]
+
+    # a real call on node B follows the published change: key 7, new in this version, takes the
+    # caller to the new department's queue, which only B's reloaded configuration runs
+    call = call_on(nodes[1], settings, [("choose_language", "1"), ("main_menu", "7")])
+    assert call.wait_queue_join(timeout=30) == "ztla"
 
 
 def test_a_stopped_node_is_listed_behind_and_sync_catches_it_up_once_it_runs(city, nodes):
