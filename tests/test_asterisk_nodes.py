@@ -1,9 +1,9 @@
 """Every node identical (issue 15), through two real Asterisk 22 nodes, each with its own
 configuration folder and AMI login: publishing from the admin renders, reloads and confirms
 both and says so per node (a call on node B then reaches the department just published); with
-one node stopped the version still goes live on the other and
-the stopped one is listed as behind; ``Publisher.sync`` (``ivr asterisk sync``) brings it to
-the live version, before it starts (files only) or once it runs (reload and confirm)."""
+one node stopped the version still goes live on the other and the stopped one is listed as
+behind; ``Publisher.sync`` (``ivr asterisk sync``) brings it to the live version, before it
+starts (files only) or once it runs (reload and confirm)."""
 
 from __future__ import annotations
 
