@@ -47,7 +47,7 @@ TIMEOUT = 30.0  # a ceiling for a loaded CI machine, never a measurement
 ISSUE_BOUND_S = 5.0  # issue 15's done-when: with node A killed, new calls answered within 5 s
 GRACE_S = 3.0  # a node silent this long has lost its waiting callers (ivr/queues/lost.py)
 OPERATORS = ("201", "202")
-CITIZENS = [f"33355500{i:02d}" for i in range(11, 21)]  # callers' numbers (test numbers)
+CITIZENS = [f"33355500{i:02d}" for i in range(11, 23)]  # callers' numbers (test numbers)
 CALLBACK_DIAL = "Local/{number}@nu-test-citizen"  # the citizen's phone, on the survivor
 
 
@@ -296,56 +296,61 @@ def test_operator_logged_in_once_answers_both_nodes_never_two_calls(
         first, survivor = names[login_node], names[other]
         print(f"\noperator 201 logged in on node {login_node}, re-applied on node {other}")
 
-        # a citizen calls the city number; one operator answers ...
+        # a citizen calls the city number: one operator answers; the next citizen is never
+        # offered to them, whichever node took that call: the other operator answers
         marks = {n: ami.event_mark() for n, ami in node_ami.items()}
         one = carrier.call(next(citizens))
-        one_node = node_of(cluster.nodes, one.number, TIMEOUT)
         _until(lambda: _incoming(x) or _incoming(y), "the first caller reached no operator")
         talking, free = (x, y) if _incoming(x) else (y, x)
         assert len(_incoming(talking)) == 1 and not _incoming(free)
         assert _caller_number(_incoming(talking)[0]) == one.number
-
-        # ... the next citizen is Kamailio's next node's, which never offers the busy operator
-        # a call: the other operator answers
         two = carrier.call(next(citizens))
-        two_node = node_of(cluster.nodes, two.number, TIMEOUT)
-        assert two_node is not one_node, "Kamailio's round robin gave both calls to one node"
         free.wait_answered_incoming(TIMEOUT)
         assert _caller_number(_incoming(free)[0]) == two.number
         assert len(_incoming(talking)) == 1
-        assert _operator_calls(cluster.kamailio, talking.ext) == 1
-        assert _operator_calls(cluster.kamailio, free.ext) == 1
+        talks_on = {  # operator -> the node of the call they answered (read, not chosen)
+            talking.ext: node_of(cluster.nodes, one.number, TIMEOUT),
+            free.ext: node_of(cluster.nodes, two.number, TIMEOUT),
+        }
+        print("calls answered on " + ", ".join(f"{e}: {n.name}" for e, n in talks_on.items()))
+        assert _operator_calls(cluster.kamailio, "201") == 1  # Kamailio's dialog profile
+        assert _operator_calls(cluster.kamailio, "202") == 1
 
-        # both talk: more citizens wait, on each node; each node rings the operator who talks
-        # on the other node and Kamailio refuses it (486)
-        waiting = [carrier.call(next(citizens)) for _ in range(2)]
-        where = {c.number: node_of(cluster.nodes, c.number, TIMEOUT) for c in waiting}
-        assert {n.name for n in where.values()} == {first.name, survivor.name}
-        if where[waiting[-1].number] is first:  # one more: the next turn is the dying node's
+        # both talk: more citizens call until both nodes have one waiting (Kamailio's round
+        # robin alternates; a node a probe missed is skipped) and, if it can be arranged, the
+        # last went to the survivor, so that the next turn is the dying node's
+        waiting: list = []
+        where: dict[str, AsteriskInstance] = {}
+        while len(waiting) < 6 and (
+            set(where.values()) != {first, survivor} or where[waiting[-1].number] is first
+        ):
             waiting.append(carrier.call(next(citizens)))
             where[waiting[-1].number] = node_of(cluster.nodes, waiting[-1].number, TIMEOUT)
-        assert where[waiting[-1].number] is survivor, "Kamailio's round robin skipped a node"
+        print("callers waiting on " + ", ".join(n.name for n in where.values()))
+        assert set(where.values()) == {first, survivor}
         _until(
             lambda: all(c.number in queued(where[c.number], languages) for c in waiting),
             "the callers did not wait in the general operator's queue",
         )
-        for node, remote in ((one_node, free), (two_node, talking)):
-            _until(
-                lambda node=node, remote=remote: _refused_busy(
-                    node_ami[node.name], marks[node.name], remote.ext
-                ),
-                f"{node.name} never rang {remote.ext} busy on the other node",
-            )
+        # each node rang the operators talking on the other node: Kamailio refused them (486)
+        for node in cluster.nodes:
+            for ext, talks in talks_on.items():
+                if talks is not node:
+                    _until(
+                        lambda node=node, ext=ext: _refused_busy(
+                            node_ami[node.name], marks[node.name], ext
+                        ),
+                        f"{node.name} never rang {ext} busy on the other node",
+                    )
         for phone in (x, y):
             assert len(_incoming(phone)) == 1  # never offered a second call
         on_first = queued(first, languages)
-        (lost,) = [c for c in waiting if c.number in on_first]
-        assert on_first[lost.number][0] == queue
-        lost_call_id = on_first[lost.number][1]
+        lost = [c for c in waiting if c.number in on_first]
+        assert {on_first[c.number][0] for c in lost} == {queue}
 
-        # the node 201 logged in on dies (a crash); the next citizen, whose turn in Kamailio's
-        # round robin is the dead node's, is answered by the survivor within the issue's bound,
-        # timed on the caller's side
+        # the node 201 logged in on dies (a crash); the next citizen (in Kamailio's round robin
+        # the dead node's turn, unless a probe missed meanwhile) is answered by the survivor
+        # within the issue's bound, timed on the caller's side
         killed = time.monotonic()
         os.killpg(first.process.pid, signal.SIGKILL)
         first.stop()
@@ -355,14 +360,15 @@ def test_operator_logged_in_once_answers_both_nodes_never_two_calls(
         assert node_of(cluster.nodes, late.number, TIMEOUT) is survivor
         assert answered_after < ISSUE_BOUND_S
 
-        # the caller who waited on the dead node gets a callback request, once the grace ran out
-        (request,) = _until(cluster.callbacks.due, "no callback request for the lost caller")
-        assert (request.number, request.outcome, request.queue, request.call_id) == (
-            lost.number,
-            NODE_LOST,
-            queue,
-            lost_call_id,
+        # the callers who waited on the dead node get a callback request once the grace ran out
+        requests = _until(
+            lambda: len(cluster.callbacks.due()) == len(lost) and cluster.callbacks.due(),
+            "no callback request for the lost callers",
         )
+        assert sorted((r.number, r.outcome, r.queue, r.call_id) for r in requests) == sorted(
+            (c.number, NODE_LOST, queue, on_first[c.number][1]) for c in lost
+        )
+        lost_numbers = {c.number for c in lost}
         survivor_ami = node_ami[survivor.name]
         since = survivor_ami.event_mark()
         worker = CallbackWorker(
@@ -377,19 +383,19 @@ def test_operator_logged_in_once_answers_both_nodes_never_two_calls(
         threading.Thread(target=worker.run, args=(0.2,), daemon=True).start()
         cluster.on_stop.insert(0, lambda: setattr(worker, "stopped", True))
 
-        def called_back() -> bool:
+        def called_back(number: str) -> bool:
             return bool(
                 survivor_ami.events(
-                    since, Event="UserEvent", UserEvent="NuTestCitizen", Number=lost.number
+                    since, Event="UserEvent", UserEvent="NuTestCitizen", Number=number
                 )
             )
 
-        # the operators end their calls (one died with the node) and take the survivor's
-        # callers in turn: the one who waited there, the new one, and the kept place of the
-        # lost one, whose citizen is then called back
+        # the operators end their calls (those on the dead node died with it) and take the
+        # survivor's callers in turn: those who waited there, the new one, and the kept places
+        # of the lost ones, whose citizens are then called back
         after_kill = {ext: phone.mark() for ext, phone in phones.items()}
         served: set[str] = set()
-        pending = {late.number, lost.number} | {c.number for c in waiting if c is not lost}
+        pending = {late.number} | {c.number for c in waiting}
         deadline = time.monotonic() + 4 * TIMEOUT
         while not pending <= served:
             assert time.monotonic() < deadline, f"served only {served} of {pending}"
@@ -398,7 +404,7 @@ def test_operator_logged_in_once_answers_both_nodes_never_two_calls(
                 if call is None:
                     continue
                 number = _caller_number(call)
-                if number == lost.number and not called_back():
+                if number in lost_numbers and not called_back(number):
                     continue  # the kept place: the operator waits for the citizen
                 served.add(number)
                 _hangup(phone)
