@@ -238,7 +238,7 @@ def _operator_calls(kamailio, ext: str) -> int:
         text=True,
         check=True,
     ).stdout
-    return int(re.search(r"\d+", out).group(0))
+    return int(out.strip())  # kamcmd prints the count alone
 
 
 def _refused_busy(ami, since: int, ext: str) -> bool:
