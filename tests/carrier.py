@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from bench.chaos import calls_on  # the chaos bench's reading of who is on a node
 from ivr.asterisk.ami import AMIClient, Message
 from ivr.devenv.asterisk import AsteriskInstance
 from ivr.queues.languages import department_queue
@@ -129,17 +130,6 @@ class Carrier:
             call.answered = call.answered or now
         elif event.name == "Hangup" and call.ended is None:
             call.ended, call.cause = now, event.get("Cause") or ""
-
-
-def calls_on(node: AsteriskInstance) -> set[str]:
-    """The callers' numbers with a channel on ``node`` (``core show channels concise``)."""
-    if not node.running:
-        return set()
-    try:
-        out = node.cli("core show channels concise")
-    except Exception:
-        return set()
-    return {fields[7] for line in out.splitlines() if len(fields := line.split("!")) > 7}
 
 
 def node_of(nodes: Iterable[AsteriskInstance], number: str, timeout: float) -> AsteriskInstance:
