@@ -167,9 +167,9 @@ def current_render_options(etc_dir: Path) -> dict[str, Any]:
         options["general_timeout"] = int(m[1])
     if m := re.search(r"^NU_AGI_FALLBACKS=(\S*)", ext, re.M):
         options["agi_fallbacks"] = ",".join(u.removeprefix("agi://") for u in m[1].split("|") if u)
-    # a cluster node stays one: Kamailio's port (ivr/devenv/cluster.py, "Two nodes")
-    if m := re.search(r"^match\s*=\s*127\.0\.0\.1:(\d+)", read("pjsip_cluster.conf"), re.M):
-        options["proxy_port"] = int(m[1])
+    # a cluster node stays one: Kamailio's address and port ("Two nodes")
+    if m := re.search(r"^match\s*=\s*([\w.-]+):(\d+)", read("pjsip_cluster.conf"), re.M):
+        options["proxy_host"], options["proxy_port"] = m[1], int(m[2])
     return options
 
 
