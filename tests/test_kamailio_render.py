@@ -61,6 +61,7 @@ def test_ivr_kamailio_render_writes_what_debian_kamailio_accepts(city, capsys):
     cfg = (out / "kamailio.cfg").read_text()
     assert not re.search(r"@[A-Z][A-Z0-9_]*@", cfg)
     assert "listen=udp:192.0.2.10:5060" in cfg
+    assert "log_stderror=no" in cfg and "debug=-1" in cfg  # errors only, to the journal
     assert 'modparam("ctl", "binrpc", "unix:/run/kamailio/kamailio_ctl")' in cfg
     assert f'"text://{tmp_path / "accounts"}"' in cfg
     nodes = (out / "dispatcher.list").read_text()

@@ -2,8 +2,9 @@
 
 Kamailio (Debian's ``kamailio``, installed by scripts/bootstrap.sh) runs as our own process on
 loopback with its own folder: the shipped ``kamailio/kamailio.cfg`` rendered with this run's
-port (placeholders filled as :func:`ivr.asterisk.render.fill_tokens` fills asterisk-conf/), and
-a ``dispatcher.list`` naming the nodes' SIP ports. It dispatches the city number's new calls
+port by :mod:`ivr.kamailio.render` (as a production host's is), a ``dispatcher.list`` naming the
+nodes' SIP ports and the operator accounts' table (:attr:`Kamailio.accounts_dir`, which
+publishing keeps current over :attr:`Kamailio.ctl`). It dispatches the city number's new calls
 to the nodes that answer its OPTIONS probes; each node is an :class:`AsteriskInstance` from the
 same cached chroot, rendered for the same dialplan with ``proxy_port`` (so it knows Kamailio as
 a ``from-pstn`` trunk) and pointing at the same FastAGI service(s).
@@ -73,6 +74,7 @@ def render_kamailio(
         operators=operators,
         ping_s=int(ping_s),
         fr_timer_ms=int(fr_timer_ms),
+        log_stderror=True,  # into the run's kamailio.log
         template=template,
     )
 

@@ -148,6 +148,7 @@ def render_kamailio(
     operators: Mapping[str, str] | None = None,
     ping_s: int = 1,
     fr_timer_ms: int = 1500,
+    log_stderror: bool = False,
     template: Path = KAMAILIO_CFG,
 ) -> Path:
     """Write ``kamailio.cfg`` and ``dispatcher.list`` into ``folder`` and the accounts' table
@@ -157,7 +158,8 @@ def render_kamailio(
     addresses (dispatcher set 1). ``ping_s``: seconds between OPTIONS probes; ``fr_timer_ms``:
     how long an INVITE may go unanswered (not even 100 Trying) before the node is marked down
     and the next one tried. ``ctl_socket``: kamcmd's Unix socket (a path under 104 bytes).
-    ``operators``: extension -> digest of the accounts that may register."""
+    ``operators``: extension -> digest of the accounts that may register. ``log_stderror``:
+    errors to standard error (Kamailio as a child process) instead of syslog."""
     host, port = parse_listen(f"{listen[0]}:{listen[1]}", "listen address")
     checked = parse_nodes(",".join(f"{h}:{p}" for h, p in nodes), "nodes")
     ctl = str(ctl_socket)
@@ -186,6 +188,7 @@ def render_kamailio(
         "PING_S": str(ping_s),
         "FR_TIMER_MS": str(fr_timer_ms),
         "CTL_SOCKET": ctl,
+        "LOG_STDERROR": "yes" if log_stderror else "no",
     }
     cfg = folder / "kamailio.cfg"
     cfg.write_text(fill_tokens(template, values))
