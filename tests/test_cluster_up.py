@@ -22,6 +22,7 @@ import pytest
 from ivr.asterisk.render import read_ami_credentials
 from ivr.devenv.asterisk import AsteriskInstance, free_port
 from ivr.flow.loader import load_dialplan
+from ivr.kamailio.accounts import loaded_accounts
 from tests.prompts_support import example_text
 from tests.softphone import Softphone
 from tests.test_first_run import Console, _children, _settings
@@ -98,6 +99,10 @@ def test_ivr_up_nodes_2_answers_a_call_through_kamailio(tmp_path):
         assert [item.split("=")[0] for item in nodes] == ["a", "b"]  # publishing reaches both
         for item in nodes:
             assert (Path(item.split("=", 1)[1]) / "numero-unico.version").is_file()  # caught up
+        # ... and Kamailio's operator accounts, reloaded over its control socket (no restart)
+        environ = _environ(admin)
+        assert (Path(environ["NU_KAMAILIO_ACCOUNTS"]) / "nu_operators").is_file()
+        assert loaded_accounts(environ["NU_KAMAILIO_CTL"]) == {}  # a new city: no operator yet
 
         instances = []
         for item in nodes:
