@@ -7,18 +7,24 @@ an operator added then registers a real baresip with Kamailio and the node's cal
 a secret reset drops the old registration and refuses the old secret; a removed account loses
 its registration and cannot register again. A Kamailio that could not be reached is caught up
 by ``Publisher.sync`` (the ``nodesync`` process). Kamailio is the same process throughout.
+
+An operator off the city's network registers over TLS on Kamailio's SIP port + 1 and talks to
+the node with SRTP (SDES), in both directions.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import secrets
+import subprocess
 
 import pytest
 
 from ivr import config
+from ivr.asterisk.render import department_codes
 from ivr.kamailio.accounts import KamailioControlError, rpc
-from ivr.operators.rules import AccountSpec
+from ivr.operators.rules import AccountSpec, digest
 from tests.softphone import Softphone
 
 pytestmark = pytest.mark.asterisk
@@ -157,3 +163,75 @@ def test_accounts_added_changed_removed_reach_running_kamailio(
     assert kamailio.process.pid == pid and kamailio.process.poll() is None
     logged = kamailio.log_file.read_text()
     assert secret not in logged and new_secret not in logged
+
+
+@pytest.fixture
+def tls_cluster(tmp_path, asterisk_dialplan):
+    """One node behind a Kamailio with a TLS listener (port + 1), one TLS operator account."""
+    from ivr.asterisk.render import OperatorLine
+    from ivr.devenv.cluster import Cluster, operator_digests
+    from tests.asterisk_harness import prepare_instance, retire_instance
+
+    cert, key = tmp_path / "proxy-cert.pem", tmp_path / "proxy-key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"]
+        + ["-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )
+    secret = secrets.token_urlsafe(12)
+    general = asterisk_dialplan.departments[asterisk_dialplan.general_operator].queue
+    line = OperatorLine(
+        "205", "Operatrice Remota", digest("205", secret), ((general, 0),), tls=True
+    )
+    cluster = Cluster(tmp_path / "cluster")
+    node = prepare_instance(
+        f"acctls-{os.getpid()}",
+        asterisk_dialplan,
+        tmp_path / "a",
+        queue_timeout=120,
+        general_timeout=120,
+        proxy_port=cluster.sip_port,
+        operators=[line],
+    )
+    try:
+        cluster.start([node], operators=operator_digests([line]), tls=(str(cert), str(key)))
+        cluster.secret, cluster.general = secret, general
+        yield cluster
+    finally:
+        cluster.stop()
+        retire_instance(node, tmp_path / "log-a")
+
+
+def _members(node, queue: str) -> set[str]:
+    with node.ami() as ami:
+        status = ami.action("QueueStatus", Queue=queue)
+    return {
+        e.get("Location") or ""
+        for e in status.events
+        if e.get("Event") == "QueueMember" and e.get("Queue") == queue
+    }
+
+
+def test_operator_over_tls_with_srtp_through_kamailio(tls_cluster, asterisk_dialplan):
+    """TLS to Kamailio on its SIP port + 1, SRTP (SDES) media with the node both ways."""
+    node = tls_cluster.nodes[0]
+    queue = tls_cluster.general
+    code = department_codes(asterisk_dialplan)[queue]
+    with Softphone(
+        "205",
+        tls_cluster.secret,
+        tls_cluster.sip_port,
+        transport="tls",
+        media_encryption="srtp",  # baresip refuses a call without SRTP
+    ) as phone:
+        phone.wait_registered(TIMEOUT)
+        # the operator's own call: over TLS to Kamailio, on to the node, which logs them in
+        mark = phone.mark()
+        phone.dial(f"*11{code}")
+        phone.wait_event("CALL_CLOSED", TIMEOUT, since=mark)
+        assert _members(node, queue) == {"PJSIP/205"}
+        # the node rings the operator through Kamailio, which reaches the phone over TLS
+        mark = phone.mark()
+        _ring(node, "205")
+        phone.wait_answered_incoming(TIMEOUT, since=mark)

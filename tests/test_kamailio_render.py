@@ -45,6 +45,8 @@ def city(tmp_path, monkeypatch):
         "NU_KAMAILIO_NODES": "10.0.0.11:5060, asterisk-b.comune.example.it:5080",
         "NU_KAMAILIO_ACCOUNTS": str(tmp_path / "accounts"),
         "NU_KAMAILIO_CTL": "",
+        "NU_SIP_TLS_CERT": "",
+        "NU_SIP_TLS_KEY": "",
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -92,6 +94,7 @@ def test_ivr_kamailio_render_writes_what_debian_kamailio_accepts(city, capsys):
         ("NU_KAMAILIO_NODES", "10.0.0.300:5060", "'10.0.0.300' is neither"),
         ("NU_KAMAILIO_ACCOUNTS", "", "NU_KAMAILIO_ACCOUNTS is empty"),
         ("NU_KAMAILIO_ACCOUNTS", "var/accounts", "'var/accounts' is not absolute"),
+        ("NU_SIP_TLS_CERT", "/etc/kamailio/cert.pem", "go together"),
     ],
 )
 def test_a_bad_setting_is_named_and_nothing_written(city, capsys, monkeypatch, name, value, said):
@@ -143,3 +146,32 @@ def test_every_change_of_the_table_is_seen_even_within_a_second(tmp_path):
     assert int(second) > int(first)
     assert not write_accounts(tmp_path, {"202": "b" * 32})  # the same: not written again
     assert os.stat(tmp_path / ACCOUNTS_TABLE).st_mtime == second
+
+
+def test_tls_for_operators_on_the_sip_port_plus_one(city, monkeypatch, capsys):
+    tmp_path, _ = city
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"]
+        + ["-subj", "/CN=192.0.2.10", "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )
+    monkeypatch.setenv("NU_SIP_TLS_CERT", str(cert))
+    monkeypatch.setenv("NU_SIP_TLS_KEY", str(key))
+    out = tmp_path / "etc-kamailio"
+    assert main(["kamailio", "render", "--out", str(out)]) == 0
+    assert "TLS on port 5061" in capsys.readouterr().out
+    cfg = (out / "kamailio.cfg").read_text()
+    assert "#!define WITH_TLS" in cfg and "listen=tls:192.0.2.10:5061" in cfg
+    tls = (out / "tls.cfg").read_text()
+    assert f"certificate = {cert}" in tls and f"private_key = {key}" in tls
+    assert "method = TLSv1.2+" in tls
+    check = subprocess.run([kamailio_binary(), "-c", "-f", str(out / "kamailio.cfg")])
+    assert check.returncode == 0
+    # without a certificate: no TLS listener, no tls module to load
+    monkeypatch.setenv("NU_SIP_TLS_CERT", "")
+    monkeypatch.setenv("NU_SIP_TLS_KEY", "")
+    assert main(["kamailio", "render", "--out", str(out)]) == 0
+    cfg = (out / "kamailio.cfg").read_text()
+    assert "#!define WITH_TLS" not in cfg

@@ -56,11 +56,13 @@ def render_kamailio(
     fr_timer_ms: int = 1500,
     ctl_socket: Path | None = None,
     operators: Mapping[str, str] | None = None,
+    tls: tuple[str, str] | None = None,
     template: Path = KAMAILIO_CFG,
 ) -> Path:
     """:func:`ivr.kamailio.render.render_kamailio` on loopback: Kamailio on ``sip_port``, the
     nodes on ``node_ports`` of 127.0.0.1, the accounts' table (``operators``: extension ->
-    digest) and kamcmd's socket (default ``folder/kamailio_ctl``) in ``folder``."""
+    digest) and kamcmd's socket (default ``folder/kamailio_ctl``) in ``folder``; ``tls``: the
+    certificate and key of a TLS listener on ``sip_port + 1``."""
     for port in (sip_port, *node_ports):
         if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
             raise ValueError(f"{port!r} is not a port")
@@ -75,6 +77,7 @@ def render_kamailio(
         ping_s=int(ping_s),
         fr_timer_ms=int(fr_timer_ms),
         log_stderror=True,  # into the run's kamailio.log
+        tls=tls,
         template=template,
     )
 

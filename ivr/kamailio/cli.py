@@ -1,9 +1,10 @@
 """``ivr kamailio render``: Kamailio's configuration for a production host (docs/production.md).
 
 Writes ``kamailio.cfg`` and ``dispatcher.list`` into ``--out`` (``/etc/kamailio`` for Debian's
-``kamailio.service``) and the enabled operator accounts' table into ``NU_KAMAILIO_ACCOUNTS``,
-the folder publishing keeps current afterwards. Every setting is checked first; a bad one is
-named with its value and nothing is written.
+``kamailio.service``), ``tls.cfg`` too with ``NU_SIP_TLS_CERT`` and ``NU_SIP_TLS_KEY`` (TLS for
+operators' softphones on the SIP port + 1, as a single Asterisk offers it), and the enabled
+operator accounts' table into ``NU_KAMAILIO_ACCOUNTS``, the folder publishing keeps current.
+Every setting is checked first; a bad one is named with its value and nothing is written.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     actions = kamailio.add_subparsers(dest="kamailio_action", required=True)
     render = actions.add_parser(
         "render",
-        help="kamailio.cfg, dispatcher.list (NU_KAMAILIO_LISTEN, NU_KAMAILIO_NODES) and the "
-        "operator accounts' table (NU_KAMAILIO_ACCOUNTS)",
+        help="kamailio.cfg, dispatcher.list (NU_KAMAILIO_LISTEN, NU_KAMAILIO_NODES), the "
+        "operator accounts' table (NU_KAMAILIO_ACCOUNTS) and tls.cfg (NU_SIP_TLS_CERT/KEY)",
     )
     render.add_argument("--out", required=True, help="the folder (Debian: /etc/kamailio)")
     render.add_argument("--dialplan", default=None, help="default: NU_DIALPLAN (the live one)")
@@ -57,6 +58,14 @@ def settings_problems(settings: Settings) -> tuple[dict[str, Any], list[str]]:
         problems.append(f"NU_KAMAILIO_ACCOUNTS: {settings.kamailio_accounts!r} is not absolute")
     else:
         options["accounts_dir"] = Path(settings.kamailio_accounts)
+    cert, key = settings.sip_tls_cert, settings.sip_tls_key
+    if bool(cert) != bool(key):
+        problems.append(
+            "NU_SIP_TLS_CERT and NU_SIP_TLS_KEY go together (TLS for operators on port + 1): "
+            f"certificate {cert!r}, key {key!r}"
+        )
+    elif cert:
+        options["tls"] = (cert, key)
     return options, problems
 
 
@@ -85,8 +94,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"cannot render: {err}", file=sys.stderr)
         return 2
     nodes = ", ".join(f"{h}:{p}" for h, p in options["nodes"])
+    tls = f"; TLS on port {options['listen'][1] + 1}" if "tls" in options else ""
     print(
-        f"wrote {cfg} and {cfg.parent / 'dispatcher.list'} (nodes {nodes}); "
+        f"wrote {cfg} and {cfg.parent / 'dispatcher.list'} (nodes {nodes}{tls}); "
         f"{len(operators)} operator accounts in {options['accounts_dir']}"
     )
     return 0

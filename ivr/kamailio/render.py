@@ -138,6 +138,19 @@ def write_accounts(folder: Path, operators: Mapping[str, str]) -> bool:
     return True
 
 
+def render_tls(certificate: str, private_key: str) -> str:
+    """``tls.cfg``: Kamailio's TLS server for the operators' softphones (TLS 1.2 and later, no
+    client certificate asked: operators authenticate with their digest, as over UDP); as a
+    client (reaching a phone on its own connection) it does not check the phone's certificate,
+    as Asterisk does not."""
+    return (
+        "# Rendered by Numero Unico (ivr/kamailio/render.py): TLS for operators' softphones.\n"
+        "[server:default]\nmethod = TLSv1.2+\nverify_certificate = no\n"
+        f"require_certificate = no\ncertificate = {certificate}\nprivate_key = {private_key}\n\n"
+        "[client:default]\nmethod = TLSv1.2+\nverify_certificate = no\nrequire_certificate = no\n"
+    )
+
+
 def render_kamailio(
     folder: Path,
     *,
@@ -149,6 +162,7 @@ def render_kamailio(
     ping_s: int = 1,
     fr_timer_ms: int = 1500,
     log_stderror: bool = False,
+    tls: tuple[str, str] | None = None,
     template: Path = KAMAILIO_CFG,
 ) -> Path:
     """Write ``kamailio.cfg`` and ``dispatcher.list`` into ``folder`` and the accounts' table
@@ -159,7 +173,9 @@ def render_kamailio(
     how long an INVITE may go unanswered (not even 100 Trying) before the node is marked down
     and the next one tried. ``ctl_socket``: kamcmd's Unix socket (a path under 104 bytes).
     ``operators``: extension -> digest of the accounts that may register. ``log_stderror``:
-    errors to standard error (Kamailio as a child process) instead of syslog."""
+    errors to standard error (Kamailio as a child process) instead of syslog. ``tls``: the
+    certificate and key (PEM paths Kamailio reads) of a TLS listener on ``listen``'s port + 1
+    for operators' softphones (``tls.cfg``); None: UDP only."""
     host, port = parse_listen(f"{listen[0]}:{listen[1]}", "listen address")
     checked = parse_nodes(",".join(f"{h}:{p}" for h, p in nodes), "nodes")
     ctl = str(ctl_socket)
@@ -173,7 +189,17 @@ def render_kamailio(
     accounts = Path(accounts_dir or folder).absolute()
     if re.search(r'[\s"]', str(accounts)):
         raise KamailioConfigError(f"accounts folder {str(accounts)!r}: no spaces or quotes")
+    if port == 65535 and tls:
+        raise KamailioConfigError("listen address: port 65535 leaves no port + 1 for TLS")
+    for pem in tls or ():
+        if not pem.startswith("/") or re.search(r"[\s\"\[\]]", pem):
+            raise KamailioConfigError(
+                f"TLS certificate or key {pem!r}: an absolute path, no spaces"
+            )
     folder.mkdir(parents=True, exist_ok=True)
+    tls_config = folder / "tls.cfg"
+    if tls:
+        tls_config.write_text(render_tls(*tls))
     dispatcher = folder / "dispatcher.list"
     dispatcher.write_text(
         "# setid destination flags priority (rendered by Numero Unico: ivr/kamailio/render.py)\n"
@@ -189,6 +215,9 @@ def render_kamailio(
         "FR_TIMER_MS": str(fr_timer_ms),
         "CTL_SOCKET": ctl,
         "LOG_STDERROR": "yes" if log_stderror else "no",
+        "TLS_DEFINE": "#!define WITH_TLS" if tls else "# no TLS listener (no certificate)",
+        "TLS_PORT": str(port + 1),
+        "TLS_CONFIG": str(tls_config.absolute()),
     }
     cfg = folder / "kamailio.cfg"
     cfg.write_text(fill_tokens(template, values))
