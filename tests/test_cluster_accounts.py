@@ -158,6 +158,13 @@ def test_accounts_added_changed_removed_reach_running_kamailio(
     assert synced[-1].name == "kamailio" and synced[-1].ok, synced[-1].message
     with Softphone("204", secret, port) as phone:
         phone.wait_registered(TIMEOUT)
+        assert _registered(ctl, "204")
+
+        # disabled (the admin's switch): unregistered at once, like a removed account
+        store.set_enabled("204", False)
+        result = publisher.apply_operators("test", "disable 204")
+        assert result.ok and result.kamailio.ok, result.message
+        assert not _registered(ctl, "204")
 
     # the same Kamailio all along: never restarted
     assert kamailio.process.pid == pid and kamailio.process.poll() is None
