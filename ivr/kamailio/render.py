@@ -33,15 +33,23 @@ ACCOUNTS_TABLE = "nu_operators"  # kamailio.cfg's htable "ops" dbtable
 ACCOUNTS_HEADER = "key_name(str) key_type(int) value_type(int) key_value(str) expires(int)\n"
 PRODUCTION_CTL = "/run/kamailio/kamailio_ctl"  # Debian's kamailio.service RuntimeDirectory
 
-_HOSTNAME = re.compile(
-    r"(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
-)
+_LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")  # one part of a host name
 _EXTENSION = re.compile(r"\d{2,6}")
 _DIGEST = re.compile(r"[0-9a-f]{32}")
 
 
 class KamailioConfigError(ValueError):
     """A value Kamailio's configuration cannot take; the message names it."""
+
+
+def _host_name(text: str) -> bool:
+    """A DNS host name (not digits and dots alone: that would be a bad IPv4 address)."""
+    labels = text.split(".")
+    return (
+        len(text) <= 253
+        and all(_LABEL.fullmatch(label) for label in labels)
+        and not all(label.isdigit() for label in labels)
+    )
 
 
 def _port(text: str, where: str) -> int:
@@ -77,7 +85,7 @@ def parse_nodes(text: str, where: str = "NU_KAMAILIO_NODES") -> list[tuple[str, 
         try:
             host = str(ipaddress.IPv4Address(host))
         except ValueError:
-            if not _HOSTNAME.fullmatch(host) or host.replace(".", "").isdigit():
+            if not _host_name(host):
                 raise KamailioConfigError(
                     f"{where}: {host!r} is neither an IPv4 address nor a host name"
                 ) from None
