@@ -40,7 +40,7 @@ def kamcmd_binary() -> str:
     return found
 
 
-def rpc(ctl: str, *command: str, timeout: float = 5.0) -> str:
+def rpc(ctl: str, *command: str, timeout: float = 10.0) -> str:
     """One RPC command over the control socket ``ctl`` (a path, or ``unix:``/``tcp:...``);
     Kamailio's answer, or :class:`KamailioControlError` with its error."""
     address = ctl if re.match(r"(unix|tcp|udp):", ctl) else f"unix:{ctl}"
