@@ -57,8 +57,18 @@ def _render(args: argparse.Namespace, settings: config.Settings) -> int:
 
     dialplan = load_dialplan(args.dialplan or settings.dialplan_path)
     operators = operator_lines(settings.database_url, dialplan)
-    written = render(dialplan, settings, Path(args.out), operators=operators)
-    print(f"wrote {len(written)} files to {args.out} ({len(operators)} operator accounts)")
+    proxy: dict[str, Any] = {}
+    if settings.kamailio_listen:  # a node behind the city's Kamailio ("Two nodes")
+        from ivr.kamailio.render import KamailioConfigError, parse_listen
+
+        try:
+            proxy["proxy_host"], proxy["proxy_port"] = parse_listen(settings.kamailio_listen)
+        except KamailioConfigError as err:
+            print(f"cannot render: {err}", file=sys.stderr)
+            return 2
+    written = render(dialplan, settings, Path(args.out), operators=operators, **proxy)
+    behind = f", behind Kamailio at {settings.kamailio_listen}" if proxy else ""
+    print(f"wrote {len(written)} files to {args.out} ({len(operators)} operator accounts{behind})")
     return 0
 
 
@@ -344,6 +354,13 @@ def _sip(args: argparse.Namespace, settings: config.Settings) -> int:
     from ivr.sip.cli import run
 
     return run(args, settings, _asterisk_etc(args, settings))
+
+
+def _kamailio(args: argparse.Namespace, settings: config.Settings) -> int:
+    """``ivr kamailio render``: Kamailio's configuration for a production host."""
+    from ivr.kamailio.cli import run
+
+    return run(args, settings)
 
 
 def _directory(args: argparse.Namespace, settings: config.Settings) -> int:
@@ -671,6 +688,10 @@ def build_parser() -> argparse.ArgumentParser:
     from ivr.backoffice.cli import add_parser as add_backoffice_parser
 
     add_backoffice_parser(sub).set_defaults(func=_backoffice)
+
+    from ivr.kamailio.cli import add_parser as add_kamailio_parser
+
+    add_kamailio_parser(sub).set_defaults(func=_kamailio)
 
     from ivr.sip.cli import add_parser as add_sip_parser
 

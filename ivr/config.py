@@ -138,6 +138,15 @@ class Settings:
     # renders, reloads and confirms every one; `ivr asterisk sync` (the `nodesync` process) brings
     # a node that missed a publication up to the live version. Empty: NU_ASTERISK_ETC alone.
     asterisk_nodes: str = field(default_factory=lambda: _env("NU_ASTERISK_NODES", ""))
+    # Kamailio in front of the nodes (ivr/kamailio/, docs/production.md). NU_KAMAILIO_ACCOUNTS:
+    # the folder of its operator accounts' table, which every publication and operator change
+    # rewrites, then reloads over NU_KAMAILIO_CTL (kamcmd's socket); empty: no Kamailio.
+    # `ivr kamailio render` also takes NU_KAMAILIO_LISTEN (its address:port) and
+    # NU_KAMAILIO_NODES (the nodes' SIP host:port, comma separated).
+    kamailio_accounts: str = field(default_factory=lambda: _env("NU_KAMAILIO_ACCOUNTS", ""))
+    kamailio_ctl: str = field(default_factory=lambda: _env("NU_KAMAILIO_CTL", ""))
+    kamailio_listen: str = field(default_factory=lambda: _env("NU_KAMAILIO_LISTEN", ""))
+    kamailio_nodes: str = field(default_factory=lambda: _env("NU_KAMAILIO_NODES", ""))
     # Ports `ivr up` and `ivr asterisk render` give Asterisk (SIP on UDP/TCP, AMI on loopback).
     sip_port: int = field(default_factory=lambda: int(_env("NU_SIP_PORT", "5060")))
     ami_port: int = field(default_factory=lambda: int(_env("NU_AMI_PORT", "5038")))

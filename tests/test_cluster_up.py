@@ -22,6 +22,7 @@ import pytest
 from ivr.asterisk.render import read_ami_credentials
 from ivr.devenv.asterisk import AsteriskInstance, free_port
 from ivr.flow.loader import load_dialplan
+from ivr.kamailio.accounts import KamailioControlError, loaded_accounts
 from tests.prompts_support import example_text
 from tests.softphone import Softphone
 from tests.test_first_run import Console, _children, _settings
@@ -35,6 +36,19 @@ CEILING = 60.0  # a loaded CI machine's ceiling, never a measurement
 def _environ(pid: int) -> dict[str, str]:
     raw = Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace")
     return dict(item.split("=", 1) for item in raw.split("\0") if "=" in item)
+
+
+def _accounts(ctl: str, ceiling: float = 60.0) -> dict[str, str]:
+    """Kamailio's operator accounts over its control socket (asked again while a loaded
+    machine keeps kamcmd from an answer; the last refusal is the failure)."""
+    deadline = time.monotonic() + ceiling
+    while True:
+        try:
+            return loaded_accounts(ctl)
+        except KamailioControlError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 def _in_agi(node: AsteriskInstance) -> bool:
@@ -98,6 +112,10 @@ def test_ivr_up_nodes_2_answers_a_call_through_kamailio(tmp_path):
         assert [item.split("=")[0] for item in nodes] == ["a", "b"]  # publishing reaches both
         for item in nodes:
             assert (Path(item.split("=", 1)[1]) / "numero-unico.version").is_file()  # caught up
+        # ... and Kamailio's operator accounts, reloaded over its control socket (no restart)
+        environ = _environ(admin)
+        assert (Path(environ["NU_KAMAILIO_ACCOUNTS"]) / "nu_operators").is_file()
+        assert _accounts(environ["NU_KAMAILIO_CTL"]) == {}  # a new city: no operator yet
 
         instances = []
         for item in nodes:

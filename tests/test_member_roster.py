@@ -4,10 +4,7 @@ ivr/devenv/cluster.py). Through real nodes: tests/test_cluster_operators.py."""
 
 from __future__ import annotations
 
-import pytest
-
 from ivr.asterisk.render import OperatorLine, render_operators
-from ivr.devenv.cluster import render_operator_digests
 from ivr.queues.roster import Member, from_event, plan, present_members
 
 Q, X = "operatore", "PJSIP/201"
@@ -69,15 +66,6 @@ def test_a_cluster_node_reaches_operators_at_kamailio(asterisk_dialplan):
     assert "contact =" not in render_operators(asterisk_dialplan, [line])
     text = render_operators(asterisk_dialplan, [line], proxy_port=5070)
     assert "[201](operator-aor)\ncontact = sip:201@127.0.0.1:5070\n" in text
-
-
-def test_kamailio_gets_digests_never_anything_else():
-    text = render_operator_digests({"201": "a" * 32})
-    assert '$sht(ops=>201) = "' + "a" * 32 + '";' in text
-    assert "event_route" not in render_operator_digests({})
-    for bad in ({"201": "secret"}, {'201"; exit; #': "a" * 32}):
-        with pytest.raises(ValueError):
-            render_operator_digests(bad)
 
 
 class _Ami:

@@ -35,6 +35,12 @@ and is listed as *behind* (ARCHITECTURE.md, *Two nodes*). Each confirmed node ge
 :data:`MARKER`, naming what it runs (the live text's digest and the operator accounts'); a node
 whose marker or files differ from what the live version renders is behind, and
 :meth:`Publisher.sync` (``ivr asterisk sync``, the ``nodesync`` process) brings it up to date.
+
+**Kamailio** (``NU_KAMAILIO_ACCOUNTS``): once the nodes went live, the enabled operator accounts
+become Kamailio's (its accounts table rewritten and reloaded over its control socket,
+:mod:`ivr.kamailio.accounts`), so an operator added, disabled or removed registers, or stops,
+without a Kamailio restart; a Kamailio that cannot be reached is said behind in the result and
+caught up by ``sync``.
 """
 
 from __future__ import annotations
@@ -76,6 +82,8 @@ from ivr.flow.issues import Issue
 from ivr.flow.loader import parse_dialplan
 from ivr.flow.model import Dialplan
 from ivr.flow.validate import validate
+from ivr.kamailio.accounts import apply_accounts
+from ivr.kamailio.render import operator_digests
 from ivr.operators.store import enabled_lines
 
 log = logging.getLogger("ivr.admin.publish")
@@ -159,9 +167,9 @@ def current_render_options(etc_dir: Path) -> dict[str, Any]:
         options["general_timeout"] = int(m[1])
     if m := re.search(r"^NU_AGI_FALLBACKS=(\S*)", ext, re.M):
         options["agi_fallbacks"] = ",".join(u.removeprefix("agi://") for u in m[1].split("|") if u)
-    # a cluster node stays one: Kamailio's port (ivr/devenv/cluster.py, "Two nodes")
-    if m := re.search(r"^match\s*=\s*127\.0\.0\.1:(\d+)", read("pjsip_cluster.conf"), re.M):
-        options["proxy_port"] = int(m[1])
+    # a cluster node stays one: Kamailio's address and port ("Two nodes")
+    if m := re.search(r"^match\s*=\s*([\w.-]+):(\d+)", read("pjsip_cluster.conf"), re.M):
+        options["proxy_host"], options["proxy_port"] = m[1], int(m[2])
     return options
 
 
@@ -201,6 +209,7 @@ class PublishResult:
     changed_files: list[str] = field(default_factory=list)
     reload_output: str = ""
     nodes: list[NodeResult] = field(default_factory=list)  # one per Asterisk node, in order
+    kamailio: NodeResult | None = None  # the operator accounts at Kamailio (NU_KAMAILIO_ACCOUNTS)
 
     @property
     def behind(self) -> list[NodeResult]:
@@ -729,11 +738,15 @@ class Publisher:
         except PublishError as err:
             result.stage, result.message = err.stage, err.message
             log.error("%s failed: %s", what, err.message)
+            return
+        if result.kamailio is not None and not result.kamailio.ok:
+            result.message += f"; Kamailio behind: {result.kamailio.message}"
+            log.warning("%s: Kamailio behind: %s", what, result.kamailio.message)
 
     def _go_live(self, dialplan: Dialplan, text: str, result: PublishResult) -> None:
         """Every node rendered, reloaded and confirmed at once; then, if one confirmed at
         least, the live YAML. Raises :class:`PublishError` when none did (or the write fails)."""
-        operators = self._operators(dialplan) if self.targets else []
+        operators = self._operators(dialplan) if self.targets or self._kamailio_on else []
         done = self._on_every_node(
             lambda target: self._node_live(target, dialplan, text, operators)
         )
@@ -768,6 +781,7 @@ class Publisher:
             for target, backup in confirmed:
                 self._restore_config(backup, target)
             raise PublishError("write", f"cannot write {self.live_path}: {err}") from err
+        result.kamailio = self._kamailio(operators)
 
     def _on_every_node(
         self, job: Callable[[AsteriskTarget], tuple[NodeResult, dict[Path, bytes | None]]]
@@ -778,6 +792,24 @@ class Publisher:
             return [job(target) for target in self.targets]
         with ThreadPoolExecutor(len(self.targets), thread_name_prefix="nu-publish") as pool:
             return list(pool.map(job, self.targets))
+
+    @property
+    def _kamailio_on(self) -> bool:
+        return bool(self.settings.kamailio_accounts)
+
+    def _kamailio(self, operators: Sequence[OperatorLine]) -> NodeResult | None:
+        """The enabled accounts made Kamailio's (its table rewritten and reloaded: no restart),
+        once the nodes have them; None without a Kamailio (``NU_KAMAILIO_ACCOUNTS``)."""
+        if not self._kamailio_on:
+            return None
+        applied = apply_accounts(
+            Path(self.settings.kamailio_accounts),
+            self.settings.kamailio_ctl or None,
+            operator_digests(operators),
+        )
+        return NodeResult(
+            "kamailio", applied.ok, applied.message, "live" if applied.ok else "reload"
+        )
 
     def _operators(self, dialplan: Dialplan) -> list[OperatorLine]:
         with self.sessions() as db:
@@ -918,7 +950,9 @@ class Publisher:
         confirmed like a publication (``reload=False``: files only, for a node about to
         start). A node is behind when its marker is missing, unconfirmed or for another text
         or other operator accounts, or when rendering the live version now would change one
-        of its files. Nodes already up to date are not touched."""
+        of its files. Nodes already up to date are not touched. With a Kamailio
+        (``NU_KAMAILIO_ACCOUNTS``) and ``reload``, its accounts are caught up too: the last
+        result, named ``kamailio``."""
         try:
             text = self.published_text()
         except (OSError, SQLAlchemyError) as err:
@@ -961,12 +995,18 @@ class Publisher:
                 return node, backup
 
             done = self._on_every_node(one)
+            kamailio = self._kamailio(operators) if reload else None
+        if kamailio is not None:
+            if not kamailio.ok:
+                log.warning("Kamailio is behind the operator accounts: %s", kamailio.message)
+            elif kamailio.message != "up to date":
+                log.info("Kamailio caught up: %s", kamailio.message)
         for node, _ in done:
             if node.stage == "caught up":
                 log.info("node %s caught up with the live version", node.name)
             elif not node.ok:
                 log.warning("node %s is behind the live version: %s", node.name, node.message)
-        return [node for node, _ in done]
+        return [node for node, _ in done] + ([kamailio] if kamailio is not None else [])
 
 
 __all__ = [

@@ -168,6 +168,7 @@ def render(
     general_timeout: int = 900,
     static_dir: str | Path = STATIC_DIR,
     proxy_port: int | None = None,
+    proxy_host: str = "127.0.0.1",
 ) -> list[Path]:
     """Write the full Asterisk configuration for ``dialplan`` into ``out_dir``.
 
@@ -177,9 +178,10 @@ def render(
     operator accounts (none: no softphone can register). ``queue_timeout`` is how long a
     caller waits in a department queue before the general operator takes over;
     ``general_timeout`` how long in the general operator queue before the polite goodbye.
-    ``proxy_port``: this node sits behind the cluster's Kamailio on that loopback port, whose
-    calls land in ``from-pstn`` (``pjsip_cluster.conf``; ``None``: a single node, the file holds
-    only a comment). Returns the written paths.
+    ``proxy_port``: this node sits behind the cluster's Kamailio on that port of ``proxy_host``
+    (its address: loopback for the one-machine cluster), whose calls land in ``from-pstn``
+    (``pjsip_cluster.conf``; ``None``: a single node, the file holds only a comment). Returns
+    the written paths.
     """
     settings = settings or config.load()
     out = Path(out_dir)
@@ -229,25 +231,26 @@ def render(
     written.append(
         _write(
             out / "pjsip_operators.conf",
-            render_operators(dialplan, operators, proxy_port=proxy_port),
+            render_operators(dialplan, operators, proxy_port=proxy_port, proxy_host=proxy_host),
         )
     )
-    written.append(_write(out / CLUSTER_FILE, render_cluster(proxy_port)))
+    written.append(_write(out / CLUSTER_FILE, render_cluster(proxy_port, proxy_host)))
     return written
 
 
-def render_cluster(proxy_port: int | None) -> str:
-    """``pjsip_cluster.conf``: the cluster's Kamailio (loopback, ``proxy_port``) as a trunk into
+def render_cluster(proxy_port: int | None, proxy_host: str = "127.0.0.1") -> str:
+    """``pjsip_cluster.conf``: the cluster's Kamailio (``proxy_host:proxy_port``) as a trunk into
     ``from-pstn``, matched by address *and* port, so its INVITEs and OPTIONS probes are known
     whatever ``local-pstn`` becomes. ``None``: no cluster, nothing but a comment."""
     head = "; The cluster's SIP proxy (Kamailio), rendered by `ivr asterisk render`.\n"
     if proxy_port is None:
         return head + "; No cluster configured: calls come straight from the trunk.\n"
     port = _port(proxy_port, "Kamailio port")
+    host = _match(HOST, proxy_host, "Kamailio address")
     return (
         head
         + "[cluster-proxy](trunk-endpoint)\n\n"
-        + f"[cluster-proxy](trunk-identify)\nendpoint = cluster-proxy\nmatch = 127.0.0.1:{port}\n"
+        + f"[cluster-proxy](trunk-identify)\nendpoint = cluster-proxy\nmatch = {host}:{port}\n"
     )
 
 
@@ -463,16 +466,21 @@ def _operator_contexts(operators: Sequence[OperatorLine], queues: set[str]) -> l
 
 
 def render_operators(
-    dialplan: Any, operators: Sequence[OperatorLine], *, proxy_port: int | None = None
+    dialplan: Any,
+    operators: Sequence[OperatorLine],
+    *,
+    proxy_port: int | None = None,
+    proxy_host: str = "127.0.0.1",
 ) -> str:
     """``pjsip_operators.conf``: endpoint, auth and aor per enabled operator, on the
     templates of ``pjsip.conf``. A disabled or removed operator is simply not here.
 
     ``proxy_port``: a cluster node. The operator's softphone registers with Kamailio, not with
-    this node, so the aor is a fixed contact at Kamailio (``sip:<ext>@127.0.0.1:<port>``):
+    this node, so the aor is a fixed contact at Kamailio (``sip:<ext>@<proxy_host>:<port>``):
     any node rings any operator through it, and Kamailio refuses a second call to an operator
     already in one (ARCHITECTURE.md, "Two nodes")."""
     via = None if proxy_port is None else _port(proxy_port, "Kamailio port")
+    via_host = _match(HOST, proxy_host, "Kamailio address")
     parts = [
         _header(dialplan, "Operator accounts"),
         "; From the operator accounts (admin: Operators; `ivr operators`). Each has their own\n"
@@ -492,7 +500,7 @@ def render_operators(
             f'callerid = "{name}" <{ext}>\n\n'
             f"[{ext}](operator-auth)\nusername = {ext}\npassword_digest = MD5:{digest}\n\n"
             f"[{ext}](operator-aor)\n"
-            + ("" if via is None else f"contact = sip:{ext}@127.0.0.1:{via}\n")
+            + ("" if via is None else f"contact = sip:{ext}@{via_host}:{via}\n")
         )
     return "".join(parts)
 

@@ -2,8 +2,9 @@
 
 Kamailio (Debian's ``kamailio``, installed by scripts/bootstrap.sh) runs as our own process on
 loopback with its own folder: the shipped ``kamailio/kamailio.cfg`` rendered with this run's
-port (placeholders filled as :func:`ivr.asterisk.render.fill_tokens` fills asterisk-conf/), and
-a ``dispatcher.list`` naming the nodes' SIP ports. It dispatches the city number's new calls
+port by :mod:`ivr.kamailio.render` (as a production host's is), a ``dispatcher.list`` naming the
+nodes' SIP ports and the operator accounts' table (:attr:`Kamailio.accounts_dir`, which
+publishing keeps current over :attr:`Kamailio.ctl`). It dispatches the city number's new calls
 to the nodes that answer its OPTIONS probes; each node is an :class:`AsteriskInstance` from the
 same cached chroot, rendered for the same dialplan with ``proxy_port`` (so it knows Kamailio as
 a ``from-pstn`` trunk) and pointing at the same FastAGI service(s).
@@ -12,7 +13,6 @@ a ``from-pstn`` trunk) and pointing at the same FastAGI service(s).
 from __future__ import annotations
 
 import logging
-import os
 import re
 import shutil
 import signal
@@ -24,16 +24,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ivr import config
-from ivr.asterisk.render import OperatorLine, fill_tokens
 from ivr.devenv.asterisk import AsteriskInstance, _signal_group, free_port
+from ivr.kamailio.render import KAMAILIO_CFG, operator_digests
+from ivr.kamailio.render import render_kamailio as render_config
 from ivr.supervisor import die_with_parent
 
 log = logging.getLogger(__name__)
 
-KAMAILIO_CFG = config.ROOT / "kamailio" / "kamailio.cfg"
 KAMAILIO = "/usr/sbin/kamailio"
-DISPATCHER_SET = 1  # kamailio.cfg's ds_select_dst("1", ...)
+__all__ = ["Cluster", "Kamailio", "KamailioError", "operator_digests", "render_kamailio"]
 
 
 class KamailioError(RuntimeError):
@@ -57,62 +56,30 @@ def render_kamailio(
     fr_timer_ms: int = 1500,
     ctl_socket: Path | None = None,
     operators: Mapping[str, str] | None = None,
+    tls: tuple[str, str] | None = None,
     template: Path = KAMAILIO_CFG,
 ) -> Path:
-    """Write ``kamailio.cfg`` and ``dispatcher.list`` into ``folder``; returns the cfg path.
-
-    ``node_ports``: the nodes' SIP ports on 127.0.0.1. ``ping_s``: seconds between OPTIONS
-    probes; ``fr_timer_ms``: how long an INVITE may go unanswered (not even 100 Trying) before
-    the node is marked down and the next one tried. ``ctl_socket``: kamcmd's Unix socket
-    (default ``folder/kamailio_ctl``; a Unix socket path must stay under 104 bytes).
-    ``operators``: extension -> digest (MD5 of extension:realm:secret, as stored) of the
-    operators whose softphones may register here (``operators.cfg``, owner-only)."""
+    """:func:`ivr.kamailio.render.render_kamailio` on loopback: Kamailio on ``sip_port``, the
+    nodes on ``node_ports`` of 127.0.0.1, the accounts' table (``operators``: extension ->
+    digest) and kamcmd's socket (default ``folder/kamailio_ctl``) in ``folder``; ``tls``: the
+    certificate and key of a TLS listener on ``sip_port + 1``."""
     for port in (sip_port, *node_ports):
         if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
             raise ValueError(f"{port!r} is not a port")
     if not node_ports:
         raise ValueError("a cluster needs at least one node")
-    folder.mkdir(parents=True, exist_ok=True)
-    nodes = folder / "dispatcher.list"
-    nodes.write_text(
-        "# setid destination flags priority (rendered by ivr/devenv/cluster.py)\n"
-        + "".join(f"{DISPATCHER_SET} sip:127.0.0.1:{port} 0 0\n" for port in node_ports)
+    return render_config(
+        folder,
+        listen=("127.0.0.1", sip_port),
+        nodes=[("127.0.0.1", port) for port in node_ports],
+        ctl_socket=ctl_socket or folder / "kamailio_ctl",
+        operators=operators,
+        ping_s=int(ping_s),
+        fr_timer_ms=int(fr_timer_ms),
+        log_stderror=True,  # into the run's kamailio.log
+        tls=tls,
+        template=template,
     )
-    accounts = folder / "operators.cfg"
-    fd = os.open(accounts, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(render_operator_digests(operators or {}))
-    values = {
-        "OPERATORS": str(accounts),
-        "LISTEN": "127.0.0.1",
-        "SIP_PORT": str(sip_port),
-        "DISPATCHER_LIST": str(nodes),
-        "PING_S": str(int(ping_s)),
-        "FR_TIMER_MS": str(int(fr_timer_ms)),
-        "CTL_SOCKET": str(ctl_socket or folder / "kamailio_ctl"),
-    }
-    cfg = folder / "kamailio.cfg"
-    cfg.write_text(fill_tokens(template, values))
-    return cfg
-
-
-def render_operator_digests(operators: Mapping[str, str]) -> str:
-    """The operators' digests as Kamailio's ``ops`` htable, filled when the module starts."""
-    lines = ["# operator digests (rendered by ivr/devenv/cluster.py): owner-only\n"]
-    if not operators:  # an empty route is a syntax error: no route, no operator registers
-        return lines[0]
-    lines.append("event_route[htable:mod-init] {\n")
-    for ext, digest in sorted(operators.items()):
-        if not re.fullmatch(r"\d{2,6}", ext) or not re.fullmatch(r"[0-9a-f]{32}", digest):
-            raise ValueError(f"operator {ext!r}: not an extension with an MD5 digest")
-        lines.append(f'\t$sht(ops=>{ext}) = "{digest}";\n')
-    lines.append("}\n")
-    return "".join(lines)
-
-
-def operator_digests(operators: Sequence[OperatorLine]) -> dict[str, str]:
-    """extension -> digest of the enabled accounts (what :func:`render_kamailio` takes)."""
-    return {op.extension: op.digest for op in operators}
 
 
 class Kamailio:
@@ -129,6 +96,18 @@ class Kamailio:
     @property
     def log_file(self) -> Path:
         return self.folder / "kamailio.log"
+
+    @property
+    def ctl(self) -> str:
+        """kamcmd's socket while it runs (``NU_KAMAILIO_CTL`` for publishing)."""
+        if self.run_dir is None:
+            raise KamailioError("kamailio is not running")
+        return str(self.run_dir / "ctl")
+
+    @property
+    def accounts_dir(self) -> Path:
+        """The folder of its operator accounts' table (``NU_KAMAILIO_ACCOUNTS``)."""
+        return self.folder
 
     def start(self, timeout: float = 15.0) -> Kamailio:
         binary = kamailio_binary()

@@ -6,8 +6,9 @@ point). Each node is rendered, then caught up with the live version (``catch_up_
 before it starts, and gets its own FastAGI service (the other nodes' as fallbacks) and its own
 queue watcher (``--node``); every other process (callbacks, outbound, admin, ``nodesync``...)
 runs once, against the shared Redis and database, with ``NU_ASTERISK_NODES`` naming every
-node's folder so publishing reaches them all. Single-node ``ivr up`` (``ivr/devenv/up.py``) is
-not changed by any of this.
+node's folder and ``NU_KAMAILIO_ACCOUNTS``/``NU_KAMAILIO_CTL`` Kamailio's accounts table and
+control socket, so publishing reaches them all (an operator added registers at once).
+Single-node ``ivr up`` (``ivr/devenv/up.py``) is not changed by any of this.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from ivr import processes
 from ivr.admin.cli import catch_up_before_start
 from ivr.config import Settings
 from ivr.devenv.asterisk import AsteriskInstance, chroot_complete, ensure_chroot, free_port
-from ivr.devenv.cluster import Cluster
+from ivr.devenv.cluster import Cluster, operator_digests
 from ivr.devenv.up import _start_redis, _wait_listening, children_env
 from ivr.flow.loader import load_dialplan
 from ivr.operators.store import operator_lines
@@ -123,10 +124,14 @@ def run_cluster(settings: Settings, count: int, prefix: str = "node") -> int:
             caught_up = catch_up_before_start(settings, node.asterisk.etc_dir)
             state = "live version" if caught_up else "its rendered files (nodesync catches up)"
             say(f"node {node.label}: SIP {node.asterisk.sip_port}, starts on {state}")
-        cluster.start([n.asterisk for n in nodes])
+        cluster.start([n.asterisk for n in nodes], operators=operator_digests(operators))
+        assert cluster.kamailio is not None
         shared_env = dict(
             children_env(settings, nodes[0].asterisk),
             NU_ASTERISK_NODES=nodes_setting(nodes),
+            # publishing (admin, `ivr operators`, nodesync) reloads Kamailio's accounts too
+            NU_KAMAILIO_ACCOUNTS=str(cluster.kamailio.accounts_dir),
+            NU_KAMAILIO_CTL=cluster.kamailio.ctl,
         )
         wanted = processes.wanted(
             dataclasses.replace(settings, asterisk_nodes=shared_env["NU_ASTERISK_NODES"])
