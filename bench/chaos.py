@@ -60,6 +60,7 @@ exten => s,1,Set(TALK_DETECT(set)=600)
 
 
 RTP_TIMEOUT_S = 4
+LABELS = ("a", "b", "caller", "prober")  # the run's Asterisk instances: nodes, callers
 
 
 @dataclasses.dataclass
@@ -72,6 +73,8 @@ class CallTrace:
     ended: float | None = None
     held: bool = False  # the caller hung up at the end of its hold (the city kept it)
     cause: str = ""  # the hang-up cause the caller's side saw (16: a normal BYE)
+    reason: str = ""  # OriginateResponse's Reason for a call never answered
+    node: str = ""  # the node that held the call (seen in its channels), "" if none seen
     talk: list[list[float]] = dataclasses.field(default_factory=list)  # [start, stop]
 
     def heard(self, since: float = 0.0) -> bool:
@@ -110,17 +113,22 @@ class CallTrace:
 class Callers:
     """The callers' Asterisk: places calls through Kamailio and records what each heard."""
 
-    def __init__(self, prefix: str, settings, dialplan, kamailio_port: int) -> None:
+    def __init__(
+        self, prefix: str, settings, dialplan, kamailio_port: int, label: str = "caller"
+    ) -> None:
         self.kamailio_port = kamailio_port
         self.number = dialplan.number
+        self.label = label
         self.instance = AsteriskInstance(
-            f"{prefix}-caller",
+            f"{prefix}-{label}",
             settings=settings,
             ami_port=free_port(),
             sip_port=free_port(socket.SOCK_DGRAM),
         )
         self.instance.render(dialplan, agi_port=free_port(), proxy_port=kamailio_port)
         (self.instance.etc_dir / "extensions_local.conf").write_text(LISTEN)
+        # ``pjsip set logger on`` on the callers writes every SIP message here (diagnosis)
+        (self.instance.etc_dir / "logger_local.conf").write_text("sip => verbose\n")
         # a carrier drops a call whose media stopped (a node that died sends no BYE, no RTP:
         # TALK_DETECT sees no frame to call silence); a live node always sends RTP
         # (transmit_silence), so only a dead one trips this
@@ -132,7 +140,9 @@ class Callers:
             )
         )
         modules = self.instance.etc_dir / "modules.conf"  # the callers' ears: not shipped
-        modules.write_text(modules.read_text() + "\nload => func_talkdetect.so\n")
+        modules.write_text(
+            modules.read_text() + "\nload => func_talkdetect.so\nload => res_pjsip_logger.so\n"
+        )
         self.calls: dict[str, CallTrace] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
@@ -152,7 +162,7 @@ class Callers:
 
     def place(self, hold_s: float) -> CallTrace:
         index = next(self._ids)
-        number = f"39{os.getpid() % 1000:03d}{index:05d}"
+        number = f"3{'9' if self.label == 'caller' else '8'}{os.getpid() % 1000:03d}{index:05d}"
         call = CallTrace(number, time.monotonic())
         with self._lock:
             self.calls[f"chaos-{number}"] = call
@@ -188,6 +198,8 @@ class Callers:
         elif name == "Hangup" and call.ended is None:
             call.ended = now
             call.cause = event.get("Cause") or ""
+        elif name == "OriginateResponse":
+            call.reason = event.get("Reason") or ""
 
     def up(self) -> int:
         return sum(1 for c in self.calls.values() if c.answered and c.ended is None)
@@ -212,6 +224,8 @@ class FaultResult:
     failed_with_node: int = 0  # calls on the faulted node whose callers heard it fail
     worst_answer_s: float | None = None  # the slowest new call's wait for an answer
     new_unanswered: int = 0  # new calls after the fault never answered
+    probe_details: list[str] = dataclasses.field(default_factory=list)  # slow or unanswered
+    timeline: str = ""  # Kamailio's view of the nodes from the fault on
 
 
 class ClusterUp:
@@ -252,7 +266,7 @@ class ClusterUp:
                 self.process.wait(90)
             except subprocess.TimeoutExpired:
                 self.process.kill()
-        for label in ("a", "b", "caller"):  # the run's instances in the shared chroot
+        for label in LABELS:  # the run's instances in the shared chroot
             shutil.rmtree(AsteriskInstance(f"{self.prefix}-{label}").host_dir, ignore_errors=True)
 
     def node(self, label: str, settings) -> AsteriskInstance:
@@ -302,6 +316,86 @@ def calls_on(node: AsteriskInstance) -> set[str]:
     return {fields[7] for line in out.splitlines() if len(fields := line.split("!")) > 7}
 
 
+class Watch:
+    """What Kamailio and the nodes show while a fault runs (a thread, every ``every_s``):
+    Kamailio's dispatcher flags per node (``kamcmd dispatcher.list`` on its ctl socket), and
+    which node holds each caller's channel (so a slow or unanswered new call can be told)."""
+
+    def __init__(
+        self,
+        up: ClusterUp,
+        nodes: dict[str, AsteriskInstance],
+        callers: Callers,
+        every_s: float = 1.0,
+    ) -> None:
+        self.up, self.nodes, self.callers, self.every_s = up, nodes, callers, every_s
+        self.states: list[tuple[float, dict[str, str]]] = []  # (monotonic, label -> flags)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.sip_ports = {label: _sip_port(node) for label, node in nodes.items()}
+
+    def start(self) -> Watch:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            now = time.monotonic()
+            flags = self.dispatcher()
+            if flags and (not self.states or self.states[-1][1] != flags):
+                self.states.append((now, flags))
+            for label, node in self.nodes.items():
+                for number in calls_on(node):
+                    for callers in self.callers:
+                        call = callers.calls.get(f"chaos-{number}")
+                        if call is not None and not call.node:
+                            call.node = label
+            self._stop.wait(self.every_s)
+
+    def dispatcher(self) -> dict[str, str]:
+        """label -> Kamailio's flags for that node (AP: taking calls, IP: out)."""
+        sockets = [
+            arg.split(" -P ")[0]
+            for arg in (
+                Path(f"/proc/{pid}/cmdline")
+                .read_bytes()
+                .decode(errors="replace")
+                .replace("\0", " ")
+                for pid in self.up.pids(lambda c, e: "kamailio" in c and " -Y " in c)[:1]
+            )
+        ]
+        if not sockets:
+            return {}
+        run_dir = sockets[0].split(" -Y ")[1].split()[0]
+        try:
+            out = subprocess.run(
+                ["kamcmd", "-s", f"unix:{run_dir}/ctl", "dispatcher.list"],
+                capture_output=True,
+                text=True,
+                timeout=5,
+            ).stdout
+        except (OSError, subprocess.TimeoutExpired):
+            return {}
+        found = dict(re.findall(r"URI:\s*sip:127\.0\.0\.1:(\d+)\s+FLAGS:\s*(\w+)", out))
+        return {label: found.get(str(port), "?") for label, port in self.sip_ports.items()}
+
+    def timeline(self, since: float) -> str:
+        return ", ".join(
+            f"{at - since:+.1f} s " + " ".join(f"{k}={v}" for k, v in flags.items())
+            for at, flags in self.states
+        )
+
+
+def _sip_port(node: AsteriskInstance) -> int:
+    """The node's SIP port, from its rendered pjsip.conf's transport bind."""
+    text = (node.etc_dir / "pjsip.conf").read_text()
+    return int(re.search(r"bind\s*=\s*[\d.]+:(\d+)", text).group(1))
+
+
 def kill(pids: list[int], what: str) -> None:
     if not pids:
         raise RuntimeError(f"no process found for {what}")
@@ -320,6 +414,9 @@ def run_fault(
     ramp_s: float,
     dead_air_s: float,
     probe_every_s: float = 1.0,
+    watch: Watch | None = None,
+    slow_s: float = 5.0,
+    prober: Callers | None = None,
 ) -> FaultResult:
     """``calls`` calls placed over ``ramp_s``, the fault, new calls every ``probe_every_s``
     until the load's calls end; then what each caller heard."""
@@ -332,17 +429,21 @@ def run_fault(
         time.sleep(0.2)
     time.sleep(2.0)  # every caller is in the IVR, hearing it
     where = {label: calls_on(node) for label, node in nodes.items()}
+    if watch is not None:
+        watch.start()
     fault_at = time.monotonic()
     fault.do()  # type: ignore[operator]
     probes = []
     end = fault_at + hold_s
     while time.monotonic() < end or any(c.ended is None for c in load):
         if time.monotonic() < end:
-            probes.append(callers.place(10))
+            probes.append((prober or callers).place(10))
         time.sleep(probe_every_s)
         if time.monotonic() > end + hold_s + 60:
             break
     time.sleep(2.0)
+    if watch is not None:
+        watch.stop()
     in_flight = [
         c for c in load if c.answered and c.answered < fault_at and not _ended(c, fault_at)
     ]
@@ -369,6 +470,17 @@ def run_fault(
     recovered = [
         p.answered - fault_at for p in probes if p.answered and p.heard() and p.placed >= fault_at
     ]
+    probe_details = [
+        f"new call {p.number} placed at {p.placed - fault_at:+.1f} s: "
+        + (
+            f"answered after {p.answered - p.placed:.1f} s"
+            if p.answered
+            else f"never answered (originate reason {p.reason or '-'})"
+        )
+        + f", hangup cause {p.cause or '-'}, node {p.node or '-'}"
+        for p in probes
+        if not p.answered or p.answered - p.placed > slow_s
+    ]
     return FaultResult(
         fault.name,
         len(in_flight),
@@ -380,6 +492,8 @@ def run_fault(
         sum(1 for c in lost_node if failed(c)),
         max((p.answered - p.placed for p in probes if p.answered), default=None),
         sum(1 for p in probes if not p.answered),
+        probe_details,
+        watch.timeline(fault_at) if watch is not None else "",
     )
 
 
@@ -465,6 +579,7 @@ def run(
     dead_air_s: float,
     names: list[str],
     say=print,
+    sip_log: Path | None = None,
 ) -> list[FaultResult]:
     from ivr import config
     from ivr.flow.loader import load_dialplan
@@ -472,7 +587,7 @@ def run(
     prefix = f"chaos{os.getpid()}"
     env = cluster_env(work / "var")
     up = ClusterUp(env, prefix)
-    callers = None
+    callers = prober = None
     results = []
     saved = dict(os.environ)
     os.environ.update(env)
@@ -487,6 +602,13 @@ def run(
         dialplan = load_dialplan(settings.dialplan_path)
         nodes = {label: up.node(label, settings) for label in ("a", "b")}
         callers = Callers(prefix, settings, dialplan, settings.sip_port).start()
+        # new calls come from a carrier of their own: the callers' Asterisk, hanging up dozens
+        # of dead calls at once, places nothing for seconds (its PJSIP threads serialize the
+        # hang-ups), which is the bench's own limit, not the city's
+        prober = Callers(prefix, settings, dialplan, settings.sip_port, label="prober").start()
+        if sip_log is not None:
+            for side in (callers, prober):
+                side.instance.cli("pjsip set logger on")
         for fault in faults(up, nodes, names):
             wait_for_answer(callers, nodes)
             say(f"fault: {fault.name} with {calls} calls ...")
@@ -498,13 +620,32 @@ def run(
                 hold_s=hold_s,
                 ramp_s=ramp_s,
                 dead_air_s=dead_air_s,
+                watch=Watch(up, nodes, [callers, prober]),
+                prober=prober,
             )
             results.append(result)
             say(format_result(result))
+            for line in result.probe_details:
+                say(f"      {line}")
+            if result.timeline:
+                say(f"      Kamailio's dispatcher: {result.timeline}")
             wait_idle(callers)
+            wait_idle(prober)
     finally:
-        if callers is not None:
-            callers.stop()
+        for side in (callers, prober):
+            if side is not None:
+                side.stop()
+        if sip_log is not None:  # the callers' SIP messages, the nodes' and Kamailio's logs
+            sip_log.mkdir(parents=True, exist_ok=True)
+            for label in LABELS:
+                with contextlib.suppress(OSError):
+                    shutil.copytree(
+                        AsteriskInstance(f"{prefix}-{label}").log_dir,
+                        sip_log / label,
+                        dirs_exist_ok=True,
+                    )
+            with contextlib.suppress(OSError):
+                shutil.copy(work / "var" / "cluster" / "kamailio" / "kamailio.log", sip_log)
         up.stop()
     return results
 
@@ -610,6 +751,9 @@ def main() -> int:
     parser.add_argument("--dead-air", type=float, default=10.0)
     parser.add_argument("--fault", action="append", choices=FAULTS, default=None)
     parser.add_argument("--measure", action="store_true", help="no fault: CPU per call")
+    parser.add_argument(
+        "--sip-log", type=Path, help="keep the callers' SIP messages and the logs in this folder"
+    )
     args = parser.parse_args()
     settings = isolate("chaos")
     started = time.monotonic()
@@ -630,12 +774,15 @@ def main() -> int:
         ramp_s=args.ramp,
         dead_air_s=args.dead_air,
         names=args.fault or FAULTS,
+        sip_log=args.sip_log,
     )
     print(f"\nchaos under load ({os.cpu_count()} CPUs, {time.monotonic() - started:.0f} s):")
     for result in results:
         print(format_result(result))
-        for line in result.lost_details:
+        for line in result.lost_details + result.probe_details:
             print(f"      {line}")
+        if result.timeline:
+            print(f"      Kamailio's dispatcher: {result.timeline}")
     for name, why in NOT_RUN.items():
         print(f"  {name:<24} not run: {why}")
     return 0 if all(r.lost_on_survivors == 0 for r in results) else 1
