@@ -19,9 +19,13 @@ call, through Kamailio's dispatcher) into ``[nu-chaos-listen]``, which listens w
 
 Faults, in turn (each after the load is in flight; what was killed comes back by itself:
 ``ivr up``'s supervisor restarts a process, the cluster starter restarts a node and Redis):
-the queue watcher of node a, the FastAGI service of node a, Redis, node a's Asterisk (SIGKILL).
-PostgreSQL, the speech service and a second Kamailio are not part of ``ivr up --nodes 2``
-(SQLite, no speech models, one Kamailio): reported as not run.
+the queue watcher of node a, the FastAGI service of node a (SIGKILL, and frozen: SIGSTOP, which
+the supervisor's liveness probe must notice), Redis, node a's Asterisk (SIGKILL, and frozen:
+only Kamailio's probes take it out), PostgreSQL (the city then runs on a private PostgreSQL,
+SIGKILLed with its backends, started again after the window). A frozen process gets SIGCONT
+after the window. New calls after a fault come from a caller Asterisk of their own (``prober``),
+and the load is spread over four (:class:`CallerPool`). The speech service and a second Kamailio
+are not part of ``ivr up --nodes 2``: reported as not run.
 
     .venv/bin/python -m bench.chaos --calls 100
 """
@@ -595,7 +599,42 @@ def cluster_env(var: Path) -> dict[str, str]:
     )
 
 
-def faults(up: ClusterUp, nodes: dict[str, AsteriskInstance], names: list[str]) -> list[Fault]:
+class Database:
+    """The city's PostgreSQL for the run (``ivr.devenv.postgres``, as the tests start theirs);
+    the fault SIGKILLs the server and its backends (a crash), :meth:`restart` is its restart."""
+
+    def __init__(self) -> None:
+        import tempfile
+
+        from ivr.devenv.postgres import PostgresServer
+
+        # its own folder, as tests/conftest.py's: the server's OS user must reach it
+        self.folder = Path(tempfile.mkdtemp(prefix="nu-pg-chaos-"))
+        self.server = PostgresServer(self.folder)
+
+    def start(self) -> str:
+        self.server.start()
+        return self.server.create_database("city")
+
+    def crash(self) -> None:
+        pid = int((self.server.pgdata / "postmaster.pid").read_text().split()[0])
+        kill([pid, *_tree(pid)], "PostgreSQL")
+
+    def restart(self) -> None:
+        self.server.start()
+
+    def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            self.server.stop()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def faults(
+    up: ClusterUp,
+    nodes: dict[str, AsteriskInstance],
+    names: list[str],
+    database: Database | None = None,
+) -> list[Fault]:
     pattern_a = re.compile(rf"/{re.escape(up.prefix)}-a/etc/asterisk\.conf")
     node_a = Freeze(lambda: up.pids(lambda c, e: bool(pattern_a.search(c))), "node a")
     fastagi_a = Freeze(
@@ -632,6 +671,8 @@ def faults(up: ClusterUp, nodes: dict[str, AsteriskInstance], names: list[str]) 
             "FastAGI (node a) frozen", None, fastagi_a.freeze, fastagi_a.thaw
         ),
     }
+    if database is not None:
+        known["PostgreSQL"] = Fault("PostgreSQL", None, database.crash, database.restart)
     return [known[name] for name in names]
 
 
@@ -642,9 +683,9 @@ FAULTS = [
     "Redis",
     "Asterisk node a",
     "Asterisk node a frozen",
+    "PostgreSQL",
 ]
 NOT_RUN = {
-    "PostgreSQL": "ivr up --nodes 2 runs on SQLite",
     "speech service": "no NU_SPEECH_MODELS in the bench's city",
     "Kamailio's peer": "one Kamailio",
 }
@@ -666,6 +707,9 @@ def run(
 
     prefix = f"chaos{os.getpid()}"
     env = cluster_env(work / "var")
+    database = Database() if "PostgreSQL" in names else None
+    if database is not None:  # the city on PostgreSQL (else SQLite)
+        env["NU_DATABASE_URL"] = database.start()
     up = ClusterUp(env, prefix)
     callers = prober = None
     results = []
@@ -695,7 +739,7 @@ def run(
         if sip_log is not None:
             for side in (*callers.members, prober):
                 side.instance.cli("pjsip set logger on")
-        for fault in faults(up, nodes, names):
+        for fault in faults(up, nodes, names, database):
             wait_for_answer(callers, nodes)
             say(f"fault: {fault.name} with {calls} calls ...")
             result = run_fault(
@@ -733,6 +777,8 @@ def run(
             with contextlib.suppress(OSError):
                 shutil.copy(work / "var" / "cluster" / "kamailio" / "kamailio.log", sip_log)
         up.stop()
+        if database is not None:
+            database.stop()
     return results
 
 
