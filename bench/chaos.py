@@ -701,6 +701,7 @@ def run(
     names: list[str],
     say=print,
     sip_log: Path | None = None,
+    caller_nodes: int = CALLERS,
 ) -> list[FaultResult]:
     from ivr import config
     from ivr.flow.loader import load_dialplan
@@ -728,8 +729,9 @@ def run(
         callers = CallerPool(
             [
                 Callers(prefix, settings, dialplan, settings.sip_port, label=label)
-                for label in LABELS
-                if label.startswith("caller")
+                for label in [label for label in LABELS if label.startswith("caller")][
+                    :caller_nodes
+                ]
             ]
         ).start()
         # new calls come from a carrier of their own: the callers' Asterisk, hanging up dozens
