@@ -406,30 +406,18 @@ class Watch:
 
     def dispatcher(self) -> dict[str, str]:
         """label -> Kamailio's flags for that node (AP: taking calls, IP: out)."""
-        sockets = [
-            arg.split(" -P ")[0]
-            for arg in (
-                Path(f"/proc/{pid}/cmdline")
-                .read_bytes()
-                .decode(errors="replace")
-                .replace("\0", " ")
-                for pid in self.up.pids(lambda c, e: "kamailio" in c and " -Y " in c)[:1]
-            )
-        ]
-        if not sockets:
+        from ivr.devenv.cluster import dispatcher_states
+
+        kamailio = self.up.pids(lambda c, e: "kamailio" in c and " -Y " in c)
+        if not kamailio:
             return {}
-        run_dir = sockets[0].split(" -Y ")[1].split()[0]
         try:
-            out = subprocess.run(
-                ["kamcmd", "-s", f"unix:{run_dir}/ctl", "dispatcher.list"],
-                capture_output=True,
-                text=True,
-                timeout=5,
-            ).stdout
-        except (OSError, subprocess.TimeoutExpired):
+            cmd = Path(f"/proc/{kamailio[0]}/cmdline").read_bytes().split(b"\0")
+            run_dir = Path(cmd[cmd.index(b"-Y") + 1].decode())
+            found = dispatcher_states(run_dir / "ctl")
+        except (OSError, ValueError, subprocess.SubprocessError):
             return {}
-        found = dict(re.findall(r"URI:\s*sip:127\.0\.0\.1:(\d+)\s+FLAGS:\s*(\w+)", out))
-        return {label: found.get(str(port), "?") for label, port in self.sip_ports.items()}
+        return {label: found.get(port, "?") for label, port in self.sip_ports.items()}
 
     def timeline(self, since: float) -> str:
         return ", ".join(
