@@ -221,8 +221,10 @@ class FastAGIServer:
         try:
             conn.settimeout(self.reply_timeout if kind == "call" else self.overflow_timeout)
             agi = CityAGI.from_socket(conn)
-            if agi.network_script == ALIVE_SCRIPT:
+            if agi.network_script == ALIVE_SCRIPT:  # a probe, not a call
                 conn.sendall(ALIVE_REPLY)
+                with self._lock:
+                    self.stats["calls" if kind == "call" else kind] -= 1
             elif kind == "call":
                 self.handler(agi)
             else:
