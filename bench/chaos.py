@@ -424,7 +424,7 @@ class Watch:
         try:
             cmd = Path(f"/proc/{kamailio[0]}/cmdline").read_bytes().split(b"\0")
             run_dir = Path(cmd[cmd.index(b"-Y") + 1].decode())
-            found = dispatcher_states(run_dir / "ctl")
+            found = dispatcher_states(run_dir / "ctl", timeout=10.0)
         except (OSError, ValueError, subprocess.SubprocessError):
             return {}
         return {label: found.get(port, "?") for label, port in self.sip_ports.items()}

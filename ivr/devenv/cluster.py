@@ -203,7 +203,7 @@ class Kamailio:
         self.stop()
 
 
-def dispatcher_states(ctl_socket: Path, timeout: float = 5.0) -> dict[int, str]:
+def dispatcher_states(ctl_socket: Path, timeout: float | None = None) -> dict[int, str]:
     """:meth:`Kamailio.node_states` of the Kamailio whose ctl socket is ``ctl_socket`` (also one
     run by another process: the chaos bench reads ``ivr up --nodes``' own)."""
     binary = str(Path(kamailio_binary()).with_name("kamcmd"))
