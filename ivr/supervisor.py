@@ -5,6 +5,11 @@ signal, or a non-zero exit) is started again after a back-off that doubles up to
 exits 0 or with ``EXIT_CONFIG`` stays stopped, because it said it has nothing it can do. Each
 child is its own process (a broken speech model or a stuck admin request cannot take the calls
 down) and dies with us (PR_SET_PDEATHSIG), so no orphan keeps a port.
+
+A process that declares a liveness probe (``Process.alive``: the FastAGI service) is probed every
+``ALIVE_EVERY_S`` once it has answered; after ``ALIVE_MISSES`` probes in a row unanswered it is
+killed, so a frozen or wedged one is started again like a crashed one (and the calls it held see
+their connection close: Asterisk's dialplan falls back) instead of holding callers in silence.
 """
 
 from __future__ import annotations
@@ -28,6 +33,10 @@ log = logging.getLogger(__name__)
 BACKOFF_FIRST_S = 1.0
 BACKOFF_MAX_S = 30.0
 HEALTHY_AFTER_S = 60.0  # a child that ran this long starts again with the shortest back-off
+# a frozen FastAGI service is killed within about 3 s (2 x (0.5 s + the probe's 1 s)): its
+# callers hear no media meanwhile, and a carrier drops a call without RTP after a few seconds
+ALIVE_EVERY_S = 0.5
+ALIVE_MISSES = 2
 
 
 def die_with_parent() -> None:
@@ -45,6 +54,8 @@ class _Child:
     restart_at: float | None = None
     done: bool = False  # stopped for good (exit 0 or EXIT_CONFIG)
     restarts: int = field(default=0)
+    answered: bool = False  # the liveness probe answered since this process started
+    misses: int = 0
 
 
 class Supervisor:
@@ -71,11 +82,33 @@ class Supervisor:
         self.stdout = stdout
         self.say = say
         self._lock = threading.Lock()
+        self._stopping = threading.Event()
 
     def start(self) -> Supervisor:
         for child in self.children:
             self._spawn(child)
+        if any(c.process.alive for c in self.children):
+            threading.Thread(target=self._watch_alive, daemon=True).start()
         return self
+
+    def _watch_alive(self) -> None:
+        while not self._stopping.wait(ALIVE_EVERY_S):
+            for child in self.children:
+                popen = child.popen
+                if child.process.alive is None or popen is None or popen.poll() is not None:
+                    continue
+                if child.process.alive(self.env):
+                    child.answered, child.misses = True, 0
+                    continue
+                if not child.answered:  # still starting
+                    continue
+                child.misses += 1
+                if child.misses >= ALIVE_MISSES and popen is child.popen and not child.done:
+                    self.say(
+                        f"{child.process.name}: not answering ({child.misses} probes): killed, "
+                        "to be started again"
+                    )
+                    popen.kill()
 
     def pids(self) -> dict[str, int]:
         """The running children by process name."""
@@ -96,6 +129,7 @@ class Supervisor:
         )
         child.started_at = time.monotonic()
         child.restart_at = None
+        child.answered, child.misses = False, 0
 
     def poll(self) -> None:
         """Notice children that ended; start again those whose back-off is over."""
@@ -139,6 +173,7 @@ class Supervisor:
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM every child, SIGKILL what is still there after ``timeout``."""
+        self._stopping.set()
         with self._lock:
             running = [c.popen for c in self.children if c.popen and c.popen.poll() is None]
             for child in self.children:

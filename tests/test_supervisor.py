@@ -90,3 +90,44 @@ def test_stop_ends_a_child_that_ignores_sigterm(tmp_path):
     time.sleep(0.3)  # the trap is set
     supervisor.stop(timeout=0.5)
     assert child.popen.poll() is not None
+
+
+def test_a_frozen_fastagi_service_is_killed_and_started_again(tmp_path):
+    # a real FastAGI server as the child; SIGSTOP leaves its port accepting (the kernel's
+    # backlog) but nothing answers: the liveness probe sees it and the child is replaced
+    import signal
+    import sys
+
+    from ivr.agi.server import fastagi_alive
+    from ivr.devenv.asterisk import free_port
+
+    port = free_port()
+    server = tmp_path / "agi.py"
+    server.write_text(
+        "from ivr.agi.server import FastAGIServer\n"
+        f"FastAGIServer(lambda agi: None, port={port}).serve_forever()\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    python = _fake_python(
+        tmp_path, f"cd {root} && PYTHONPATH={root} exec {sys.executable} {server}"
+    )
+    process = Process(
+        "fastagi",
+        ("fake",),
+        "a test child",
+        lambda s: None,
+        lambda env: fastagi_alive("127.0.0.1", port, timeout=1.0),
+    )
+    said: list[str] = []
+    supervisor = Supervisor([process], python=python, say=said.append).start()
+    try:
+        child = supervisor.children[0]
+        _poll_until(supervisor, lambda: child.answered, timeout=20)
+        frozen = child.popen.pid
+        os.kill(frozen, signal.SIGSTOP)
+        _poll_until(supervisor, lambda: child.restarts == 1 and child.answered, timeout=30)
+        assert child.popen.pid != frozen
+        assert fastagi_alive("127.0.0.1", port)
+        assert any("not answering" in line for line in said), said
+    finally:
+        supervisor.stop()

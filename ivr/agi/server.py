@@ -24,6 +24,28 @@ log = logging.getLogger("ivr.agi.server")
 
 Handler = Callable[[CityAGI], Any]
 
+# ``agi://host:port/nu-alive``: the supervisor's liveness probe, answered by the server itself. A
+# frozen or wedged service still gets its connections accepted by the kernel (the listen
+# backlog), so Asterisk's AGI() would wait on it in silence: only an answer proves it serves.
+ALIVE_SCRIPT = "nu-alive"
+ALIVE_REPLY = b"NOOP alive\n"
+
+
+def fastagi_alive(host: str, port: int, timeout: float = 2.0) -> bool:
+    """Whether the FastAGI service on ``host:port`` answers a request within ``timeout``."""
+    request = (
+        "agi_network: yes\n"
+        f"agi_network_script: {ALIVE_SCRIPT}\n"
+        f"agi_request: agi://{host}:{port}/{ALIVE_SCRIPT}\n\n"
+    ).encode()
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.settimeout(timeout)
+            sock.sendall(request)
+            return sock.recv(len(ALIVE_REPLY)).startswith(b"NOOP")
+    except OSError:
+        return False
+
 
 class FastAGIServer:
     """Threaded FastAGI listener. Use :meth:`start` + :meth:`shutdown`, or as a context manager.
@@ -199,7 +221,11 @@ class FastAGIServer:
         try:
             conn.settimeout(self.reply_timeout if kind == "call" else self.overflow_timeout)
             agi = CityAGI.from_socket(conn)
-            if kind == "call":
+            if agi.network_script == ALIVE_SCRIPT:  # a probe, not a call
+                conn.sendall(ALIVE_REPLY)
+                with self._lock:
+                    self.stats["calls" if kind == "call" else kind] -= 1
+            elif kind == "call":
                 self.handler(agi)
             else:
                 queue = self.overflow_queue

@@ -155,15 +155,9 @@ class Kamailio:
     def node_states(self) -> dict[int, str]:
         """Dispatcher flags per node SIP port, from ``kamcmd dispatcher.list``: ``A``ctive or
         ``I``nactive, then ``P`` while probed (``AP``: taking calls; ``IP``: taken out)."""
-        binary = str(Path(kamailio_binary()).with_name("kamcmd"))
         if self.run_dir is None:
             raise KamailioError("kamailio is not running")
-        socket_ = f"unix:{self.run_dir / 'ctl'}"
-        out = subprocess.run(
-            [binary, "-s", socket_, "dispatcher.list"], capture_output=True, text=True, check=True
-        ).stdout
-        found = re.findall(r"URI:\s*sip:127\.0\.0\.1:(\d+)\s+FLAGS:\s*(\w+)", out)
-        return {int(port): flags for port, flags in found}
+        return dispatcher_states(self.run_dir / "ctl")
 
     def stop(self, timeout: float = 10.0) -> None:
         proc, self.process = self.process, None
@@ -186,6 +180,21 @@ class Kamailio:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def dispatcher_states(ctl_socket: Path, timeout: float | None = None) -> dict[int, str]:
+    """:meth:`Kamailio.node_states` of the Kamailio whose ctl socket is ``ctl_socket`` (also one
+    run by another process: the chaos bench reads ``ivr up --nodes``' own)."""
+    binary = str(Path(kamailio_binary()).with_name("kamcmd"))
+    out = subprocess.run(
+        [binary, "-s", f"unix:{ctl_socket}", "dispatcher.list"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=timeout,
+    ).stdout
+    found = re.findall(r"URI:\s*sip:127\.0\.0\.1:(\d+)\s+FLAGS:\s*(\w+)", out)
+    return {int(port): flags for port, flags in found}
 
 
 def _udp_bound(port: int) -> bool:
