@@ -278,6 +278,9 @@ class FaultResult:
     timeline: str = ""  # Kamailio's view of the nodes from the fault on
 
 
+PORT_TAKEN = r"did not start on port|Address already in use|address in use"
+
+
 class ClusterUp:
     """``ivr up --nodes 2`` as a child process, and what runs under it."""
 
@@ -286,23 +289,51 @@ class ClusterUp:
         self.lines: list[str] = []
         self.process: subprocess.Popen[str] | None = None
 
-    def start(self, timeout: float = 900.0) -> ClusterUp:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "ivr", "up", "--nodes", "2", "--node-prefix", self.prefix],
-            env=self.env,
-            cwd=ROOT,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        threading.Thread(target=self._read, daemon=True).start()
-        deadline = time.monotonic() + timeout
-        while not any("Press Ctrl-C" in line for line in self.lines):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("ivr up --nodes 2 did not start:\n" + "\n".join(self.lines))
-            time.sleep(0.3)
-        return self
+    def start(self, timeout: float = 900.0, attempts: int = 3) -> ClusterUp:
+        """Start it; a port taken meanwhile (they are picked free long before the services
+        bind them, while the prompts build, and other runs pick theirs on the same loopback)
+        is a start again on fresh ports, not a failure of the city."""
+        for attempt in range(attempts):
+            self.lines = []
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "ivr", "up", "--nodes", "2", "--node-prefix", self.prefix],
+                env=self.env,
+                cwd=ROOT,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            reader = threading.Thread(target=self._read, daemon=True)
+            reader.start()
+            deadline = time.monotonic() + timeout
+            while not any("Press Ctrl-C" in line for line in self.lines):
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    break
+                time.sleep(0.3)
+            else:
+                return self
+            self.process.kill()
+            self.process.wait()
+            reader.join(5)
+            output = "\n".join(self.lines)
+            if attempt + 1 < attempts and re.search(PORT_TAKEN, output):
+                self.env.update(fresh_ports())
+                continue
+            raise RuntimeError("ivr up --nodes 2 did not start:\n" + output)
+        raise AssertionError("unreachable")
+
+    def settings(self):
+        """The run's settings, as ``ivr up`` read them from :attr:`env`."""
+        from ivr import config
+
+        saved = dict(os.environ)
+        os.environ.update(self.env)
+        try:
+            return config.load()
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
 
     def _read(self) -> None:
         assert self.process is not None and self.process.stdout is not None
@@ -316,7 +347,7 @@ class ClusterUp:
                 self.process.wait(90)
             except subprocess.TimeoutExpired:
                 self.process.kill()
-        for label in LABELS:  # the run's instances in the shared chroot
+        for label in (*LABELS, "sounds"):  # the run's instances and sounds in the shared chroot
             shutil.rmtree(AsteriskInstance(f"{self.prefix}-{label}").host_dir, ignore_errors=True)
 
     def node(self, label: str, settings) -> AsteriskInstance:
@@ -575,19 +606,32 @@ def wait_idle(callers: Callers | CallerPool, timeout: float = 120.0) -> None:
         time.sleep(0.5)
 
 
-def cluster_env(var: Path) -> dict[str, str]:
-    """``ivr up --nodes 2``'s settings: a temporary city on free loopback ports."""
+def fresh_ports() -> dict[str, str]:
+    """The cluster's loopback ports, picked anew (:meth:`ClusterUp.start` retries with these)."""
     return dict(
-        os.environ,
-        NU_VAR_DIR=str(var),
-        NU_DATABASE_URL="",
-        NU_SOUNDS_DIR=str(var / "sounds"),
         NU_SIP_PORT=str(free_port()),
         NU_AMI_PORT=str(free_port()),
         NU_AGI_PORT=str(free_port()),
         NU_ADMIN_PORT=str(free_port()),
         NU_SPEECH_PORT=str(free_port()),
         NU_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
+    )
+
+
+def cluster_env(var: Path, prefix: str) -> dict[str, str]:
+    """``ivr up --nodes 2``'s settings: a temporary city on free loopback ports.
+
+    The nodes' sounds go to a folder of this run's own in the shared chroot
+    (``/srv/nu/<prefix>-sounds``): the default one belongs to the city's own ``./nu up`` and
+    to every other run on the same chroot, and two runs copying into it at once collide.
+    """
+    return dict(
+        os.environ,
+        NU_VAR_DIR=str(var),
+        NU_DATABASE_URL="",
+        NU_SOUNDS_DIR=str(var / "sounds"),
+        NU_ASTERISK_SOUNDS_DIR=f"/srv/nu/{prefix}-sounds",
+        **fresh_ports(),
         NU_SPEECH_MODELS="",
         NU_CALLBACK_DIAL="",
         NU_SMTP_HOST="",
@@ -722,11 +766,10 @@ def run(
     sip_log: Path | None = None,
     caller_nodes: int = CALLERS,
 ) -> list[FaultResult]:
-    from ivr import config
     from ivr.flow.loader import load_dialplan
 
     prefix = f"chaos{os.getpid()}"
-    env = cluster_env(work / "var")
+    env = cluster_env(work / "var", prefix)
     database = Database() if "PostgreSQL" in names else None
     if database is not None:  # the city on PostgreSQL (else SQLite)
         env["NU_DATABASE_URL"] = database.start()
@@ -735,15 +778,9 @@ def run(
     up = ClusterUp(env, prefix)
     callers = prober = None
     results = []
-    saved = dict(os.environ)
-    os.environ.update(env)
+    settings = up.settings()
     try:
-        settings = config.load()
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-    try:
-        up.start()
+        settings = up.start().settings()  # the ports it started on
         say(f"cluster up: Kamailio on {settings.sip_port}")
         dialplan = load_dialplan(settings.dialplan_path)
         nodes = {label: up.node(label, settings) for label in ("a", "b")}
@@ -834,22 +871,14 @@ def cpu_seconds(pids: list[int]) -> float:
 def measure_load(work: Path, *, calls: int, hold_s: float, ramp_s: float, say=print) -> dict:
     """No fault: ``calls`` callers in the IVR at once; CPU seconds each part used per call
     second (the sizing page's per-node figure)."""
-    from ivr import config
     from ivr.flow.loader import load_dialplan
 
     prefix = f"load{os.getpid()}"
-    env = cluster_env(work / "var")
+    env = cluster_env(work / "var", prefix)
     up = ClusterUp(env, prefix)
-    saved = dict(os.environ)
-    os.environ.update(env)
-    try:
-        settings = config.load()
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
     callers = None
     try:
-        up.start()
+        settings = up.start().settings()  # the ports it started on
         dialplan = load_dialplan(settings.dialplan_path)
         callers = Callers(prefix, settings, dialplan, settings.sip_port).start()
         parts = {

@@ -78,6 +78,8 @@ def test_ivr_up_nodes_2_answers_a_call_through_kamailio(tmp_path):
         NU_SMS_GATEWAY_URL="",
         NU_LOG_FILE="",
         NU_ASTERISK_NODES="",
+        # this run's own sounds folder in the shared chroot (bench/chaos.py's cluster_env says why)
+        NU_ASTERISK_SOUNDS_DIR=f"/srv/nu/{prefix}-sounds",
     )
     env.pop("NU_SOUNDS_DIR", None)
     settings = _settings(env)
@@ -146,7 +148,7 @@ def test_ivr_up_nodes_2_answers_a_call_through_kamailio(tmp_path):
         except subprocess.TimeoutExpired:
             up.kill()
         leftovers = _children(up.pid)
-        for label in ("a", "b"):  # this run's nodes in the shared chroot
+        for label in ("a", "b", "sounds"):  # this run's nodes and sounds in the shared chroot
             shutil.rmtree(AsteriskInstance(f"{prefix}-{label}").host_dir, ignore_errors=True)
     assert up.returncode == 0, console.text
     assert leftovers == {}
