@@ -64,12 +64,17 @@ def _nodes_line(settings: Settings) -> str | None:
     return "no NU_ASTERISK_NODES: one Asterisk, which publishing reaches directly"
 
 
+ALIVE_TIMEOUT_S = 0.75  # a liveness probe unanswered this long is a miss (ivr/supervisor.py)
+
+
 def _fastagi_alive(env: dict[str, str]) -> bool:
     from ivr.agi.server import fastagi_alive
 
     host = env.get("NU_AGI_HOST") or "127.0.0.1"
     return fastagi_alive(
-        "127.0.0.1" if host == "0.0.0.0" else host, int(env.get("NU_AGI_PORT") or 4573)
+        "127.0.0.1" if host == "0.0.0.0" else host,
+        int(env.get("NU_AGI_PORT") or 4573),
+        timeout=ALIVE_TIMEOUT_S,
     )
 
 
