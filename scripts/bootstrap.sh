@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBS=(debootstrap logrotate redis-server postgresql espeak-ng sox baresip kamailio kamailio-tls-modules chromium chromium-driver python3-venv ca-certificates)
+DEBS=(debootstrap systemd logrotate redis-server postgresql espeak-ng sox baresip kamailio kamailio-tls-modules chromium chromium-driver python3-venv ca-certificates)
 missing=()
 for pkg in "${DEBS[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -9,7 +9,7 @@ from pathlib import Path
 from ivr import config
 from ivr.cli import main
 from ivr.processes import PROCESSES, by_name, wanted
-from ivr.systemd_units import target_unit, template_unit
+from ivr.systemd_units import target_unit, units
 
 ROOT = Path(__file__).resolve().parent.parent
 BARE = dataclasses.replace(
@@ -54,8 +54,13 @@ def test_every_process_is_an_ivr_command_that_exists():
 
 def test_the_committed_systemd_units_are_generated_from_the_list():
     shipped = ROOT / "packaging" / "systemd"
-    assert (shipped / "numero-unico@.service").read_text() == template_unit()
-    assert (shipped / "numero-unico.target").read_text() == target_unit()
+    committed = {
+        str(path.relative_to(shipped)): path.read_text()
+        for path in shipped.rglob("*")
+        if path.is_file()
+    }
+    assert committed == units()
+    assert "numero-unico@fastagi.service.d/watchdog.conf" in committed  # it has a probe
     wants = re.search(r"^Wants=(.*)$", target_unit(), re.M).group(1).split()
     assert wants == [f"numero-unico@{p.name}.service" for p in PROCESSES]
 
