@@ -49,21 +49,29 @@ def _children(pid: int) -> list[int]:
     return [int(p) for p in path.read_text().split()] if path.exists() else []
 
 
-def test_the_watchdog_pings_stop_while_the_fastagi_service_is_frozen(tmp_path):
-    notify = tmp_path / "notify"
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(str(notify))
+def _service_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """The FastAGI service on a free loopback port with a database of the test's own."""
     env = dict(
         os.environ,
-        NOTIFY_SOCKET=str(notify),
-        WATCHDOG_USEC="2000000",
         NU_AGI_HOST="127.0.0.1",
         NU_AGI_PORT=str(free_port()),
         NU_VAR_DIR=str(tmp_path / "var"),
         NU_DATABASE_URL=f"sqlite:///{tmp_path / 'city.db'}",
         NU_REDIS_URL="",
         NU_LOG_FILE="",
+        **extra,
     )
+    if "NOTIFY_SOCKET" not in extra:
+        env.pop("NOTIFY_SOCKET", None)
+        env.pop("WATCHDOG_USEC", None)
+    return env
+
+
+def test_the_watchdog_pings_stop_while_the_fastagi_service_is_frozen(tmp_path):
+    notify = tmp_path / "notify"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(notify))
+    env = _service_env(tmp_path, NOTIFY_SOCKET=str(notify), WATCHDOG_USEC="2000000")
     wrapper = subprocess.Popen(
         [sys.executable, "-m", "ivr", "services", "exec", "fastagi"], env=env, cwd=ROOT
     )
@@ -98,17 +106,7 @@ def _zombie(pid: int) -> bool:
 
 def test_without_systemd_exec_becomes_the_process_itself(tmp_path):
     """No WATCHDOG_USEC (the container, a plain shell): ``exec`` replaces itself, no wrapper."""
-    env = dict(
-        os.environ,
-        NU_AGI_HOST="127.0.0.1",
-        NU_AGI_PORT=str(free_port()),
-        NU_VAR_DIR=str(tmp_path / "var"),
-        NU_DATABASE_URL=f"sqlite:///{tmp_path / 'city.db'}",
-        NU_REDIS_URL="",
-        NU_LOG_FILE="",
-    )
-    env.pop("NOTIFY_SOCKET", None)
-    env.pop("WATCHDOG_USEC", None)
+    env = _service_env(tmp_path)
     process = subprocess.Popen(
         [sys.executable, "-m", "ivr", "services", "exec", "fastagi"], env=env, cwd=ROOT
     )
