@@ -86,6 +86,8 @@ def watchdog_dropin() -> str:
 Type=notify
 NotifyAccess=main
 WatchdogSec={WATCHDOG_S}
+# a wedged service may ignore SIGTERM: killed after its own 5 s grace for the calls, not 90 s
+TimeoutStopSec=10
 """
 
 
