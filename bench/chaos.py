@@ -293,35 +293,37 @@ class ClusterUp:
         """Start it; a port taken meanwhile (they are picked free long before the services
         bind them, while the prompts build, and other runs pick theirs on the same loopback)
         is a start again on fresh ports, not a failure of the city."""
-        for attempt in range(attempts):
-            self.lines = []
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "ivr", "up", "--nodes", "2", "--node-prefix", self.prefix],
-                env=self.env,
-                cwd=ROOT,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-            )
-            reader = threading.Thread(target=self._read, daemon=True)
-            reader.start()
-            deadline = time.monotonic() + timeout
-            while not any("Press Ctrl-C" in line for line in self.lines):
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    break
-                time.sleep(0.3)
-            else:
-                return self
-            self.process.kill()
-            self.process.wait()
-            reader.join(5)
-            output = "\n".join(self.lines)
-            if attempt + 1 < attempts and re.search(PORT_TAKEN, output):
-                self.env.update(fresh_ports())
-                continue
-            raise RuntimeError("ivr up --nodes 2 did not start:\n" + output)
-        raise AssertionError("unreachable")
+        attempt = 1
+        while (output := self._start_once(timeout)) is not None:
+            if attempt >= attempts or not re.search(PORT_TAKEN, output):
+                raise RuntimeError("ivr up --nodes 2 did not start:\n" + output)
+            attempt += 1
+            self.env.update(fresh_ports())
+        return self
+
+    def _start_once(self, timeout: float) -> str | None:
+        """One ``ivr up``: None once it answers, else what it printed (it is stopped)."""
+        self.lines = []
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "ivr", "up", "--nodes", "2", "--node-prefix", self.prefix],
+            env=self.env,
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        reader = threading.Thread(target=self._read, daemon=True)
+        reader.start()
+        deadline = time.monotonic() + timeout
+        while not any("Press Ctrl-C" in line for line in self.lines):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.process.kill()
+                self.process.wait()
+                reader.join(5)
+                return "\n".join(self.lines)
+            time.sleep(0.3)
+        return None
 
     def settings(self):
         """The run's settings, as ``ivr up`` read them from :attr:`env`."""

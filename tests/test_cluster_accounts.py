@@ -26,6 +26,7 @@ from ivr.asterisk.render import department_codes
 from ivr.kamailio.accounts import KamailioControlError, rpc
 from ivr.operators.rules import AccountSpec, digest
 from tests.softphone import Softphone
+from tests.test_cluster_operators import queue_members
 
 pytestmark = pytest.mark.asterisk
 
@@ -210,16 +211,6 @@ def tls_cluster(tmp_path, asterisk_dialplan):
         retire_instance(node, tmp_path / "log-a")
 
 
-def _members(node, queue: str) -> set[str]:
-    with node.ami() as ami:
-        status = ami.action("QueueStatus", Queue=queue)
-    return {
-        e.get("Location") or ""
-        for e in status.events
-        if e.get("Event") == "QueueMember" and e.get("Queue") == queue
-    }
-
-
 def test_operator_over_tls_with_srtp_through_kamailio(tls_cluster, asterisk_dialplan):
     """TLS to Kamailio on its SIP port + 1, SRTP (SDES) media with the node both ways."""
     node = tls_cluster.nodes[0]
@@ -237,7 +228,7 @@ def test_operator_over_tls_with_srtp_through_kamailio(tls_cluster, asterisk_dial
         mark = phone.mark()
         phone.dial(f"*11{code}")
         phone.wait_event("CALL_CLOSED", TIMEOUT, since=mark)
-        assert _members(node, queue) == {"PJSIP/205"}
+        assert queue_members(node, queue) == {"PJSIP/205"}
         # the node rings the operator through Kamailio, which reaches the phone over TLS
         mark = phone.mark()
         _ring(node, "205")

@@ -157,23 +157,16 @@ def cluster(tmp_path, asterisk_dialplan, redis_server, secrets_):
         redis.Redis.from_url(redis_url).flushdb()
 
 
-def _members(node: AsteriskInstance, queue: str) -> set[str]:
+def queue_members(node: AsteriskInstance, queue: str, *, paused: bool = False) -> set[str]:
+    """The interfaces in ``queue`` on ``node`` (with ``paused``: only the paused ones)."""
     with node.ami() as ami:
         status = ami.action("QueueStatus", Queue=queue)
     return {
         e.get("Location") or ""
         for e in status.events
-        if e.get("Event") == "QueueMember" and e.get("Queue") == queue
-    }
-
-
-def _paused(node: AsteriskInstance, queue: str) -> set[str]:
-    with node.ami() as ami:
-        status = ami.action("QueueStatus", Queue=queue)
-    return {
-        e.get("Location") or ""
-        for e in status.events
-        if e.get("Event") == "QueueMember" and e.get("Queue") == queue and e.get("Paused") == "1"
+        if e.get("Event") == "QueueMember"
+        and e.get("Queue") == queue
+        and (not paused or e.get("Paused") == "1")
     }
 
 
@@ -288,7 +281,7 @@ def test_operator_logged_in_once_answers_both_nodes_never_two_calls(
             phone.wait_event("CALL_CLOSED", TIMEOUT, since=mark)
         both = {"PJSIP/201", "PJSIP/202"}
         _until(
-            lambda: all(_members(n, queue) == both for n in cluster.nodes),
+            lambda: all(queue_members(n, queue) == both for n in cluster.nodes),
             "the logins were not re-applied to the other node",
         )
         login_node = next(label for label, iface in cluster.added if iface == "PJSIP/201")
@@ -417,7 +410,10 @@ def test_operator_logged_in_once_answers_both_nodes_never_two_calls(
         mark = y.mark()
         y.dial("*13")
         y.wait_event("CALL_CLOSED", TIMEOUT, since=mark)
-        _until(lambda: _paused(survivor, queue) == {"PJSIP/202"}, "202 was not paused")
+        _until(
+            lambda: queue_members(survivor, queue, paused=True) == {"PJSIP/202"},
+            "202 was not paused",
+        )
         mark, mark_y = x.mark(), y.mark()
         next_one = carrier.call(next(citizens))
         assert _caller_number(x.wait_answered_incoming(TIMEOUT, since=mark)) == next_one.number
@@ -428,7 +424,10 @@ def test_operator_logged_in_once_answers_both_nodes_never_two_calls(
         # watcher's first session gives it the pause made meanwhile
         first.start()
         _until(
-            lambda: _members(first, queue) == both and _paused(first, queue) == {"PJSIP/202"},
+            lambda: (
+                queue_members(first, queue) == both
+                and queue_members(first, queue, paused=True) == {"PJSIP/202"}
+            ),
             "the restarted node did not get the membership and pause recorded meanwhile",
         )
         for phone in (x, y):  # never two calls at once, in everything the phones lived

@@ -19,8 +19,9 @@ from pathlib import Path
 
 import pytest
 
+from bench.chaos import cluster_env
 from ivr.asterisk.render import read_ami_credentials
-from ivr.devenv.asterisk import AsteriskInstance, free_port
+from ivr.devenv.asterisk import AsteriskInstance
 from ivr.flow.loader import load_dialplan
 from ivr.kamailio.accounts import KamailioControlError, loaded_accounts
 from tests.prompts_support import example_text
@@ -61,27 +62,8 @@ def test_ivr_up_nodes_2_answers_a_call_through_kamailio(tmp_path):
     city = tmp_path / "city.yaml"
     city.write_text(example_text(("it", "en")), encoding="utf-8")
     prefix = f"up{os.getpid()}"
-    env = dict(
-        os.environ,
-        NU_VAR_DIR=str(var),
-        NU_DIALPLAN=str(city),
-        NU_DATABASE_URL="",
-        NU_SIP_PORT=str(free_port()),  # Kamailio's: the city number's entry point
-        NU_AMI_PORT=str(free_port()),
-        NU_AGI_PORT=str(free_port()),
-        NU_ADMIN_PORT=str(free_port()),
-        NU_SPEECH_PORT=str(free_port()),
-        NU_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
-        NU_SPEECH_MODELS="",
-        NU_CALLBACK_DIAL="",
-        NU_SMTP_HOST="",
-        NU_SMS_GATEWAY_URL="",
-        NU_LOG_FILE="",
-        NU_ASTERISK_NODES="",
-        # this run's own sounds folder in the shared chroot (bench/chaos.py's cluster_env says why)
-        NU_ASTERISK_SOUNDS_DIR=f"/srv/nu/{prefix}-sounds",
-    )
-    env.pop("NU_SOUNDS_DIR", None)
+    # the chaos bench's temporary city: free ports, its own sounds folder in the shared chroot
+    env = dict(cluster_env(var, prefix), NU_DIALPLAN=str(city))
     settings = _settings(env)
     up = subprocess.Popen(
         [str(ROOT / ".venv/bin/ivr"), "up", "--nodes", "2", "--node-prefix", prefix],

@@ -561,16 +561,8 @@ transmit_silence = yes
         """Stop Asterisk: SIGTERM to its process group, SIGKILL if it lingers. Nothing is left."""
         proc = self.process
         self.process = None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            _signal_group(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                _signal_group(proc.pid, signal.SIGKILL)
-                proc.wait(5)
-        _signal_group(proc.pid, signal.SIGKILL)  # any child left in the group
+        if proc is not None:
+            stop_group(proc, timeout)
 
     def _refuse_if_running_elsewhere(self) -> None:
         """Another Asterisk of this same instance (same asterisk.conf) is not ours to stop."""
@@ -600,6 +592,19 @@ def _asterisk_child() -> None:
     """In the child, before exec: die with the parent, and the development timer slack."""
     die_with_parent()
     ctypes.CDLL(None).prctl(29, TIMER_SLACK_NS, 0, 0, 0)  # PR_SET_TIMERSLACK, inherited
+
+
+def stop_group(proc: subprocess.Popen, timeout: float) -> None:
+    """Stop a daemon started in its own session (Asterisk, Kamailio): SIGTERM to its process
+    group, SIGKILL if it lingers past ``timeout``, then SIGKILL to any child left in the group."""
+    if proc.poll() is None:
+        _signal_group(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            _signal_group(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+    _signal_group(proc.pid, signal.SIGKILL)
 
 
 def _signal_group(pgid: int, sig: int) -> None:

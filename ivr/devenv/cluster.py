@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -24,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ivr.devenv.asterisk import AsteriskInstance, _signal_group, free_port
+from ivr.devenv.asterisk import AsteriskInstance, free_port, stop_group
 from ivr.kamailio.render import KAMAILIO_CFG, operator_digests
 from ivr.kamailio.render import render_kamailio as render_config
 from ivr.supervisor import die_with_parent
@@ -162,16 +161,8 @@ class Kamailio:
     def stop(self, timeout: float = 10.0) -> None:
         proc, self.process = self.process, None
         run, self.run_dir = self.run_dir, None
-        if proc is None:
-            if run is not None:
-                shutil.rmtree(run, ignore_errors=True)
-            return
-        _signal_group(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            _signal_group(proc.pid, signal.SIGKILL)
-            proc.wait(5)
+        if proc is not None:
+            stop_group(proc, timeout)
         if run is not None:
             shutil.rmtree(run, ignore_errors=True)
 

@@ -25,6 +25,7 @@ from ivr.config import Settings
 from ivr.devenv.asterisk import AsteriskInstance, chroot_complete, ensure_chroot
 from ivr.devenv.redis import RedisServer, redis_pings
 from ivr.flow.loader import load_dialplan
+from ivr.flow.model import Dialplan
 from ivr.operators.store import operator_lines
 from ivr.prompts.build import build_prompts
 from ivr.prompts.google_tts import synthesizers
@@ -100,26 +101,34 @@ class _ChrootBuild:
             raise self.error
 
 
-def run_system(settings: Settings) -> int:
-    dialplan = load_dialplan(settings.dialplan_path, settings.prompts_dir)
-    root = Path(settings.asterisk_root)
-    chroot = None if chroot_complete(root) else _ChrootBuild(root)
-    print(f"[1/5] prompts for {dialplan.city or dialplan.number}: ", end="", flush=True)
+def prepare_city(settings: Settings, dialplan: Dialplan, step: str) -> bool:
+    """The first step of ``ivr up`` (one node or ``--nodes``): the prompts built and an empty
+    booking database seeded. False when a prompt could not be built (nothing seeded then)."""
+    print(f"{step} prompts for {dialplan.city or dialplan.number}: ", end="", flush=True)
     first, fallback = synthesizers(settings)  # Google when configured, else espeak-ng
     report = build_prompts(
         dialplan, settings.prompts_dir, settings.sounds_dir, synthesizer=first, fallback=fallback
     )
     print(report.summary())
     if not report.ok:
-        if chroot is not None:
-            print("      waiting for the Asterisk chroot build to finish ...", flush=True)
-            chroot.wait()
-        return 1
+        return False
     from booking.cli import seed_if_empty
 
     seeded = seed_if_empty(settings)
     if seeded:
         print(f"      booking database was empty: {seeded}")
+    return True
+
+
+def run_system(settings: Settings) -> int:
+    dialplan = load_dialplan(settings.dialplan_path, settings.prompts_dir)
+    root = Path(settings.asterisk_root)
+    chroot = None if chroot_complete(root) else _ChrootBuild(root)
+    if not prepare_city(settings, dialplan, "[1/5]"):
+        if chroot is not None:
+            print("      waiting for the Asterisk chroot build to finish ...", flush=True)
+            chroot.wait()
+        return 1
     print("[2/5] Redis (live state) ...", flush=True)
     redis = _start_redis(settings)
     asterisk = AsteriskInstance("system", settings=settings)

@@ -25,11 +25,9 @@ from ivr.admin.cli import catch_up_before_start
 from ivr.config import Settings
 from ivr.devenv.asterisk import AsteriskInstance, chroot_complete, ensure_chroot, free_port
 from ivr.devenv.cluster import Cluster, operator_digests
-from ivr.devenv.up import _start_redis, _wait_listening, children_env
+from ivr.devenv.up import _start_redis, _wait_listening, children_env, prepare_city
 from ivr.flow.loader import load_dialplan
 from ivr.operators.store import operator_lines
-from ivr.prompts.build import build_prompts
-from ivr.prompts.google_tts import synthesizers
 from ivr.supervisor import Supervisor
 
 PER_NODE = ("fastagi", "queues")  # one per Asterisk node; the rest runs once
@@ -81,19 +79,8 @@ def node_processes(node: ClusterNode) -> list[processes.Process]:
 def run_cluster(settings: Settings, count: int, prefix: str = "node") -> int:
     dialplan = load_dialplan(settings.dialplan_path, settings.prompts_dir)
     root = Path(settings.asterisk_root)
-    print(f"[1/6] prompts for {dialplan.city or dialplan.number}: ", end="", flush=True)
-    first, fallback = synthesizers(settings)
-    report = build_prompts(
-        dialplan, settings.prompts_dir, settings.sounds_dir, synthesizer=first, fallback=fallback
-    )
-    print(report.summary())
-    if not report.ok:
+    if not prepare_city(settings, dialplan, "[1/6]"):
         return 1
-    from booking.cli import seed_if_empty
-
-    seeded = seed_if_empty(settings)
-    if seeded:
-        print(f"      booking database was empty: {seeded}")
     print("[2/6] Redis (live state) ...", flush=True)
     redis = _start_redis(settings)
     cluster = Cluster(settings.var_dir / "cluster", sip_port=settings.sip_port)
